@@ -1,0 +1,34 @@
+//! # iniesta-core
+//!
+//! The sans-IO heart of iniesta-rs: consume domain events that other services
+//! publish to an SNS topic, through this service's own SQS queue, with a lock
+//! per event so each is processed once.
+//!
+//! This crate does no IO, reads no clock and draws no randomness. It holds:
+//! - the [message model](message) and its parsing for both SNS delivery modes;
+//! - [filters] and the SNS filter policy built from them;
+//! - [settings] read from the `INIESTA_*` environment;
+//! - the [handler registry](registry);
+//! - the [ports]: the `Queue`, `Topic` and `LockBackend` traits adapters
+//!   implement;
+//! - the publisher's [wire format](publish).
+#![warn(missing_docs)]
+
+pub mod filters;
+pub mod message;
+pub mod ports;
+pub mod publish;
+pub mod registry;
+pub mod time;
+
+pub use filters::{Filter, FilterError, FilterPolicy};
+pub use message::{
+    parse, AttributeValue, DeliveryMode, Message, ParseConfig, ParseError, Payload, ReceiptHandle,
+    ReceivedMessage, SharedMessage,
+};
+pub use ports::{
+    AcquireOutcome, BackendError, EntryResult, LockBackend, LockError, LockToken, OutgoingMessage,
+    Queue, ReceiveRequest, Topic,
+};
+pub use registry::{Delivery, Handler, HandlerError, HandlerRegistry, RegistryError, Route};
+pub use time::Time;

@@ -1,0 +1,483 @@
+//! The message model: what a queue hands over ([`ReceivedMessage`]), what a
+//! handler sees ([`Message`]), and the parsing between them for both SNS
+//! delivery modes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+/// A typed SQS/SNS message attribute value.
+///
+/// SQS and SNS allow custom type labels after a dot (`Number.float`,
+/// `String.uuid`); the label is kept in `custom` so that a value read from one
+/// side can be sent again unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttributeValue {
+    /// `String` (or `String.label`).
+    String(String),
+    /// `Number` (or `Number.label`), kept as the decimal text SQS carries.
+    Number(String),
+    /// `Binary` (or `Binary.label`): raw bytes (base64 on the wire in SNS
+    /// envelopes).
+    Binary(Vec<u8>),
+    /// `String.Array`: a JSON array of strings, numbers, booleans or null,
+    /// kept as the JSON text SNS carries.
+    StringArray(String),
+}
+
+impl AttributeValue {
+    /// The value as text, when it is a string or a number.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            AttributeValue::String(s) | AttributeValue::Number(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The SQS/SNS `DataType` / `Type` name of this value.
+    pub fn data_type(&self) -> &'static str {
+        match self {
+            AttributeValue::String(_) => "String",
+            AttributeValue::Number(_) => "Number",
+            AttributeValue::Binary(_) => "Binary",
+            AttributeValue::StringArray(_) => "String.Array",
+        }
+    }
+
+    /// Builds a value from an SNS/SQS type name and its text form, as found in
+    /// an SNS envelope (`Binary` values are base64 there).
+    pub fn from_wire(data_type: &str, value: &str) -> Result<Self, ParseError> {
+        let base = data_type.split('.').next().unwrap_or(data_type);
+        match (base, data_type) {
+            (_, "String.Array") => Ok(AttributeValue::StringArray(value.to_owned())),
+            ("String", _) => Ok(AttributeValue::String(value.to_owned())),
+            ("Number", _) => Ok(AttributeValue::Number(value.to_owned())),
+            ("Binary", _) => base64::engine::general_purpose::STANDARD
+                .decode(value)
+                .map(AttributeValue::Binary)
+                .map_err(|e| ParseError::BadAttribute {
+                    name: String::new(),
+                    reason: format!("binary value is not base64: {e}"),
+                }),
+            _ => Err(ParseError::BadAttribute {
+                name: String::new(),
+                reason: format!("unknown attribute type {data_type:?}"),
+            }),
+        }
+    }
+}
+
+/// An opaque SQS receipt handle: the right to delete or hide one delivery of
+/// a message. It goes stale when the message is received again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReceiptHandle(pub String);
+
+impl fmt::Display for ReceiptHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The SQS system attribute carrying how often a message was received.
+pub const ATTR_RECEIVE_COUNT: &str = "ApproximateReceiveCount";
+/// The SQS system attribute carrying when the message was sent (epoch ms).
+pub const ATTR_SENT_TIMESTAMP: &str = "SentTimestamp";
+/// The SQS system attribute carrying when the message was first received
+/// (epoch ms).
+pub const ATTR_FIRST_RECEIVE_TIMESTAMP: &str = "ApproximateFirstReceiveTimestamp";
+
+/// One delivery of one message, as a [`Queue`](crate::Queue) returns it:
+/// nothing parsed yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    /// The SQS message id.
+    pub message_id: String,
+    /// The handle for deleting or hiding this delivery.
+    pub receipt_handle: ReceiptHandle,
+    /// The body as received.
+    pub body: String,
+    /// SQS system attributes (`ApproximateReceiveCount`, `SentTimestamp`, …).
+    pub attributes: BTreeMap<String, String>,
+    /// SQS message attributes (in raw delivery, the SNS message attributes).
+    pub message_attributes: BTreeMap<String, AttributeValue>,
+}
+
+impl ReceivedMessage {
+    /// `ApproximateReceiveCount`, or 1 when absent or unreadable.
+    pub fn receive_count(&self) -> u32 {
+        self.attributes
+            .get(ATTR_RECEIVE_COUNT)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1)
+    }
+}
+
+/// How SNS hands messages to the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryMode {
+    /// `RawMessageDelivery=true`: the body is the published message and the
+    /// SNS message attributes are SQS message attributes.
+    Raw,
+    /// `RawMessageDelivery=false` (the SNS default): the body is the SNS JSON
+    /// envelope.
+    Envelope,
+}
+
+/// The payload of a message: JSON when the text parses as JSON, else text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// The payload parsed as JSON.
+    Json(serde_json::Value),
+    /// The payload is not JSON.
+    Text(String),
+}
+
+impl Payload {
+    fn from_text(text: &str) -> Payload {
+        match serde_json::from_str(text) {
+            Ok(v) => Payload::Json(v),
+            Err(_) => Payload::Text(text.to_owned()),
+        }
+    }
+}
+
+/// A parsed event, as a handler sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// The event name (the value of the `INIESTA_SNS_EVENT_KEY` attribute).
+    pub event: String,
+    /// The published message text (the envelope's `Message`, or the body in
+    /// raw delivery).
+    pub body: String,
+    /// [`body`](Self::body) as JSON when it parses, else as text.
+    pub payload: Payload,
+    /// The idempotency key: the SNS `MessageId` when there was an envelope,
+    /// else the SQS message id.
+    pub key: String,
+    /// The SQS message id of this delivery.
+    pub sqs_message_id: String,
+    /// The SNS message id, when the message came in an envelope.
+    pub sns_message_id: Option<String>,
+    /// The topic the envelope named, when there was one.
+    pub topic_arn: Option<String>,
+    /// The event's message attributes (SNS attributes from the envelope, or
+    /// SQS message attributes in raw delivery).
+    pub attributes: BTreeMap<String, AttributeValue>,
+    /// `ApproximateReceiveCount` of this delivery (1 on the first).
+    pub receive_count: u32,
+    /// When the message was sent to the queue, in ms since the Unix epoch.
+    pub sent_timestamp: Option<u64>,
+    /// When the message was first received, in ms since the Unix epoch.
+    pub first_receive_timestamp: Option<u64>,
+}
+
+impl Message {
+    /// The `version` attribute as a number, when present (the original
+    /// publisher sets it, default 1).
+    pub fn version(&self) -> Option<f64> {
+        self.attributes
+            .get("version")
+            .and_then(AttributeValue::as_str)
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+/// Why a received message could not be turned into a [`Message`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// Envelope delivery, but the body is not an SNS notification envelope.
+    #[error("body is not an SNS notification envelope: {0}")]
+    NotAnEnvelope(String),
+    /// The envelope came from another topic than the configured one.
+    #[error("envelope is from topic {got:?}, expected {expected:?}")]
+    WrongTopic {
+        /// The configured topic.
+        expected: String,
+        /// The envelope's `TopicArn`.
+        got: String,
+    },
+    /// The event-name attribute is missing.
+    #[error("message has no {0:?} attribute naming its event")]
+    MissingEvent(String),
+    /// The event-name attribute is not a string.
+    #[error("attribute {0:?} must be a String naming the event")]
+    EventNotString(String),
+    /// A message attribute could not be read.
+    #[error("attribute {name:?}: {reason}")]
+    BadAttribute {
+        /// The attribute's name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// What parsing needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseConfig {
+    /// How SNS delivers to the queue.
+    pub mode: DeliveryMode,
+    /// The attribute naming the event (`INIESTA_SNS_EVENT_KEY`).
+    pub event_key: String,
+    /// The topic envelopes must come from; `None` accepts any topic (queue
+    /// polling without a topic).
+    pub topic_arn: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Envelope {
+    #[serde(rename = "Type")]
+    kind: String,
+    message_id: String,
+    topic_arn: String,
+    message: String,
+    #[serde(default)]
+    message_attributes: BTreeMap<String, EnvelopeAttribute>,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeAttribute {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(rename = "Value")]
+    value: String,
+}
+
+/// Parses one delivery into a [`Message`].
+///
+/// Never panics: any input that cannot be understood is a [`ParseError`].
+pub fn parse(raw: &ReceivedMessage, config: &ParseConfig) -> Result<Message, ParseError> {
+    let (body, key, sns_message_id, topic_arn, attributes) = match config.mode {
+        DeliveryMode::Raw => (
+            raw.body.clone(),
+            raw.message_id.clone(),
+            None,
+            None,
+            raw.message_attributes.clone(),
+        ),
+        DeliveryMode::Envelope => {
+            let env: Envelope = serde_json::from_str(&raw.body)
+                .map_err(|e| ParseError::NotAnEnvelope(e.to_string()))?;
+            if env.kind != "Notification" {
+                return Err(ParseError::NotAnEnvelope(format!(
+                    "Type is {:?}, expected \"Notification\"",
+                    env.kind
+                )));
+            }
+            if let Some(expected) = &config.topic_arn {
+                if &env.topic_arn != expected {
+                    return Err(ParseError::WrongTopic {
+                        expected: expected.clone(),
+                        got: env.topic_arn,
+                    });
+                }
+            }
+            let mut attributes = BTreeMap::new();
+            for (name, a) in env.message_attributes {
+                let v = AttributeValue::from_wire(&a.kind, &a.value).map_err(|e| match e {
+                    ParseError::BadAttribute { reason, .. } => ParseError::BadAttribute {
+                        name: name.clone(),
+                        reason,
+                    },
+                    other => other,
+                })?;
+                attributes.insert(name, v);
+            }
+            (
+                env.message,
+                env.message_id.clone(),
+                Some(env.message_id),
+                Some(env.topic_arn),
+                attributes,
+            )
+        }
+    };
+    let event = match attributes.get(&config.event_key) {
+        None => return Err(ParseError::MissingEvent(config.event_key.clone())),
+        Some(AttributeValue::String(s)) => s.clone(),
+        Some(_) => return Err(ParseError::EventNotString(config.event_key.clone())),
+    };
+    let ts = |name: &str| raw.attributes.get(name).and_then(|v| v.parse().ok());
+    Ok(Message {
+        event,
+        payload: Payload::from_text(&body),
+        body,
+        key,
+        sqs_message_id: raw.message_id.clone(),
+        sns_message_id,
+        topic_arn,
+        attributes,
+        receive_count: raw.receive_count(),
+        sent_timestamp: ts(ATTR_SENT_TIMESTAMP),
+        first_receive_timestamp: ts(ATTR_FIRST_RECEIVE_TIMESTAMP),
+    })
+}
+
+/// Builds the SNS JSON envelope SNS wraps a message in when raw delivery is
+/// off. Used by in-memory topics and by tests that write such messages
+/// straight to a queue.
+pub fn envelope_json(
+    topic_arn: &str,
+    sns_message_id: &str,
+    message: &str,
+    attributes: &BTreeMap<String, AttributeValue>,
+) -> String {
+    let attrs: serde_json::Map<String, serde_json::Value> = attributes
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                AttributeValue::String(s)
+                | AttributeValue::Number(s)
+                | AttributeValue::StringArray(s) => s.clone(),
+                AttributeValue::Binary(b) => base64::engine::general_purpose::STANDARD.encode(b),
+            };
+            (
+                k.clone(),
+                serde_json::json!({ "Type": v.data_type(), "Value": value }),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "Type": "Notification",
+        "MessageId": sns_message_id,
+        "TopicArn": topic_arn,
+        "Message": message,
+        "Timestamp": "1970-01-01T00:00:00.000Z",
+        "SignatureVersion": "1",
+        "MessageAttributes": attrs,
+    })
+    .to_string()
+}
+
+/// A message shared between the machine, the driver and the handler.
+pub type SharedMessage = Arc<Message>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:global";
+
+    fn raw(body: &str, attrs: &[(&str, AttributeValue)]) -> ReceivedMessage {
+        ReceivedMessage {
+            message_id: "sqs-1".into(),
+            receipt_handle: ReceiptHandle("rh".into()),
+            body: body.into(),
+            attributes: [
+                (ATTR_RECEIVE_COUNT.to_string(), "3".to_string()),
+                (ATTR_SENT_TIMESTAMP.to_string(), "1700000000000".to_string()),
+            ]
+            .into_iter()
+            .collect(),
+            message_attributes: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        }
+    }
+
+    fn cfg(mode: DeliveryMode) -> ParseConfig {
+        ParseConfig {
+            mode,
+            event_key: "iniesta_pass".into(),
+            topic_arn: Some(TOPIC.into()),
+        }
+    }
+
+    #[test]
+    fn raw_delivery_reads_event_from_attribute() {
+        let m = parse(
+            &raw(
+                r#"{"a":1}"#,
+                &[
+                    (
+                        "iniesta_pass",
+                        AttributeValue::String("Happened.svc".into()),
+                    ),
+                    ("version", AttributeValue::Number("1".into())),
+                ],
+            ),
+            &cfg(DeliveryMode::Raw),
+        )
+        .unwrap();
+        assert_eq!(m.event, "Happened.svc");
+        assert_eq!(m.key, "sqs-1");
+        assert_eq!(m.payload, Payload::Json(serde_json::json!({"a": 1})));
+        assert_eq!(m.receive_count, 3);
+        assert_eq!(m.sent_timestamp, Some(1_700_000_000_000));
+        assert_eq!(m.version(), Some(1.0));
+        assert_eq!(m.sns_message_id, None);
+    }
+
+    #[test]
+    fn raw_delivery_without_event_is_an_error() {
+        let e = parse(&raw("x", &[]), &cfg(DeliveryMode::Raw)).unwrap_err();
+        assert_eq!(e, ParseError::MissingEvent("iniesta_pass".into()));
+        let e = parse(
+            &raw("x", &[("iniesta_pass", AttributeValue::Number("1".into()))]),
+            &cfg(DeliveryMode::Raw),
+        )
+        .unwrap_err();
+        assert_eq!(e, ParseError::EventNotString("iniesta_pass".into()));
+    }
+
+    #[test]
+    fn envelope_round_trips() {
+        let attrs: BTreeMap<_, _> = [
+            (
+                "iniesta_pass".to_string(),
+                AttributeValue::String("E.svc".into()),
+            ),
+            ("version".to_string(), AttributeValue::Number("1".into())),
+            ("bin".to_string(), AttributeValue::Binary(vec![0, 1, 255])),
+            (
+                "arr".to_string(),
+                AttributeValue::StringArray(r#"["a",1]"#.into()),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let body = envelope_json(TOPIC, "sns-9", "plain text", &attrs);
+        let m = parse(&raw(&body, &[]), &cfg(DeliveryMode::Envelope)).unwrap();
+        assert_eq!(m.event, "E.svc");
+        assert_eq!(m.key, "sns-9");
+        assert_eq!(m.sns_message_id.as_deref(), Some("sns-9"));
+        assert_eq!(m.payload, Payload::Text("plain text".into()));
+        assert_eq!(m.attributes, attrs);
+    }
+
+    #[test]
+    fn envelope_from_other_topic_is_rejected() {
+        let attrs: BTreeMap<_, _> = [(
+            "iniesta_pass".to_string(),
+            AttributeValue::String("E.svc".into()),
+        )]
+        .into();
+        let body = envelope_json("arn:aws:sns:us-east-1:1:other", "m", "{}", &attrs);
+        let e = parse(&raw(&body, &[]), &cfg(DeliveryMode::Envelope)).unwrap_err();
+        assert!(matches!(e, ParseError::WrongTopic { .. }), "{e}");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for body in ["", "{", "[]", "null", r#"{"Type":"Notification"}"#, "\u{0}"] {
+            assert!(parse(&raw(body, &[]), &cfg(DeliveryMode::Envelope)).is_err());
+        }
+        let body =
+            r#"{"Type":"SubscriptionConfirmation","MessageId":"m","TopicArn":"t","Message":"x"}"#;
+        assert!(matches!(
+            parse(&raw(body, &[]), &cfg(DeliveryMode::Envelope)),
+            Err(ParseError::NotAnEnvelope(_))
+        ));
+        let body = r#"{"Type":"Notification","MessageId":"m","TopicArn":"arn:aws:sns:us-east-1:123456789012:global","Message":"x","MessageAttributes":{"b":{"Type":"Binary","Value":"!!"}}}"#;
+        assert!(matches!(
+            parse(&raw(body, &[]), &cfg(DeliveryMode::Envelope)),
+            Err(ParseError::BadAttribute { name, .. }) if name == "b"
+        ));
+    }
+}

@@ -1,0 +1,252 @@
+//! The ports: what the consumer needs from a queue, a topic and a lock
+//! backend. Adapters (`iniesta-aws`, `iniesta-redlock`, `iniesta-mock`)
+//! implement them; the [driver](crate::driver) calls them.
+//!
+//! Every method reports failure as a value. Implementations MUST NOT panic on
+//! a backend error, and MUST return batch results in the order of the request.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::message::{AttributeValue, ReceiptHandle, ReceivedMessage};
+
+/// An error reported by a queue or topic backend, keeping the backend's own
+/// error code (`AWS.SimpleQueueService.NonExistentQueue`, `NotFound`, …).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", code.as_deref().map(|c| format!("{c}: ")).unwrap_or_default())]
+pub struct BackendError {
+    /// The backend's error code, when it gave one.
+    pub code: Option<String>,
+    /// What went wrong, in the backend's words.
+    pub message: String,
+}
+
+impl BackendError {
+    /// An error with a code.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        BackendError {
+            code: Some(code.into()),
+            message: message.into(),
+        }
+    }
+
+    /// An error without a code.
+    pub fn message(message: impl Into<String>) -> Self {
+        BackendError {
+            code: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// One receive call's parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiveRequest {
+    /// At most this many messages (1..=10 for SQS).
+    pub max_messages: u32,
+    /// Long-poll wait (0..=20 s for SQS).
+    pub wait_time: Duration,
+    /// A visibility timeout for the received messages; `None` keeps the
+    /// queue's.
+    pub visibility_timeout: Option<Duration>,
+}
+
+/// The outcome of one entry of a batch call.
+pub type EntryResult = Result<(), BackendError>;
+
+/// An SQS-like queue.
+#[async_trait]
+pub trait Queue: Send + Sync + 'static {
+    /// Receives up to `request.max_messages` messages, waiting up to
+    /// `request.wait_time` for the first one. The result MUST carry the SQS
+    /// system attributes (at least `ApproximateReceiveCount`) and all message
+    /// attributes.
+    async fn receive(&self, request: ReceiveRequest) -> Result<Vec<ReceivedMessage>, BackendError>;
+
+    /// Deletes the deliveries named by `handles` (at most 10). Returns one
+    /// result per handle, in order; a failure of the whole call is reported
+    /// as that failure on every entry.
+    async fn delete_batch(&self, handles: Vec<ReceiptHandle>) -> Vec<EntryResult>;
+
+    /// Sets the visibility timeout of each delivery (at most 10), counted
+    /// from now. Returns one result per entry, in order.
+    async fn change_visibility_batch(
+        &self,
+        entries: Vec<(ReceiptHandle, Duration)>,
+    ) -> Vec<EntryResult>;
+}
+
+/// A message to publish: the text and its message attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// The message text.
+    pub body: String,
+    /// The message attributes.
+    pub attributes: BTreeMap<String, AttributeValue>,
+}
+
+/// An SNS-like topic.
+#[async_trait]
+pub trait Topic: Send + Sync + 'static {
+    /// Publishes one message; returns the topic's message id.
+    async fn publish(&self, message: OutgoingMessage) -> Result<String, BackendError>;
+
+    /// Publishes several messages; one result per message, in order. The
+    /// default publishes them one by one.
+    async fn publish_batch(
+        &self,
+        messages: Vec<OutgoingMessage>,
+    ) -> Vec<Result<String, BackendError>> {
+        let mut out = Vec::with_capacity(messages.len());
+        for m in messages {
+            out.push(self.publish(m).await);
+        }
+        out
+    }
+}
+
+/// Proof of holding a lock, chosen by the backend (random, unguessable).
+/// Every write after acquire is checked against it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LockToken(pub Arc<str>);
+
+impl LockToken {
+    /// A token with the given text.
+    pub fn new(token: impl AsRef<str>) -> Self {
+        LockToken(Arc::from(token.as_ref()))
+    }
+
+    /// The token's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LockToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The answer to an acquire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcquireOutcome {
+    /// The lock is ours for `validity`, counted from when the acquire was
+    /// sent (the backend has already subtracted its elapsed time and drift).
+    Acquired {
+        /// Our token.
+        token: LockToken,
+        /// How long the lock is safely ours, from when the request was sent.
+        validity: Duration,
+    },
+    /// Someone else holds the lock.
+    Busy,
+    /// A completion record exists: this key's work is done.
+    Done,
+    /// The backend could not decide (errors, no quorum).
+    Unavailable(LockError),
+}
+
+/// A lock backend failure.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError {
+    /// The lock is not held with this token (expired, or taken by another).
+    #[error("lock is not held with this token")]
+    NotHeld,
+    /// The backend could not answer (connection errors, no quorum).
+    #[error("lock backend unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A lock service with completion records.
+///
+/// `key`s are full lock keys (the consumer adds its prefix). A key is in one
+/// of three states: free, locked (with a token, until its TTL), or done (a
+/// completion record, until the dedupe window ends).
+#[async_trait]
+pub trait LockBackend: Send + Sync + 'static {
+    /// Tries to lock each key for `ttl`. One outcome per key, in order.
+    /// Several keys let a backend batch its round trips.
+    async fn acquire(&self, keys: Vec<String>, ttl: Duration) -> Vec<AcquireOutcome>;
+
+    /// Extends a lock we hold to `ttl` from now; returns the new validity,
+    /// counted from when the request was sent.
+    async fn extend(
+        &self,
+        key: String,
+        token: LockToken,
+        ttl: Duration,
+    ) -> Result<Duration, LockError>;
+
+    /// Turns a lock we hold into a completion record kept for `keep_for`.
+    async fn complete(
+        &self,
+        key: String,
+        token: LockToken,
+        keep_for: Duration,
+    ) -> Result<(), LockError>;
+
+    /// Releases a lock we hold (compare-and-delete on the token). Releasing a
+    /// lock that is no longer ours is `Err(NotHeld)` and changes nothing.
+    async fn release(&self, key: String, token: LockToken) -> Result<(), LockError>;
+}
+
+#[async_trait]
+impl<T: Queue + ?Sized> Queue for Arc<T> {
+    async fn receive(&self, request: ReceiveRequest) -> Result<Vec<ReceivedMessage>, BackendError> {
+        (**self).receive(request).await
+    }
+    async fn delete_batch(&self, handles: Vec<ReceiptHandle>) -> Vec<EntryResult> {
+        (**self).delete_batch(handles).await
+    }
+    async fn change_visibility_batch(
+        &self,
+        entries: Vec<(ReceiptHandle, Duration)>,
+    ) -> Vec<EntryResult> {
+        (**self).change_visibility_batch(entries).await
+    }
+}
+
+#[async_trait]
+impl<T: Topic + ?Sized> Topic for Arc<T> {
+    async fn publish(&self, message: OutgoingMessage) -> Result<String, BackendError> {
+        (**self).publish(message).await
+    }
+    async fn publish_batch(
+        &self,
+        messages: Vec<OutgoingMessage>,
+    ) -> Vec<Result<String, BackendError>> {
+        (**self).publish_batch(messages).await
+    }
+}
+
+#[async_trait]
+impl<T: LockBackend + ?Sized> LockBackend for Arc<T> {
+    async fn acquire(&self, keys: Vec<String>, ttl: Duration) -> Vec<AcquireOutcome> {
+        (**self).acquire(keys, ttl).await
+    }
+    async fn extend(
+        &self,
+        key: String,
+        token: LockToken,
+        ttl: Duration,
+    ) -> Result<Duration, LockError> {
+        (**self).extend(key, token, ttl).await
+    }
+    async fn complete(
+        &self,
+        key: String,
+        token: LockToken,
+        keep_for: Duration,
+    ) -> Result<(), LockError> {
+        (**self).complete(key, token, keep_for).await
+    }
+    async fn release(&self, key: String, token: LockToken) -> Result<(), LockError> {
+        (**self).release(key, token).await
+    }
+}
