@@ -1,0 +1,1 @@
+//! `moto_server` processes for tests.
