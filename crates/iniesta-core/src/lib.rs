@@ -19,6 +19,7 @@ pub mod message;
 pub mod ports;
 pub mod publish;
 pub mod registry;
+pub mod settings;
 pub mod time;
 
 pub use filters::{Filter, FilterError, FilterPolicy};

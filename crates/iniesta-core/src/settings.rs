@@ -1,0 +1,1 @@
+//! Settings from the `INIESTA_*` environment.
