@@ -1,0 +1,492 @@
+//! An in-memory lock backend with completion records.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use iniesta_core::{AcquireOutcome, LockBackend, LockError, LockToken, Time};
+
+use crate::clock::Clock;
+
+/// The state of one key, after expiry is applied ([`MockLock::state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockState {
+    /// Nobody holds the key and no completion record exists.
+    Free,
+    /// Locked with `token` until `expires_at` (exclusive).
+    Locked {
+        /// The holder's token.
+        token: LockToken,
+        /// When the lock ends by itself.
+        expires_at: Time,
+    },
+    /// A completion record exists until `expires_at` (exclusive).
+    Done {
+        /// When the record ends by itself.
+        expires_at: Time,
+    },
+}
+
+/// Counters of lock operations ([`MockLock::stats`]). Operations answered by
+/// an injected failure count only as `injected_faults`; ambiguous ones count
+/// both as what was applied and as `injected_faults`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LockStats {
+    /// Acquires that locked the key.
+    pub acquired: u64,
+    /// Acquires answered `Busy`.
+    pub busy: u64,
+    /// Acquires answered `Done`.
+    pub done: u64,
+    /// Successful extends.
+    pub extended: u64,
+    /// Successful completes.
+    pub completed: u64,
+    /// Successful releases.
+    pub released: u64,
+    /// Extends, completes and releases answered `NotHeld`.
+    pub not_held: u64,
+    /// Operations answered `Unavailable` by an injected fault.
+    pub injected_faults: u64,
+}
+
+#[derive(Debug, Clone)]
+enum Entry {
+    Locked { token: LockToken, expires_at: Time },
+    Done { expires_at: Time },
+}
+
+impl Entry {
+    fn expires_at(&self) -> Time {
+        match self {
+            Entry::Locked { expires_at, .. } | Entry::Done { expires_at } => *expires_at,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    keys: HashMap<String, Entry>,
+    next_token: u64,
+    fail_next: u32,
+    ambiguous_next: u32,
+    stats: LockStats,
+    ops_since_sweep: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    None,
+    /// Answer `Unavailable`, change nothing.
+    Fail,
+    /// Apply, then answer `Unavailable`.
+    Ambiguous,
+}
+
+impl State {
+    /// The key's live entry (expired entries are removed on the way).
+    fn live(&mut self, key: &str, now: Time) -> Option<&mut Entry> {
+        let expired = self.keys.get(key).is_some_and(|e| now >= e.expires_at());
+        if expired {
+            self.keys.remove(key);
+        }
+        self.keys.get_mut(key)
+    }
+
+    fn fault(&mut self) -> Fault {
+        if self.fail_next > 0 {
+            self.fail_next -= 1;
+            self.stats.injected_faults += 1;
+            Fault::Fail
+        } else if self.ambiguous_next > 0 {
+            self.ambiguous_next -= 1;
+            self.stats.injected_faults += 1;
+            Fault::Ambiguous
+        } else {
+            Fault::None
+        }
+    }
+
+    /// Drops expired entries now and then, so keys nobody asks about again
+    /// do not pile up; amortised O(1) per operation.
+    fn maybe_sweep(&mut self, now: Time) {
+        self.ops_since_sweep += 1;
+        if self.ops_since_sweep >= self.keys.len().max(1024) {
+            self.keys.retain(|_, e| now < e.expires_at());
+            self.ops_since_sweep = 0;
+        }
+    }
+}
+
+fn unavailable(why: &str) -> LockError {
+    LockError::Unavailable(why.to_owned())
+}
+
+const INJECTED: &str = "injected fault";
+const AMBIGUOUS: &str = "injected fault: the reply was lost (the operation may have been applied)";
+
+struct Inner {
+    clock: Clock,
+    state: Mutex<State>,
+}
+
+/// An in-memory [`LockBackend`]: per key, free, locked (token, expiry) or
+/// done (a completion record, until the dedupe window ends), with expiry on
+/// the [`Clock`], and fault injection.
+///
+/// Tokens are `tok-{n}` from a counter, so runs are repeatable. Validities
+/// are the full TTL: there is no network and no drift to subtract.
+///
+/// Faults count per operation, and each key of a multi-key acquire is one
+/// operation. [`fail_next`](Self::fail_next) takes precedence over
+/// [`ambiguous_next`](Self::ambiguous_next).
+///
+/// `MockLock` is a cheap handle: clones share one backend.
+///
+/// ```
+/// use std::time::Duration;
+/// use iniesta_core::AcquireOutcome;
+/// use iniesta_mock::{Clock, LockState, MockLock};
+///
+/// let clock = Clock::virtual_clock();
+/// let lock = MockLock::new(&clock);
+/// let ttl = Duration::from_secs(10);
+///
+/// let AcquireOutcome::Acquired { token, .. } = lock.acquire_now("sqs:event:1", ttl) else {
+///     panic!("a free key is acquired");
+/// };
+/// assert_eq!(lock.acquire_now("sqs:event:1", ttl), AcquireOutcome::Busy);
+///
+/// lock.complete_now("sqs:event:1", &token, Duration::from_secs(60)).unwrap();
+/// assert_eq!(lock.acquire_now("sqs:event:1", ttl), AcquireOutcome::Done);
+///
+/// clock.advance(Duration::from_secs(60));
+/// assert_eq!(lock.state("sqs:event:1"), LockState::Free);
+/// ```
+#[derive(Clone)]
+pub struct MockLock {
+    inner: Arc<Inner>,
+}
+
+impl MockLock {
+    /// A lock backend with every key free.
+    pub fn new(clock: &Clock) -> MockLock {
+        MockLock {
+            inner: Arc::new(Inner {
+                clock: clock.clone(),
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// The clock the backend runs on.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    fn guard(&self) -> MutexGuard<'_, State> {
+        // Every update completes before anything can panic, so a poisoned
+        // lock still guards consistent state.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tries to lock `key` for `ttl`:
+    /// a completion record → `Done`; a lock (not expired) → `Busy`;
+    /// otherwise the key is locked with a fresh token →
+    /// `Acquired { token, validity: ttl }`.
+    ///
+    /// A zero `ttl` is refused with `Unavailable` (as Redis refuses a zero
+    /// expiry), changing nothing.
+    pub fn acquire_now(&self, key: &str, ttl: Duration) -> AcquireOutcome {
+        let now = self.inner.clock.now();
+        let mut st = self.guard();
+        let out = acquire_one(&mut st, now, key, ttl);
+        st.maybe_sweep(now);
+        out
+    }
+
+    /// [`acquire_now`](Self::acquire_now) for each key, in order; one
+    /// outcome per key.
+    pub fn acquire_many_now<S: AsRef<str>>(
+        &self,
+        keys: &[S],
+        ttl: Duration,
+    ) -> Vec<AcquireOutcome> {
+        let now = self.inner.clock.now();
+        let mut st = self.guard();
+        let out = keys
+            .iter()
+            .map(|k| acquire_one(&mut st, now, k.as_ref(), ttl))
+            .collect();
+        st.maybe_sweep(now);
+        out
+    }
+
+    /// Extends our lock on `key` to `ttl` from now; returns the new validity
+    /// (`ttl`). Only a lock held with `token` and not expired can be
+    /// extended; anything else is `Err(NotHeld)` and changes nothing.
+    pub fn extend_now(
+        &self,
+        key: &str,
+        token: &LockToken,
+        ttl: Duration,
+    ) -> Result<Duration, LockError> {
+        let now = self.inner.clock.now();
+        let mut st = self.guard();
+        st.maybe_sweep(now);
+        if ttl.is_zero() {
+            return Err(unavailable("ttl must be positive"));
+        }
+        let fault = st.fault();
+        if fault == Fault::Fail {
+            return Err(unavailable(INJECTED));
+        }
+        let result = match st.live(key, now) {
+            Some(Entry::Locked {
+                token: held,
+                expires_at,
+            }) if held == token => {
+                *expires_at = now + ttl;
+                Ok(ttl)
+            }
+            _ => Err(LockError::NotHeld),
+        };
+        count(&mut st.stats, &result, |s| &mut s.extended);
+        ambiguous(fault, result)
+    }
+
+    /// Turns our lock on `key` into a completion record kept for `keep_for`
+    /// from now, so that acquires answer `Done` until then. Only a lock held
+    /// with `token` and not expired can be completed; anything else is
+    /// `Err(NotHeld)` and changes nothing.
+    pub fn complete_now(
+        &self,
+        key: &str,
+        token: &LockToken,
+        keep_for: Duration,
+    ) -> Result<(), LockError> {
+        let now = self.inner.clock.now();
+        let mut st = self.guard();
+        st.maybe_sweep(now);
+        let fault = st.fault();
+        if fault == Fault::Fail {
+            return Err(unavailable(INJECTED));
+        }
+        let result = match st.live(key, now) {
+            Some(entry) if matches!(&*entry, Entry::Locked { token: held, .. } if held == token) => {
+                *entry = Entry::Done {
+                    expires_at: now + keep_for,
+                };
+                Ok(())
+            }
+            _ => Err(LockError::NotHeld),
+        };
+        count(&mut st.stats, &result, |s| &mut s.completed);
+        ambiguous(fault, result)
+    }
+
+    /// Releases our lock on `key` (compare-and-delete on the token). A lock
+    /// not held with `token` (expired, taken by another, completed, free) is
+    /// `Err(NotHeld)` and nothing changes.
+    pub fn release_now(&self, key: &str, token: &LockToken) -> Result<(), LockError> {
+        let now = self.inner.clock.now();
+        let mut st = self.guard();
+        st.maybe_sweep(now);
+        let fault = st.fault();
+        if fault == Fault::Fail {
+            return Err(unavailable(INJECTED));
+        }
+        let ours = matches!(
+            st.live(key, now),
+            Some(Entry::Locked { token: held, .. }) if held == token
+        );
+        let result = if ours {
+            st.keys.remove(key);
+            Ok(())
+        } else {
+            Err(LockError::NotHeld)
+        };
+        count(&mut st.stats, &result, |s| &mut s.released);
+        ambiguous(fault, result)
+    }
+
+    /// The state of `key` now, after expiry.
+    pub fn state(&self, key: &str) -> LockState {
+        let now = self.inner.clock.now();
+        let st = self.guard();
+        match st.keys.get(key) {
+            Some(e) if now >= e.expires_at() => LockState::Free,
+            Some(Entry::Locked { token, expires_at }) => LockState::Locked {
+                token: token.clone(),
+                expires_at: *expires_at,
+            },
+            Some(Entry::Done { expires_at }) => LockState::Done {
+                expires_at: *expires_at,
+            },
+            None => LockState::Free,
+        }
+    }
+
+    /// Keys currently locked (not expired).
+    pub fn locked_len(&self) -> usize {
+        let now = self.inner.clock.now();
+        self.guard()
+            .keys
+            .values()
+            .filter(|e| matches!(e, Entry::Locked { expires_at, .. } if now < *expires_at))
+            .count()
+    }
+
+    /// Makes the next `n` operations answer `Unavailable` without changing
+    /// anything, as when the backend cannot be reached. Replaces any count
+    /// left from before.
+    pub fn fail_next(&self, n: u32) {
+        self.guard().fail_next = n;
+    }
+
+    /// Makes the next `n` operations take effect but answer `Unavailable`,
+    /// as when the reply is lost: an acquire may have locked the key, a
+    /// release may have freed it. Replaces any count left from before.
+    pub fn ambiguous_next(&self, n: u32) {
+        self.guard().ambiguous_next = n;
+    }
+
+    /// Cancels every pending injected fault.
+    pub fn clear_faults(&self) {
+        let mut st = self.guard();
+        st.fail_next = 0;
+        st.ambiguous_next = 0;
+    }
+
+    /// Makes a held lock on `key` expire now, as if its TTL ran out (a paused
+    /// holder, a clock jump on the server). Returns whether a lock was held.
+    pub fn expire(&self, key: &str) -> bool {
+        let now = self.inner.clock.now();
+        let mut st = self.guard();
+        if matches!(st.live(key, now), Some(Entry::Locked { .. })) {
+            st.keys.remove(key);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Loses the completion record of `key` (a server restart without
+    /// persistence, an eviction). Returns whether there was one.
+    pub fn forget(&self, key: &str) -> bool {
+        let now = self.inner.clock.now();
+        let mut st = self.guard();
+        if matches!(st.live(key, now), Some(Entry::Done { .. })) {
+            st.keys.remove(key);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Counters of outcomes and faults.
+    pub fn stats(&self) -> LockStats {
+        self.guard().stats
+    }
+}
+
+fn acquire_one(st: &mut State, now: Time, key: &str, ttl: Duration) -> AcquireOutcome {
+    if ttl.is_zero() {
+        return AcquireOutcome::Unavailable(unavailable("ttl must be positive"));
+    }
+    let fault = st.fault();
+    if fault == Fault::Fail {
+        return AcquireOutcome::Unavailable(unavailable(INJECTED));
+    }
+    let out = match st.live(key, now) {
+        Some(Entry::Done { .. }) => {
+            st.stats.done += 1;
+            AcquireOutcome::Done
+        }
+        Some(Entry::Locked { .. }) => {
+            st.stats.busy += 1;
+            AcquireOutcome::Busy
+        }
+        None => {
+            st.next_token += 1;
+            let token = LockToken::new(format!("tok-{}", st.next_token));
+            st.keys.insert(
+                key.to_owned(),
+                Entry::Locked {
+                    token: token.clone(),
+                    expires_at: now + ttl,
+                },
+            );
+            st.stats.acquired += 1;
+            AcquireOutcome::Acquired {
+                token,
+                validity: ttl,
+            }
+        }
+    };
+    if fault == Fault::Ambiguous {
+        AcquireOutcome::Unavailable(unavailable(AMBIGUOUS))
+    } else {
+        out
+    }
+}
+
+fn count<T>(
+    stats: &mut LockStats,
+    result: &Result<T, LockError>,
+    ok: fn(&mut LockStats) -> &mut u64,
+) {
+    match result {
+        Ok(_) => *ok(stats) += 1,
+        Err(_) => stats.not_held += 1,
+    }
+}
+
+fn ambiguous<T>(fault: Fault, result: Result<T, LockError>) -> Result<T, LockError> {
+    if fault == Fault::Ambiguous {
+        Err(unavailable(AMBIGUOUS))
+    } else {
+        result
+    }
+}
+
+impl fmt::Debug for MockLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockLock")
+            .field("keys", &self.guard().keys.len())
+            .finish()
+    }
+}
+
+/// The async face of the backend: each method calls its `_now` version.
+#[async_trait]
+impl LockBackend for MockLock {
+    async fn acquire(&self, keys: Vec<String>, ttl: Duration) -> Vec<AcquireOutcome> {
+        self.acquire_many_now(&keys, ttl)
+    }
+
+    async fn extend(
+        &self,
+        key: String,
+        token: LockToken,
+        ttl: Duration,
+    ) -> Result<Duration, LockError> {
+        self.extend_now(&key, &token, ttl)
+    }
+
+    async fn complete(
+        &self,
+        key: String,
+        token: LockToken,
+        keep_for: Duration,
+    ) -> Result<(), LockError> {
+        self.complete_now(&key, &token, keep_for)
+    }
+
+    async fn release(&self, key: String, token: LockToken) -> Result<(), LockError> {
+        self.release_now(&key, &token)
+    }
+}

@@ -1,0 +1,819 @@
+//! An in-memory SQS standard queue.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use event_listener::Event;
+use futures::future;
+use iniesta_core::message::{
+    ATTR_FIRST_RECEIVE_TIMESTAMP, ATTR_RECEIVE_COUNT, ATTR_SENT_TIMESTAMP,
+};
+use iniesta_core::{
+    AttributeValue, BackendError, EntryResult, Queue, ReceiptHandle, ReceiveRequest,
+    ReceivedMessage, Time,
+};
+
+use crate::clock::Clock;
+use crate::codes;
+use crate::{ACCOUNT_ID, REGION};
+
+/// The visibility timeout of a queue unless [`QueueOptions`] says otherwise
+/// (SQS's default).
+pub const DEFAULT_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest visibility timeout SQS accepts: 12 hours.
+pub const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
+/// The most messages one receive returns, and the most entries of one batch
+/// call.
+pub const MAX_BATCH_ENTRIES: usize = 10;
+/// The longest long-poll wait SQS accepts: 20 seconds.
+pub const MAX_WAIT_TIME: Duration = Duration::from_secs(20);
+
+/// How a [`MockQueue`] behaves. Build it with struct update syntax:
+///
+/// ```
+/// use std::time::Duration;
+/// use iniesta_mock::QueueOptions;
+///
+/// let options = QueueOptions {
+///     visibility_timeout: Duration::from_secs(5),
+///     ..QueueOptions::default()
+/// };
+/// assert!(options.retain_deleted);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueOptions {
+    /// How long a received message stays hidden when the receive names no
+    /// visibility timeout (default 30 s, as SQS).
+    pub visibility_timeout: Duration,
+    /// Whether deleted messages stay listed by [`MockQueue::snapshot`] (with
+    /// `deleted: true`) so a test can inspect what was processed. Default
+    /// `true`. Long benchmarks should turn it off: the queue then drops a
+    /// deleted message's body and attributes and keeps only its receive
+    /// count (so that its receipt handles are still recognised).
+    pub retain_deleted: bool,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        QueueOptions {
+            visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
+            retain_deleted: true,
+        }
+    }
+}
+
+/// A message as the queue holds it, for inspection ([`MockQueue::snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueuedMessage {
+    /// The SQS message id.
+    pub message_id: String,
+    /// The body.
+    pub body: String,
+    /// The SQS message attributes.
+    pub message_attributes: BTreeMap<String, AttributeValue>,
+    /// How often the message was received.
+    pub receive_count: u32,
+    /// When it was sent.
+    pub sent_at: Time,
+    /// When it was first received, if ever.
+    pub first_received_at: Option<Time>,
+    /// When it is (or was, or becomes) visible to receives.
+    pub visible_at: Time,
+    /// Whether a receive would return it now (false when in flight or deleted).
+    pub visible: bool,
+    /// Whether it was deleted.
+    pub deleted: bool,
+}
+
+/// Counters of what happened on a queue ([`MockQueue::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// Messages sent.
+    pub sent: u64,
+    /// Receive calls (sync and async, including failed and empty ones).
+    pub receive_calls: u64,
+    /// Deliveries returned by receives (a redelivery counts again).
+    pub received: u64,
+    /// Messages deleted.
+    pub deleted: u64,
+    /// Deletes with a stale handle, which succeeded but deleted nothing.
+    pub stale_deletes: u64,
+    /// Successful visibility changes.
+    pub visibility_changes: u64,
+    /// Calls or entries answered by an injected fault (failed or lost).
+    pub injected_faults: u64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Faults {
+    fail_receives: u32,
+    fail_deletes: u32,
+    lose_deletes: u32,
+    fail_visibility_changes: u32,
+}
+
+fn take(counter: &mut u32) -> bool {
+    if *counter > 0 {
+        *counter -= 1;
+        true
+    } else {
+        false
+    }
+}
+
+struct Stored {
+    body: String,
+    attributes: BTreeMap<String, AttributeValue>,
+    receive_count: u32,
+    sent_at: Time,
+    first_received_at: Option<Time>,
+    visible_at: Time,
+}
+
+/// A deleted message: kept whole, or only its receive count.
+enum Gone {
+    Kept { message: Stored, deleted_at: Time },
+    Dropped { receive_count: u32 },
+}
+
+impl Gone {
+    fn receive_count(&self) -> u32 {
+        match self {
+            Gone::Kept { message, .. } => message.receive_count,
+            Gone::Dropped { receive_count } => *receive_count,
+        }
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Live messages by number (send order).
+    messages: BTreeMap<u64, Stored>,
+    /// Every live message as (visible_at, number): receives take from the
+    /// front, so the oldest-visible message comes first, then send order.
+    ready: BTreeSet<(Time, u64)>,
+    /// Deleted messages by number.
+    gone: BTreeMap<u64, Gone>,
+    faults: Faults,
+    stats: QueueStats,
+}
+
+struct Inner {
+    name: String,
+    url: String,
+    arn: String,
+    clock: Clock,
+    options: QueueOptions,
+    state: Mutex<State>,
+    /// Notified when a message is sent or made visible at once, so long
+    /// polls re-check.
+    arrived: Event,
+}
+
+/// An in-memory SQS standard queue on a [`Clock`], with SQS's delivery
+/// semantics and fault injection.
+///
+/// Semantics, as SQS documents them:
+/// - a receive returns up to `max` *visible* messages, oldest-visible first
+///   (then in send order), and hides each for the visibility timeout; each
+///   receive issues a fresh receipt handle and counts
+///   `ApproximateReceiveCount` up;
+/// - a message whose visibility timeout ends without a delete is delivered
+///   again;
+/// - only the latest receipt handle of a message deletes it; an older
+///   (stale) handle is answered with success but deletes nothing; deleting an
+///   already deleted message succeeds; a handle the queue never issued is
+///   [`ReceiptHandleIsInvalid`](codes::RECEIPT_HANDLE_IS_INVALID).
+///
+/// Message ids are `msg-{n}`, numbered by the clock (unique across the
+/// queues of one clock); receipt handles are `{message id}/{receive count}`.
+/// Neither involves randomness, so a run is repeatable.
+///
+/// `MockQueue` is a cheap handle: clones share one queue.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use std::time::Duration;
+/// use iniesta_mock::{Clock, MockQueue};
+///
+/// let clock = Clock::virtual_clock();
+/// let queue = MockQueue::new("orders", &clock);
+/// let id = queue.send("hello", BTreeMap::new());
+///
+/// let first = queue.receive_now(10, None);
+/// assert_eq!(first[0].message_id, id);
+/// assert!(queue.receive_now(10, None).is_empty()); // in flight
+///
+/// clock.advance(Duration::from_secs(30)); // visibility timeout over
+/// let second = queue.receive_now(10, None);
+/// assert_eq!(second[0].receive_count(), 2);
+///
+/// queue.delete_now(&first[0].receipt_handle).unwrap(); // stale: no-op
+/// assert_eq!(queue.len(), 1);
+/// queue.delete_now(&second[0].receipt_handle).unwrap();
+/// assert!(queue.is_empty());
+/// ```
+#[derive(Clone)]
+pub struct MockQueue {
+    inner: Arc<Inner>,
+}
+
+impl MockQueue {
+    /// A queue named `name` with the default [`QueueOptions`].
+    pub fn new(name: impl Into<String>, clock: &Clock) -> MockQueue {
+        MockQueue::with_options(name, clock, QueueOptions::default())
+    }
+
+    /// A queue named `name` with the given options.
+    pub fn with_options(
+        name: impl Into<String>,
+        clock: &Clock,
+        options: QueueOptions,
+    ) -> MockQueue {
+        let name = name.into();
+        MockQueue {
+            inner: Arc::new(Inner {
+                url: format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}"),
+                arn: format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"),
+                name,
+                clock: clock.clone(),
+                options,
+                state: Mutex::new(State::default()),
+                arrived: Event::new(),
+            }),
+        }
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The queue's URL, shaped like an SQS queue URL.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// The queue's ARN (`arn:aws:sqs:us-east-1:000000000000:{name}`), as a
+    /// subscription names its endpoint.
+    pub fn arn(&self) -> &str {
+        &self.inner.arn
+    }
+
+    /// The clock the queue runs on.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    /// The queue's options.
+    pub fn options(&self) -> &QueueOptions {
+        &self.inner.options
+    }
+
+    /// Whether two handles name the same queue.
+    pub fn same_queue(&self, other: &MockQueue) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere while holding the lock leaves consistent state
+        // (every update is completed before anything can panic), so a
+        // poisoned lock is used as is instead of spreading the panic.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends a message; it is visible at once. Returns its SQS message id.
+    pub fn send(
+        &self,
+        body: impl Into<String>,
+        message_attributes: BTreeMap<String, AttributeValue>,
+    ) -> String {
+        let now = self.inner.clock.now();
+        let n = self.inner.clock.next_message_number();
+        {
+            let mut st = self.state();
+            st.messages.insert(
+                n,
+                Stored {
+                    body: body.into(),
+                    attributes: message_attributes,
+                    receive_count: 0,
+                    sent_at: now,
+                    first_received_at: None,
+                    visible_at: now,
+                },
+            );
+            st.ready.insert((now, n));
+            st.stats.sent += 1;
+        }
+        self.inner.arrived.notify(usize::MAX);
+        message_id(n)
+    }
+
+    /// Receives up to `max` visible messages at once, never waiting; hides
+    /// each for `visibility` (the queue's timeout when `None`).
+    ///
+    /// An injected receive failure ([`fail_receives`](Self::fail_receives))
+    /// is consumed and returns no messages; use
+    /// [`try_receive_now`](Self::try_receive_now) to see it as an error.
+    /// `max` is not checked against SQS's limit of 10 here (the async
+    /// [`Queue::receive`] checks it).
+    pub fn receive_now(&self, max: u32, visibility: Option<Duration>) -> Vec<ReceivedMessage> {
+        self.try_receive_now(max, visibility).unwrap_or_default()
+    }
+
+    /// Like [`receive_now`](Self::receive_now), but an injected failure is
+    /// returned as `Err` with code [`InternalError`](codes::INTERNAL_ERROR).
+    pub fn try_receive_now(
+        &self,
+        max: u32,
+        visibility: Option<Duration>,
+    ) -> Result<Vec<ReceivedMessage>, BackendError> {
+        let now = self.inner.clock.now();
+        let mut st = self.state();
+        st.stats.receive_calls += 1;
+        if take(&mut st.faults.fail_receives) {
+            st.stats.injected_faults += 1;
+            return Err(injected("ReceiveMessage"));
+        }
+        Ok(self.take_visible(&mut st, now, max, visibility))
+    }
+
+    /// The receive itself: takes up to `max` messages visible at `now`.
+    fn take_visible(
+        &self,
+        st: &mut State,
+        now: Time,
+        max: u32,
+        visibility: Option<Duration>,
+    ) -> Vec<ReceivedMessage> {
+        let hide_until = now + visibility.unwrap_or(self.inner.options.visibility_timeout);
+        let mut taken = Vec::new();
+        while taken.len() < max as usize {
+            match st.ready.first() {
+                Some(&(visible_at, n)) if visible_at <= now => {
+                    st.ready.pop_first();
+                    taken.push(n);
+                }
+                _ => break,
+            }
+        }
+        let mut out = Vec::with_capacity(taken.len());
+        for n in taken {
+            // Re-inserted only after the loop above, so a zero visibility
+            // timeout cannot return one message twice in one receive.
+            st.ready.insert((hide_until, n));
+            let Some(m) = st.messages.get_mut(&n) else {
+                continue; // unreachable: `ready` lists live messages only
+            };
+            m.receive_count = m.receive_count.saturating_add(1);
+            m.visible_at = hide_until;
+            let first = *m.first_received_at.get_or_insert(now);
+            let id = message_id(n);
+            let attributes = BTreeMap::from([
+                (ATTR_RECEIVE_COUNT.to_owned(), m.receive_count.to_string()),
+                (
+                    ATTR_SENT_TIMESTAMP.to_owned(),
+                    millis(m.sent_at).to_string(),
+                ),
+                (
+                    ATTR_FIRST_RECEIVE_TIMESTAMP.to_owned(),
+                    millis(first).to_string(),
+                ),
+            ]);
+            out.push(ReceivedMessage {
+                receipt_handle: ReceiptHandle(format!("{id}/{}", m.receive_count)),
+                message_id: id,
+                body: m.body.clone(),
+                attributes,
+                message_attributes: m.attributes.clone(),
+            });
+        }
+        st.stats.received += out.len() as u64;
+        out
+    }
+
+    /// Deletes the delivery named by `handle`, with SQS's semantics:
+    /// - the latest handle of a message deletes it;
+    /// - a stale handle (the message was received again since) returns `Ok`
+    ///   and deletes nothing;
+    /// - a handle of an already deleted message returns `Ok`;
+    /// - a handle this queue never issued is `Err` with code
+    ///   [`ReceiptHandleIsInvalid`](codes::RECEIPT_HANDLE_IS_INVALID).
+    ///
+    /// Injected faults are applied first, before the handle is looked at:
+    /// [`fail_deletes`](Self::fail_deletes) answers `Err`
+    /// ([`InternalError`](codes::INTERNAL_ERROR)),
+    /// [`lose_deletes`](Self::lose_deletes) answers `Ok`; neither deletes.
+    pub fn delete_now(&self, handle: &ReceiptHandle) -> Result<(), BackendError> {
+        let now = self.inner.clock.now();
+        let mut st = self.state();
+        if take(&mut st.faults.fail_deletes) {
+            st.stats.injected_faults += 1;
+            return Err(injected("DeleteMessage"));
+        }
+        if take(&mut st.faults.lose_deletes) {
+            st.stats.injected_faults += 1;
+            return Ok(());
+        }
+        let (n, k) = parse_handle(handle).ok_or_else(|| invalid_handle(handle))?;
+        if let Some(gone) = st.gone.get(&n) {
+            return if k >= 1 && k <= gone.receive_count() {
+                Ok(())
+            } else {
+                Err(invalid_handle(handle))
+            };
+        }
+        let Some(m) = st.messages.get(&n) else {
+            return Err(invalid_handle(handle));
+        };
+        if k == 0 || k > m.receive_count {
+            return Err(invalid_handle(handle));
+        }
+        if k < m.receive_count {
+            st.stats.stale_deletes += 1;
+            return Ok(());
+        }
+        let Some(m) = st.messages.remove(&n) else {
+            return Err(invalid_handle(handle));
+        };
+        st.ready.remove(&(m.visible_at, n));
+        let gone = if self.inner.options.retain_deleted {
+            Gone::Kept {
+                message: m,
+                deleted_at: now,
+            }
+        } else {
+            Gone::Dropped {
+                receive_count: m.receive_count,
+            }
+        };
+        st.gone.insert(n, gone);
+        st.stats.deleted += 1;
+        Ok(())
+    }
+
+    /// Changes the visibility of the delivery named by `handle`: the message
+    /// becomes visible `timeout` from now (zero: at once).
+    ///
+    /// Only the latest handle of a message that is in flight (received and
+    /// still hidden) may do this; a stale handle, or a message that is
+    /// visible or deleted, is `Err` with code
+    /// [`MessageNotInflight`](codes::MESSAGE_NOT_INFLIGHT). A `timeout` over
+    /// 12 hours is [`InvalidParameterValue`](codes::INVALID_PARAMETER_VALUE);
+    /// a handle never issued is
+    /// [`ReceiptHandleIsInvalid`](codes::RECEIPT_HANDLE_IS_INVALID). An
+    /// injected fault ([`fail_visibility_changes`](Self::fail_visibility_changes))
+    /// is applied first and changes nothing.
+    pub fn change_visibility_now(
+        &self,
+        handle: &ReceiptHandle,
+        timeout: Duration,
+    ) -> Result<(), BackendError> {
+        let now = self.inner.clock.now();
+        let visible_now;
+        {
+            let mut st = self.state();
+            if take(&mut st.faults.fail_visibility_changes) {
+                st.stats.injected_faults += 1;
+                return Err(injected("ChangeMessageVisibility"));
+            }
+            if timeout > MAX_VISIBILITY_TIMEOUT {
+                return Err(BackendError::new(
+                    codes::INVALID_PARAMETER_VALUE,
+                    format!(
+                        "visibility timeout {timeout:?} is over the limit of 12 hours \
+                         (43200 s); clamp it"
+                    ),
+                ));
+            }
+            let (n, k) = parse_handle(handle).ok_or_else(|| invalid_handle(handle))?;
+            if let Some(gone) = st.gone.get(&n) {
+                return Err(if k >= 1 && k <= gone.receive_count() {
+                    not_in_flight(handle, "the message was deleted")
+                } else {
+                    invalid_handle(handle)
+                });
+            }
+            let Some(m) = st.messages.get_mut(&n) else {
+                return Err(invalid_handle(handle));
+            };
+            if k == 0 || k > m.receive_count {
+                return Err(invalid_handle(handle));
+            }
+            if k < m.receive_count {
+                return Err(not_in_flight(
+                    handle,
+                    "the handle is stale: the message was received again since",
+                ));
+            }
+            if m.visible_at <= now {
+                return Err(not_in_flight(
+                    handle,
+                    "the message is visible: its visibility timeout ended",
+                ));
+            }
+            let old = m.visible_at;
+            let new = now + timeout;
+            m.visible_at = new;
+            st.ready.remove(&(old, n));
+            st.ready.insert((new, n));
+            st.stats.visibility_changes += 1;
+            visible_now = new <= now;
+        }
+        if visible_now {
+            self.inner.arrived.notify(usize::MAX);
+        }
+        Ok(())
+    }
+
+    /// Messages not deleted (visible or in flight).
+    pub fn len(&self) -> usize {
+        self.state().messages.len()
+    }
+
+    /// Whether every message sent was deleted.
+    pub fn is_empty(&self) -> bool {
+        self.state().messages.is_empty()
+    }
+
+    /// Messages a receive would return now.
+    pub fn visible_len(&self) -> usize {
+        let now = self.inner.clock.now();
+        self.state().ready.range(..=(now, u64::MAX)).count()
+    }
+
+    /// Messages received and still hidden.
+    pub fn in_flight_len(&self) -> usize {
+        let now = self.inner.clock.now();
+        let st = self.state();
+        st.ready
+            .range((Bound::Excluded((now, u64::MAX)), Bound::Unbounded))
+            .count()
+    }
+
+    /// Messages deleted so far.
+    pub fn deleted_count(&self) -> u64 {
+        self.state().stats.deleted
+    }
+
+    /// Counters of sends, receives, deletes and faults.
+    pub fn stats(&self) -> QueueStats {
+        self.state().stats
+    }
+
+    /// Every message the queue holds, in send order: live ones and, when
+    /// [`QueueOptions::retain_deleted`] is on, deleted ones.
+    pub fn snapshot(&self) -> Vec<QueuedMessage> {
+        let now = self.inner.clock.now();
+        let st = self.state();
+        let live = st.messages.iter().map(|(n, m)| (*n, m, false));
+        let gone = st.gone.iter().filter_map(|(n, g)| match g {
+            Gone::Kept { message, .. } => Some((*n, message, true)),
+            Gone::Dropped { .. } => None,
+        });
+        let mut all: Vec<(u64, &Stored, bool)> = live.chain(gone).collect();
+        all.sort_by_key(|(n, _, _)| *n);
+        all.into_iter()
+            .map(|(n, m, deleted)| QueuedMessage {
+                message_id: message_id(n),
+                body: m.body.clone(),
+                message_attributes: m.attributes.clone(),
+                receive_count: m.receive_count,
+                sent_at: m.sent_at,
+                first_received_at: m.first_received_at,
+                visible_at: m.visible_at,
+                visible: !deleted && m.visible_at <= now,
+                deleted,
+            })
+            .collect()
+    }
+
+    /// When a deleted message was deleted, if the queue still knows (only
+    /// with [`QueueOptions::retain_deleted`]).
+    pub fn deleted_at(&self, message_id: &str) -> Option<Time> {
+        let n = message_id.strip_prefix("msg-").and_then(parse_number)?;
+        match self.state().gone.get(&n)? {
+            Gone::Kept { deleted_at, .. } => Some(*deleted_at),
+            Gone::Dropped { .. } => None,
+        }
+    }
+
+    /// Makes the next `n` receives (sync or async) fail with code
+    /// [`InternalError`](codes::INTERNAL_ERROR). Replaces any count left
+    /// from before; each receive call consumes one.
+    pub fn fail_receives(&self, n: u32) {
+        self.state().faults.fail_receives = n;
+    }
+
+    /// Makes the next `n` deletes fail with code
+    /// [`InternalError`](codes::INTERNAL_ERROR), deleting nothing. Counted
+    /// per entry: a batch of 3 consumes 3. Takes precedence over
+    /// [`lose_deletes`](Self::lose_deletes).
+    pub fn fail_deletes(&self, n: u32) {
+        self.state().faults.fail_deletes = n;
+    }
+
+    /// Makes the next `n` deletes answer `Ok` but delete nothing, as when a
+    /// delete is lost (or a deleted message comes back, as SQS allows).
+    /// Counted per entry.
+    pub fn lose_deletes(&self, n: u32) {
+        self.state().faults.lose_deletes = n;
+    }
+
+    /// Makes the next `n` visibility changes fail with code
+    /// [`InternalError`](codes::INTERNAL_ERROR), changing nothing. Counted
+    /// per entry.
+    pub fn fail_visibility_changes(&self, n: u32) {
+        self.state().faults.fail_visibility_changes = n;
+    }
+
+    /// Cancels every pending injected fault.
+    pub fn clear_faults(&self) {
+        self.state().faults = Faults::default();
+    }
+
+    /// The earliest time after `now` at which a hidden message becomes
+    /// visible.
+    fn next_visible_after(&self, now: Time) -> Option<Time> {
+        self.state()
+            .ready
+            .range((Bound::Excluded((now, u64::MAX)), Bound::Unbounded))
+            .next()
+            .map(|(t, _)| *t)
+    }
+}
+
+impl fmt::Debug for MockQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockQueue")
+            .field("name", &self.inner.name)
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+fn message_id(n: u64) -> String {
+    format!("msg-{n}")
+}
+
+fn millis(t: Time) -> u128 {
+    t.since_origin().as_millis()
+}
+
+/// A decimal number as this crate writes them: digits only, no leading zero.
+pub(crate) fn parse_number(s: &str) -> Option<u64> {
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    if canonical {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// `msg-{n}/{k}` → (n, k).
+fn parse_handle(handle: &ReceiptHandle) -> Option<(u64, u32)> {
+    let (id, k) = handle.0.rsplit_once('/')?;
+    let n = parse_number(id.strip_prefix("msg-")?)?;
+    let k = u32::try_from(parse_number(k)?).ok()?;
+    Some((n, k))
+}
+
+fn injected(action: &str) -> BackendError {
+    BackendError::new(
+        codes::INTERNAL_ERROR,
+        format!("{action} failed: injected fault"),
+    )
+}
+
+fn invalid_handle(handle: &ReceiptHandle) -> BackendError {
+    BackendError::new(
+        codes::RECEIPT_HANDLE_IS_INVALID,
+        format!("the receipt handle {handle:?} was not issued by this queue"),
+    )
+}
+
+fn not_in_flight(handle: &ReceiptHandle, why: &str) -> BackendError {
+    BackendError::new(
+        codes::MESSAGE_NOT_INFLIGHT,
+        format!("the message of receipt handle {handle:?} is not in flight: {why}"),
+    )
+}
+
+fn too_many_entries(len: usize) -> BackendError {
+    BackendError::new(
+        codes::TOO_MANY_ENTRIES_IN_BATCH_REQUEST,
+        format!("a batch takes at most {MAX_BATCH_ENTRIES} entries, got {len}; split it"),
+    )
+}
+
+fn check_request(request: &ReceiveRequest) -> Result<(), BackendError> {
+    let bad = |what: String| Err(BackendError::new(codes::INVALID_PARAMETER_VALUE, what));
+    if request.max_messages == 0 || request.max_messages as usize > MAX_BATCH_ENTRIES {
+        return bad(format!(
+            "max_messages must be between 1 and {MAX_BATCH_ENTRIES}, got {}",
+            request.max_messages
+        ));
+    }
+    if request.wait_time > MAX_WAIT_TIME {
+        return bad(format!(
+            "wait_time must be at most 20 s, got {:?}",
+            request.wait_time
+        ));
+    }
+    if let Some(v) = request.visibility_timeout {
+        if v > MAX_VISIBILITY_TIMEOUT {
+            return bad(format!(
+                "visibility_timeout must be at most 12 hours, got {v:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The async face of the queue, with SQS's limits checked: 1 to 10 messages
+/// per receive, a wait of at most 20 s, a visibility timeout of at most
+/// 12 h, at most 10 entries per batch (a larger batch fails on every entry
+/// with [`TooManyEntriesInBatchRequest`](codes::TOO_MANY_ENTRIES_IN_BATCH_REQUEST)
+/// and consumes no injected faults).
+///
+/// `receive` returns at once when a message is visible. Otherwise it is a
+/// long poll: it waits until a message is sent or becomes visible, or until
+/// `wait_time` has passed **on the queue's clock**, then returns what is
+/// visible (maybe nothing). On a virtual clock the wait ends only when the
+/// test advances the clock past it (or a message comes); with a zero
+/// `wait_time` it never waits. The waiting needs no particular async
+/// runtime.
+#[async_trait]
+impl Queue for MockQueue {
+    async fn receive(&self, request: ReceiveRequest) -> Result<Vec<ReceivedMessage>, BackendError> {
+        check_request(&request)?;
+        let clock = &self.inner.clock;
+        let deadline = clock.now() + request.wait_time;
+        let mut first = true;
+        loop {
+            // Listen before looking, so a send or clock move in between is
+            // not missed.
+            let arrived = self.inner.arrived.listen();
+            let moved = clock.listen();
+            let now = clock.now();
+            let got = if first {
+                first = false;
+                self.try_receive_now(request.max_messages, request.visibility_timeout)?
+            } else {
+                let mut st = self.state();
+                self.take_visible(
+                    &mut st,
+                    now,
+                    request.max_messages,
+                    request.visibility_timeout,
+                )
+            };
+            if !got.is_empty() || now >= deadline {
+                return Ok(got);
+            }
+            if clock.is_virtual() {
+                future::select(arrived, moved).await;
+            } else {
+                let wake_at = self
+                    .next_visible_after(now)
+                    .map_or(deadline, |t| t.min(deadline));
+                let timer = futures_timer::Delay::new(wake_at.saturating_duration_since(now));
+                let _ = future::select(arrived, timer).await;
+            }
+        }
+    }
+
+    async fn delete_batch(&self, handles: Vec<ReceiptHandle>) -> Vec<EntryResult> {
+        if handles.len() > MAX_BATCH_ENTRIES {
+            return handles
+                .iter()
+                .map(|_| Err(too_many_entries(handles.len())))
+                .collect();
+        }
+        handles.iter().map(|h| self.delete_now(h)).collect()
+    }
+
+    async fn change_visibility_batch(
+        &self,
+        entries: Vec<(ReceiptHandle, Duration)>,
+    ) -> Vec<EntryResult> {
+        if entries.len() > MAX_BATCH_ENTRIES {
+            return entries
+                .iter()
+                .map(|_| Err(too_many_entries(entries.len())))
+                .collect();
+        }
+        entries
+            .iter()
+            .map(|(h, d)| self.change_visibility_now(h, *d))
+            .collect()
+    }
+}

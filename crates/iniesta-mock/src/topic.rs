@@ -1,0 +1,340 @@
+//! An in-memory SNS topic that fans out to [`MockQueue`]s.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use iniesta_core::message::envelope_json;
+use iniesta_core::publish::{message_size, MAX_MESSAGE_BYTES};
+use iniesta_core::{BackendError, FilterPolicy, OutgoingMessage, Topic};
+
+use crate::clock::Clock;
+use crate::codes;
+use crate::queue::{MockQueue, MAX_BATCH_ENTRIES};
+use crate::{ACCOUNT_ID, REGION};
+
+/// How a queue is subscribed to a [`MockTopic`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubscribeOptions {
+    /// `RawMessageDelivery`: when on, the queue gets the published body as
+    /// is and the message attributes as SQS message attributes; when off (the
+    /// SNS default) the body is the SNS JSON envelope and there are no SQS
+    /// message attributes.
+    pub raw_delivery: bool,
+    /// The subscription's filter policy; `None` delivers every message.
+    pub filter_policy: Option<FilterPolicy>,
+}
+
+/// A subscription, for inspection ([`MockTopic::subscriptions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Subscription {
+    /// The subscription ARN (`{topic arn}:sub-{n}`).
+    pub arn: String,
+    /// The subscribed queue's ARN (SNS's `Endpoint`).
+    pub endpoint: String,
+    /// The delivery mode and filter policy.
+    pub options: SubscribeOptions,
+}
+
+/// Counters of what happened on a topic ([`MockTopic::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TopicStats {
+    /// Messages accepted by publish.
+    pub published: u64,
+    /// SQS messages sent to subscribed queues (duplicates count).
+    pub delivered: u64,
+    /// Deliveries a filter policy dropped (one per message and subscription).
+    pub filtered_out: u64,
+    /// Publishes answered by an injected failure.
+    pub injected_faults: u64,
+}
+
+struct Sub {
+    arn: String,
+    queue: MockQueue,
+    options: SubscribeOptions,
+}
+
+#[derive(Default)]
+struct State {
+    subscriptions: Vec<Sub>,
+    fail_publishes: u32,
+    duplicate_next: u32,
+    stats: TopicStats,
+}
+
+struct Inner {
+    name: String,
+    arn: String,
+    clock: Clock,
+    state: Mutex<State>,
+}
+
+/// An in-memory SNS topic: publish fans a message out to every subscribed
+/// [`MockQueue`] whose filter policy matches, in raw or envelope delivery,
+/// with fault injection (failed publishes, duplicate deliveries).
+///
+/// SNS message ids are `sns-{n}`, numbered by the clock; subscription ARNs
+/// are `{topic arn}:sub-{n}`.
+///
+/// `MockTopic` is a cheap handle: clones share one topic.
+///
+/// ```
+/// use iniesta_core::publish::event_message;
+/// use iniesta_core::FilterPolicy;
+/// use iniesta_mock::{Clock, MockQueue, MockTopic, SubscribeOptions};
+///
+/// let clock = Clock::virtual_clock();
+/// let topic = MockTopic::new("global", &clock);
+/// let queue = MockQueue::new("iniesta-test-users", &clock);
+/// topic.subscribe(&queue, SubscribeOptions {
+///     raw_delivery: true,
+///     filter_policy: Some(FilterPolicy::from_filters("iniesta_pass", ["User.*"]).unwrap()),
+/// });
+///
+/// topic.publish_now(event_message("iniesta_pass", "User.created", "{}", 1).unwrap()).unwrap();
+/// topic.publish_now(event_message("iniesta_pass", "Order.placed", "{}", 1).unwrap()).unwrap();
+/// assert_eq!(queue.len(), 1); // the order event was filtered out
+/// ```
+#[derive(Clone)]
+pub struct MockTopic {
+    inner: Arc<Inner>,
+}
+
+impl MockTopic {
+    /// A topic named `name`, with no subscriptions.
+    pub fn new(name: impl Into<String>, clock: &Clock) -> MockTopic {
+        let name = name.into();
+        MockTopic {
+            inner: Arc::new(Inner {
+                arn: format!("arn:aws:sns:{REGION}:{ACCOUNT_ID}:{name}"),
+                name,
+                clock: clock.clone(),
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The topic's ARN (`arn:aws:sns:us-east-1:000000000000:{name}`), as
+    /// envelopes name it in `TopicArn`.
+    pub fn arn(&self) -> &str {
+        &self.inner.arn
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every update completes before anything can panic, so a poisoned
+        // lock still guards consistent state.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Subscribes `queue`; returns the subscription ARN.
+    ///
+    /// As in SNS, one queue has at most one subscription to a topic:
+    /// subscribing it again returns the existing ARN, with the subscription's
+    /// options replaced by `options` (as SNS's `SetSubscriptionAttributes`
+    /// would).
+    pub fn subscribe(&self, queue: &MockQueue, options: SubscribeOptions) -> String {
+        let mut st = self.state();
+        if let Some(sub) = st
+            .subscriptions
+            .iter_mut()
+            .find(|s| s.queue.same_queue(queue))
+        {
+            sub.options = options;
+            return sub.arn.clone();
+        }
+        let arn = format!(
+            "{}:sub-{}",
+            self.inner.arn,
+            self.inner.clock.next_subscription_number()
+        );
+        st.subscriptions.push(Sub {
+            arn: arn.clone(),
+            queue: queue.clone(),
+            options,
+        });
+        arn
+    }
+
+    /// Removes the subscription with this ARN; returns whether there was one.
+    pub fn unsubscribe(&self, subscription_arn: &str) -> bool {
+        let mut st = self.state();
+        let before = st.subscriptions.len();
+        st.subscriptions.retain(|s| s.arn != subscription_arn);
+        st.subscriptions.len() != before
+    }
+
+    /// The subscriptions, in the order they were made.
+    pub fn subscriptions(&self) -> Vec<Subscription> {
+        self.state()
+            .subscriptions
+            .iter()
+            .map(|s| Subscription {
+                arn: s.arn.clone(),
+                endpoint: s.queue.arn().to_owned(),
+                options: s.options.clone(),
+            })
+            .collect()
+    }
+
+    /// Publishes a message at once; returns its SNS message id.
+    ///
+    /// Every subscription whose filter policy matches the message attributes
+    /// ([`FilterPolicy::matches`]; no policy matches everything) gets one SQS
+    /// message (two under [`duplicate_next`](Self::duplicate_next)), in
+    /// subscription order:
+    /// - raw delivery: the body as published, the message attributes as SQS
+    ///   message attributes;
+    /// - envelope delivery: the body is
+    ///   [`envelope_json`](iniesta_core::message::envelope_json) of this
+    ///   topic, the SNS message id, the body and the attributes; no SQS
+    ///   message attributes.
+    ///
+    /// Errors, as SNS reports them: an empty message, or one over 256 KiB
+    /// with its attributes, is [`InvalidParameter`](codes::INVALID_PARAMETER);
+    /// an injected failure ([`fail_publishes`](Self::fail_publishes)) is
+    /// [`InternalError`](codes::INTERNAL_ERROR). Neither delivers anything.
+    pub fn publish_now(&self, message: OutgoingMessage) -> Result<String, BackendError> {
+        let (id, copies, targets) = {
+            let mut st = self.state();
+            if st.fail_publishes > 0 {
+                st.fail_publishes -= 1;
+                st.stats.injected_faults += 1;
+                return Err(BackendError::new(
+                    codes::INTERNAL_ERROR,
+                    "Publish failed: injected fault",
+                ));
+            }
+            if message.body.is_empty() {
+                return Err(BackendError::new(
+                    codes::INVALID_PARAMETER,
+                    "Invalid parameter: Empty message; SNS needs a non-empty body",
+                ));
+            }
+            let size = message_size(&message);
+            if size > MAX_MESSAGE_BYTES {
+                return Err(BackendError::new(
+                    codes::INVALID_PARAMETER,
+                    format!(
+                        "Invalid parameter: Message too long: {size} bytes with attributes, \
+                         SNS takes at most {MAX_MESSAGE_BYTES}"
+                    ),
+                ));
+            }
+            let copies = if st.duplicate_next > 0 {
+                st.duplicate_next -= 1;
+                2
+            } else {
+                1
+            };
+            let mut targets = Vec::with_capacity(st.subscriptions.len());
+            let mut filtered = 0;
+            for s in &st.subscriptions {
+                let pass = s
+                    .options
+                    .filter_policy
+                    .as_ref()
+                    .map_or(true, |p| p.matches(&message.attributes));
+                if pass {
+                    targets.push((s.queue.clone(), s.options.raw_delivery));
+                } else {
+                    filtered += 1;
+                }
+            }
+            st.stats.published += 1;
+            st.stats.filtered_out += filtered;
+            st.stats.delivered += (targets.len() * copies) as u64;
+            let id = format!("sns-{}", self.inner.clock.next_notification_number());
+            (id, copies, targets)
+        };
+        // Sent after the topic's lock is released: a queue's lock is never
+        // taken while holding it.
+        let mut envelope = None;
+        for (queue, raw) in targets {
+            for _ in 0..copies {
+                if raw {
+                    queue.send(message.body.clone(), message.attributes.clone());
+                } else {
+                    let body = envelope
+                        .get_or_insert_with(|| {
+                            envelope_json(&self.inner.arn, &id, &message.body, &message.attributes)
+                        })
+                        .clone();
+                    queue.send(body, Default::default());
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    /// Makes each of the next `n` publishes deliver two SQS messages to every
+    /// matching queue: the same SNS message id, two SQS message ids, as SNS's
+    /// at-least-once delivery allows. Replaces any count left from before.
+    pub fn duplicate_next(&self, n: u32) {
+        self.state().duplicate_next = n;
+    }
+
+    /// Makes the next `n` publishes fail with code
+    /// [`InternalError`](codes::INTERNAL_ERROR), delivering nothing. Counted
+    /// per message (a batch of 3 consumes 3). Replaces any count left from
+    /// before.
+    pub fn fail_publishes(&self, n: u32) {
+        self.state().fail_publishes = n;
+    }
+
+    /// Cancels every pending injected fault.
+    pub fn clear_faults(&self) {
+        let mut st = self.state();
+        st.fail_publishes = 0;
+        st.duplicate_next = 0;
+    }
+
+    /// Counters of publishes, deliveries and faults.
+    pub fn stats(&self) -> TopicStats {
+        self.state().stats
+    }
+}
+
+impl fmt::Debug for MockTopic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockTopic")
+            .field("arn", &self.inner.arn)
+            .field("subscriptions", &self.state().subscriptions.len())
+            .finish()
+    }
+}
+
+/// The async face of the topic: [`publish_now`](MockTopic::publish_now)
+/// per message. A batch over 10 messages fails on every entry with
+/// [`TooManyEntriesInBatchRequest`](codes::TOO_MANY_ENTRIES_IN_BATCH_REQUEST),
+/// as SNS's `PublishBatch` does.
+#[async_trait]
+impl Topic for MockTopic {
+    async fn publish(&self, message: OutgoingMessage) -> Result<String, BackendError> {
+        self.publish_now(message)
+    }
+
+    async fn publish_batch(
+        &self,
+        messages: Vec<OutgoingMessage>,
+    ) -> Vec<Result<String, BackendError>> {
+        if messages.len() > MAX_BATCH_ENTRIES {
+            let err = BackendError::new(
+                codes::TOO_MANY_ENTRIES_IN_BATCH_REQUEST,
+                format!(
+                    "a batch takes at most {MAX_BATCH_ENTRIES} messages, got {}; split it",
+                    messages.len()
+                ),
+            );
+            return messages.iter().map(|_| Err(err.clone())).collect();
+        }
+        messages.into_iter().map(|m| self.publish_now(m)).collect()
+    }
+}
