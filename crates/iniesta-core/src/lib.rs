@@ -11,18 +11,28 @@
 //! - the [handler registry](registry);
 //! - the [ports]: the `Queue`, `Topic` and `LockBackend` traits adapters
 //!   implement;
-//! - the publisher's [wire format](publish).
+//! - the publisher's [wire format](publish);
+//! - [the consumer state machine](machine) ([`Consumer`]) and a
+//!   runtime-agnostic [driver] that runs it against the ports.
 #![warn(missing_docs)]
 
+pub mod driver;
 pub mod filters;
+pub mod machine;
 pub mod message;
 pub mod ports;
 pub mod publish;
 pub mod registry;
 pub mod settings;
+pub mod stats;
 pub mod time;
 
+pub use driver::{Observer, Runtime};
 pub use filters::{Filter, FilterError, FilterPolicy};
+pub use machine::{
+    Action, Backoff, ConfigError, Consumer, ConsumerConfig, DispatchOutcome, Event, Input,
+    MessageId, ReceiveId,
+};
 pub use message::{
     parse, AttributeValue, DeliveryMode, Message, ParseConfig, ParseError, Payload, ReceiptHandle,
     ReceivedMessage, SharedMessage,
@@ -32,4 +42,5 @@ pub use ports::{
     Queue, ReceiveRequest, Topic,
 };
 pub use registry::{Delivery, Handler, HandlerError, HandlerRegistry, RegistryError, Route};
+pub use stats::Stats;
 pub use time::Time;

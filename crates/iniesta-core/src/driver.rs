@@ -1,0 +1,318 @@
+//! A runtime-agnostic async driver: runs a [`Consumer`] against real ports.
+//!
+//! The driver owns the machine and one task's worth of IO futures (receives,
+//! lock calls, deletes), which it polls itself; handlers are spawned on the
+//! runtime so they run in parallel and a panic stays inside its task. The
+//! only things it needs from a runtime are in [`Runtime`]: spawn, sleep and a
+//! monotonic clock. `iniesta-tokio` implements it for tokio; tests implement
+//! it for other executors.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::task::Poll;
+
+use futures::channel::mpsc;
+use futures::future::{AbortHandle, Abortable, BoxFuture};
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+
+use crate::machine::{Action, Consumer, DispatchOutcome, Event, Input};
+use crate::ports::{LockBackend, Queue};
+use crate::stats::Stats;
+use crate::time::Time;
+
+/// What the driver needs from an async runtime.
+pub trait Runtime: Send + Sync + 'static {
+    /// Now, on a monotonic clock. The origin is the runtime's choice.
+    fn now(&self) -> Time;
+    /// A future that completes at `deadline` (at once if it has passed).
+    fn sleep_until(&self, deadline: Time) -> BoxFuture<'static, ()>;
+    /// Runs `future` to completion in the background.
+    fn spawn(&self, future: BoxFuture<'static, ()>);
+}
+
+/// Sees every [`Event`] the machine reports (logging, metrics).
+pub trait Observer: Send {
+    /// Called once per event, in order, on the driver's task. Keep it cheap.
+    fn on_event(&mut self, event: &Event);
+}
+
+impl Observer for () {
+    fn on_event(&mut self, _event: &Event) {}
+}
+
+impl<F: FnMut(&Event) + Send> Observer for F {
+    fn on_event(&mut self, event: &Event) {
+        self(event)
+    }
+}
+
+/// Runs `consumer` against `queue` and `lock` until `shutdown` completes and
+/// the graceful shutdown has finished (or until the machine finishes on its
+/// own). Returns the counts of what happened.
+///
+/// When this returns, no handler runs and every message that was in progress
+/// has been completed and deleted, or released (and returned to the queue if
+/// so configured).
+pub async fn run<Q, L, R, S, O>(
+    mut consumer: Consumer,
+    queue: Arc<Q>,
+    lock: Arc<L>,
+    runtime: R,
+    shutdown: S,
+    mut observer: O,
+) -> Stats
+where
+    Q: Queue + ?Sized,
+    L: LockBackend + ?Sized,
+    R: Runtime,
+    S: Future<Output = ()> + Send,
+    O: Observer,
+{
+    let mut stats = Stats::default();
+    let mut io: FuturesUnordered<BoxFuture<'static, Vec<Input>>> = FuturesUnordered::new();
+    let (done_tx, mut done_rx) = mpsc::unbounded::<Input>();
+    let mut running: HashMap<crate::machine::MessageId, AbortHandle> = HashMap::new();
+    let mut receiving: HashMap<crate::machine::ReceiveId, AbortHandle> = HashMap::new();
+    let mut shutdown = Box::pin(shutdown.fuse());
+    let mut shutdown_seen = false;
+    let mut sleep: Option<(Time, BoxFuture<'static, ()>)> = None;
+
+    loop {
+        while let Some(action) = consumer.poll_action() {
+            execute(
+                action,
+                &queue,
+                &lock,
+                &runtime,
+                &done_tx,
+                &mut io,
+                &mut running,
+                &mut receiving,
+            );
+        }
+        while let Some(event) = consumer.poll_event() {
+            stats.record(&event);
+            observer.on_event(&event);
+        }
+        if consumer.is_finished() {
+            break;
+        }
+        match consumer.poll_timeout() {
+            Some(t) if sleep.as_ref().map(|(at, _)| *at) != Some(t) => {
+                sleep = Some((t, runtime.sleep_until(t)));
+            }
+            None => sleep = None,
+            _ => {}
+        }
+        let (inputs, timer_fired) = futures::future::poll_fn(|cx| {
+            let mut inputs = Vec::new();
+            if !shutdown_seen && shutdown.as_mut().poll(cx).is_ready() {
+                shutdown_seen = true;
+                inputs.push(Input::Shutdown);
+            }
+            while let Poll::Ready(Some(input)) = done_rx.poll_next_unpin(cx) {
+                inputs.push(input);
+            }
+            while let Poll::Ready(Some(batch)) = io.poll_next_unpin(cx) {
+                inputs.extend(batch);
+            }
+            let fired = match &mut sleep {
+                Some((_, s)) => s.as_mut().poll(cx).is_ready(),
+                None => false,
+            };
+            if inputs.is_empty() && !fired {
+                Poll::Pending
+            } else {
+                Poll::Ready((inputs, fired))
+            }
+        })
+        .await;
+        let now = runtime.now();
+        for input in inputs {
+            match &input {
+                Input::Dispatched { id, .. } => {
+                    running.remove(id);
+                }
+                Input::Received { id, .. } => {
+                    receiving.remove(id);
+                }
+                _ => {}
+            }
+            consumer.handle_input(now, input);
+        }
+        if timer_fired {
+            sleep = None;
+        }
+        consumer.handle_timeout(now);
+    }
+    stats
+}
+
+#[allow(clippy::too_many_arguments)]
+fn execute<Q, L, R>(
+    action: Action,
+    queue: &Arc<Q>,
+    lock: &Arc<L>,
+    runtime: &R,
+    done_tx: &mpsc::UnboundedSender<Input>,
+    io: &mut FuturesUnordered<BoxFuture<'static, Vec<Input>>>,
+    running: &mut HashMap<crate::machine::MessageId, AbortHandle>,
+    receiving: &mut HashMap<crate::machine::ReceiveId, AbortHandle>,
+) where
+    Q: Queue + ?Sized,
+    L: LockBackend + ?Sized,
+    R: Runtime,
+{
+    match action {
+        Action::Receive { id, request } => {
+            let q = queue.clone();
+            let (handle, reg) = AbortHandle::new_pair();
+            receiving.insert(id, handle);
+            io.push(Box::pin(async move {
+                let result =
+                    match Abortable::new(async move { q.receive(request).await }, reg).await {
+                        Ok(r) => r,
+                        Err(_aborted) => Ok(Vec::new()),
+                    };
+                vec![Input::Received { id, result }]
+            }));
+        }
+        Action::CancelReceive { id } => {
+            if let Some(h) = receiving.get(&id) {
+                h.abort();
+            }
+        }
+        Action::Acquire { entries, ttl } => {
+            let l = lock.clone();
+            io.push(Box::pin(async move {
+                let (ids, keys): (Vec<_>, Vec<_>) = entries.into_iter().unzip();
+                let n = ids.len();
+                let mut outcomes = l.acquire(keys, ttl).await;
+                // A backend that answers fewer outcomes than keys breaks its
+                // contract; treat the missing ones as unavailable.
+                outcomes.resize(
+                    n,
+                    crate::ports::AcquireOutcome::Unavailable(
+                        crate::ports::LockError::Unavailable(
+                            "lock backend returned too few answers".into(),
+                        ),
+                    ),
+                );
+                ids.into_iter()
+                    .zip(outcomes)
+                    .map(|(id, outcome)| Input::Acquired { id, outcome })
+                    .collect()
+            }));
+        }
+        Action::Dispatch {
+            id,
+            handler,
+            delivery,
+        } => {
+            let (handle, reg) = AbortHandle::new_pair();
+            running.insert(id, handle);
+            let tx = done_tx.clone();
+            runtime.spawn(Box::pin(async move {
+                let fut =
+                    AssertUnwindSafe(async move { handler.handle(delivery).await }).catch_unwind();
+                let outcome = match Abortable::new(fut, reg).await {
+                    Err(_aborted) => DispatchOutcome::Aborted,
+                    Ok(Err(panic)) => DispatchOutcome::Panicked(panic_text(&*panic)),
+                    Ok(Ok(Err(e))) => DispatchOutcome::Failed(e.to_string()),
+                    Ok(Ok(Ok(()))) => DispatchOutcome::Succeeded,
+                };
+                let _ = tx.unbounded_send(Input::Dispatched { id, outcome });
+            }));
+        }
+        Action::Abort { id } => {
+            if let Some(h) = running.get(&id) {
+                h.abort();
+            }
+        }
+        Action::Extend {
+            id,
+            key,
+            token,
+            ttl,
+        } => {
+            let l = lock.clone();
+            io.push(Box::pin(async move {
+                vec![Input::Extended {
+                    id,
+                    result: l.extend(key, token, ttl).await,
+                }]
+            }));
+        }
+        Action::Complete {
+            id,
+            key,
+            token,
+            keep_for,
+        } => {
+            let l = lock.clone();
+            io.push(Box::pin(async move {
+                vec![Input::Completed {
+                    id,
+                    result: l.complete(key, token, keep_for).await,
+                }]
+            }));
+        }
+        Action::Release { id, key, token } => {
+            let l = lock.clone();
+            io.push(Box::pin(async move {
+                vec![Input::Released {
+                    id,
+                    result: l.release(key, token).await,
+                }]
+            }));
+        }
+        Action::Delete { entries } => {
+            let q = queue.clone();
+            io.push(Box::pin(async move {
+                let (ids, handles): (Vec<_>, Vec<_>) = entries.into_iter().unzip();
+                let results = pad(q.delete_batch(handles).await, ids.len());
+                ids.into_iter()
+                    .zip(results)
+                    .map(|(id, result)| Input::Deleted { id, result })
+                    .collect()
+            }));
+        }
+        Action::ChangeVisibility { entries } => {
+            let q = queue.clone();
+            io.push(Box::pin(async move {
+                let (ids, rest): (Vec<_>, Vec<_>) =
+                    entries.into_iter().map(|(id, h, d)| (id, (h, d))).unzip();
+                let results = pad(q.change_visibility_batch(rest).await, ids.len());
+                ids.into_iter()
+                    .zip(results)
+                    .map(|(id, result)| Input::VisibilityChanged { id, result })
+                    .collect()
+            }));
+        }
+    }
+}
+
+/// Pads a batch answer that is too short (a backend bug) with errors, so that
+/// every entry is answered.
+fn pad(mut results: Vec<crate::ports::EntryResult>, n: usize) -> Vec<crate::ports::EntryResult> {
+    results.resize(
+        n,
+        Err(crate::ports::BackendError::message(
+            "queue returned too few batch results",
+        )),
+    );
+    results
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "handler panicked".to_owned()
+    }
+}

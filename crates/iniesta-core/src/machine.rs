@@ -1,0 +1,1464 @@
+//! The consumer state machine.
+//!
+//! [`Consumer`] decides everything about consuming a queue and does nothing
+//! itself: it never awaits, never reads a clock and never draws randomness.
+//! Time and the results of IO come in as [`Input`]s; the IO it wants comes
+//! out as [`Action`]s; what happened comes out as [`Event`]s for logs and
+//! metrics. A driver (such as [`crate::driver`]) runs it against real ports;
+//! tests run it against in-memory ones, step by step, on a virtual clock.
+//!
+//! # Lifecycle of one message
+//!
+//! **receive → parse → acquire → dispatch → complete → delete**, or on the way:
+//!
+//! | lock answer | what the machine does |
+//! |---|---|
+//! | `Acquired` | dispatch to the handler (heartbeat extends lock and visibility while it runs) |
+//! | `Busy` | skip: no dispatch, no delete (another consumer works on it) |
+//! | `Done` | ack: delete without dispatch (a copy of finished work) |
+//! | `Unavailable` | leave: no dispatch, no delete; the redelivery tries again |
+//!
+//! After a successful dispatch the lock becomes a completion record
+//! (`Complete`) *before* the message is deleted, so a copy that comes back
+//! after a failed delete meets the record and is acked without running the
+//! handler again. After a failed dispatch the lock is released and the message
+//! is left for redelivery (optionally hidden for an exponential backoff).
+//! Unparseable messages are reported and left in the queue (a dead-letter
+//! queue ends their journey), never deleted.
+#![allow(clippy::too_many_lines)]
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::message::{
+    parse, ParseConfig, ParseError, ReceiptHandle, ReceivedMessage, SharedMessage,
+};
+use crate::ports::{
+    AcquireOutcome, BackendError, EntryResult, LockError, LockToken, ReceiveRequest,
+};
+use crate::registry::{Delivery, Handler, HandlerRegistry};
+use crate::time::Time;
+
+/// SQS's longest visibility timeout.
+pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+/// SQS's largest receive and batch size.
+pub const MAX_BATCH: usize = 10;
+
+/// Identifies one message in progress inside one [`Consumer`]. Never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(pub u64);
+
+/// Identifies one outstanding receive call. Never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReceiveId(pub u64);
+
+/// Exponential visibility backoff after a failed dispatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// The delay after the first failed delivery; doubles with each receive.
+    pub base: Duration,
+    /// The longest delay (clamped to SQS's 12 hours).
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The delay for a delivery received `receive_count` times:
+    /// `base × 2^(receive_count − 1)`, clamped to `max` and to 12 hours.
+    pub fn delay(&self, receive_count: u32) -> Duration {
+        let exp = receive_count.saturating_sub(1).min(31);
+        let d = self.base.checked_mul(1u32 << exp).unwrap_or(Duration::MAX);
+        d.min(self.max).min(MAX_VISIBILITY)
+    }
+}
+
+/// How a [`Consumer`] behaves. Build it with [`ConsumerConfig::new`] and
+/// adjust the public fields; [`Consumer::new`] validates it.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// How to parse messages.
+    pub parse: ParseConfig,
+    /// Most messages in progress at once (received and not yet finished).
+    pub max_in_flight: usize,
+    /// Most messages asked for per receive (1..=10).
+    pub receive_batch: u32,
+    /// Long-poll wait per receive (0..=20 s on SQS).
+    pub wait_time: Duration,
+    /// Most receive calls outstanding at once.
+    pub concurrent_receives: usize,
+    /// Lock time to live, and the span one heartbeat buys.
+    pub lock_timeout: Duration,
+    /// How often a running dispatch extends its lock (and visibility). Must be
+    /// shorter than `lock_timeout`.
+    pub heartbeat_interval: Duration,
+    /// Visibility each heartbeat sets on a running message; `None` leaves the
+    /// visibility alone.
+    pub visibility_extension: Option<Duration>,
+    /// How long a completion record is kept (duplicates within it are acked
+    /// without dispatch).
+    pub dedupe_window: Duration,
+    /// Visibility backoff after a failed dispatch; `None` leaves the message
+    /// to the queue's visibility timeout.
+    pub failure_backoff: Option<Backoff>,
+    /// How long a shutdown waits for running handlers before aborting them.
+    pub shutdown_grace: Duration,
+    /// On shutdown, make messages that were received but not started visible
+    /// again at once (instead of after their visibility timeout).
+    pub return_unstarted_on_shutdown: bool,
+    /// Prefix of lock keys (the original's `sqs:event:`).
+    pub lock_key_prefix: String,
+    /// How often a failed delete is tried again before giving up (the
+    /// completion record then makes the redelivered copy harmless).
+    pub delete_retries: u32,
+    /// How often a failed complete is tried again (while the lock is valid).
+    pub complete_retries: u32,
+    /// First delay before retrying a delete or complete; doubles per try.
+    pub retry_delay: Duration,
+    /// First pause after a failed receive; doubles up to
+    /// `receive_backoff_max` and resets after a success.
+    pub receive_backoff: Duration,
+    /// Longest pause after failed receives.
+    pub receive_backoff_max: Duration,
+}
+
+impl ConsumerConfig {
+    /// The defaults of the original (lock timeout 10 s, batches of 10,
+    /// 20 s long polls), with `parse` as given.
+    pub fn new(parse: ParseConfig) -> Self {
+        let lock_timeout = Duration::from_secs(10);
+        ConsumerConfig {
+            parse,
+            max_in_flight: 10,
+            receive_batch: 10,
+            wait_time: Duration::from_secs(20),
+            concurrent_receives: 1,
+            lock_timeout,
+            heartbeat_interval: lock_timeout.mul_f64(0.6),
+            visibility_extension: Some(lock_timeout),
+            dedupe_window: Duration::from_secs(24 * 60 * 60),
+            failure_backoff: None,
+            shutdown_grace: Duration::from_secs(30),
+            return_unstarted_on_shutdown: true,
+            lock_key_prefix: "sqs:event:".to_owned(),
+            delete_retries: 3,
+            complete_retries: 2,
+            retry_delay: Duration::from_millis(200),
+            receive_backoff: Duration::from_millis(100),
+            receive_backoff_max: Duration::from_secs(20),
+        }
+    }
+
+    /// Checks the values fit together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |field: &'static str, reason: String| Err(ConfigError { field, reason });
+        if self.max_in_flight == 0 {
+            return bad("max_in_flight", "must be at least 1".into());
+        }
+        if self.receive_batch == 0 || self.receive_batch as usize > MAX_BATCH {
+            return bad(
+                "receive_batch",
+                format!("{} is not in 1..=10", self.receive_batch),
+            );
+        }
+        if self.concurrent_receives == 0 {
+            return bad("concurrent_receives", "must be at least 1".into());
+        }
+        if self.lock_timeout.is_zero() {
+            return bad("lock_timeout", "must be positive".into());
+        }
+        if self.heartbeat_interval.is_zero() || self.heartbeat_interval >= self.lock_timeout {
+            return bad(
+                "heartbeat_interval",
+                format!(
+                    "{:?} must be positive and shorter than the lock timeout {:?}",
+                    self.heartbeat_interval, self.lock_timeout
+                ),
+            );
+        }
+        if let Some(v) = self.visibility_extension {
+            if v.is_zero() || v > MAX_VISIBILITY {
+                return bad("visibility_extension", format!("{v:?} is not in (0, 12 h]"));
+            }
+        }
+        if self.retry_delay.is_zero() || self.receive_backoff.is_zero() {
+            return bad("retry_delay", "retry delays must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// A [`ConsumerConfig`] that does not fit together.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("consumer setting {field}: {reason}")]
+pub struct ConfigError {
+    /// The field.
+    pub field: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// How a dispatch ended, as the driver reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DispatchOutcome {
+    /// The handler returned `Ok`.
+    Succeeded,
+    /// The handler returned `Err` (the error's text).
+    Failed(String),
+    /// The handler panicked (the panic's text).
+    Panicked(String),
+    /// The handler was aborted after [`Action::Abort`] and has stopped.
+    Aborted,
+}
+
+/// Something the driver learned, to hand to [`Consumer::handle_input`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Input {
+    /// A [`Action::Receive`] finished. A cancelled receive MUST still be
+    /// answered (with the messages that did arrive, or none).
+    Received {
+        /// Which receive.
+        id: ReceiveId,
+        /// Its result.
+        result: Result<Vec<ReceivedMessage>, BackendError>,
+    },
+    /// One key of an [`Action::Acquire`] was answered.
+    Acquired {
+        /// Which message.
+        id: MessageId,
+        /// The backend's answer.
+        outcome: AcquireOutcome,
+    },
+    /// A [`Action::Dispatch`] ended: the handler has stopped running.
+    Dispatched {
+        /// Which message.
+        id: MessageId,
+        /// How it ended.
+        outcome: DispatchOutcome,
+    },
+    /// An [`Action::Extend`] was answered.
+    Extended {
+        /// Which message.
+        id: MessageId,
+        /// The new validity, counted from when the extend was sent.
+        result: Result<Duration, LockError>,
+    },
+    /// An [`Action::Complete`] was answered.
+    Completed {
+        /// Which message.
+        id: MessageId,
+        /// The backend's answer.
+        result: Result<(), LockError>,
+    },
+    /// An [`Action::Release`] was answered.
+    Released {
+        /// Which message.
+        id: MessageId,
+        /// The backend's answer.
+        result: Result<(), LockError>,
+    },
+    /// One entry of an [`Action::Delete`] was answered.
+    Deleted {
+        /// Which message.
+        id: MessageId,
+        /// The queue's answer.
+        result: EntryResult,
+    },
+    /// One entry of an [`Action::ChangeVisibility`] was answered.
+    VisibilityChanged {
+        /// Which message.
+        id: MessageId,
+        /// The queue's answer.
+        result: EntryResult,
+    },
+    /// Begin a graceful shutdown.
+    Shutdown,
+}
+
+/// IO the machine wants done. Every action MUST be carried out and answered
+/// with the matching [`Input`] (one per message for batch actions), except
+/// [`Action::CancelReceive`] and [`Action::Abort`], which are answered by the
+/// input of the receive or dispatch they stop.
+#[derive(Clone)]
+#[must_use = "every action must be carried out and answered"]
+#[non_exhaustive]
+pub enum Action {
+    /// Receive messages; answer with [`Input::Received`].
+    Receive {
+        /// Which receive.
+        id: ReceiveId,
+        /// Its parameters.
+        request: ReceiveRequest,
+    },
+    /// Stop a receive early (shutdown); it is still answered with
+    /// [`Input::Received`].
+    CancelReceive {
+        /// Which receive.
+        id: ReceiveId,
+    },
+    /// Acquire locks (one backend call for all); answer with one
+    /// [`Input::Acquired`] per entry.
+    Acquire {
+        /// The messages and their lock keys.
+        entries: Vec<(MessageId, String)>,
+        /// Lock time to live.
+        ttl: Duration,
+    },
+    /// Run a handler; answer with [`Input::Dispatched`] when it has stopped.
+    /// A panic is [`DispatchOutcome::Panicked`], not a crash.
+    Dispatch {
+        /// Which message.
+        id: MessageId,
+        /// The handler to run.
+        handler: Arc<dyn Handler>,
+        /// What it gets.
+        delivery: Delivery,
+    },
+    /// Stop a running handler (its lock is about to expire, or shutdown's
+    /// grace ran out). The driver MUST stop it (drop its future) and then
+    /// answer its dispatch with [`DispatchOutcome::Aborted`] (or the outcome
+    /// it reached first).
+    Abort {
+        /// Which message.
+        id: MessageId,
+    },
+    /// Extend a lock; answer with [`Input::Extended`].
+    Extend {
+        /// Which message.
+        id: MessageId,
+        /// Lock key.
+        key: String,
+        /// Our token.
+        token: LockToken,
+        /// New time to live.
+        ttl: Duration,
+    },
+    /// Change visibility timeouts (one batch call); answer with one
+    /// [`Input::VisibilityChanged`] per entry.
+    ChangeVisibility {
+        /// The messages, their receipt handles and new timeouts.
+        entries: Vec<(MessageId, ReceiptHandle, Duration)>,
+    },
+    /// Turn a lock into a completion record; answer with [`Input::Completed`].
+    Complete {
+        /// Which message.
+        id: MessageId,
+        /// Lock key.
+        key: String,
+        /// Our token.
+        token: LockToken,
+        /// How long to keep the record.
+        keep_for: Duration,
+    },
+    /// Release a lock; answer with [`Input::Released`].
+    Release {
+        /// Which message.
+        id: MessageId,
+        /// Lock key.
+        key: String,
+        /// Our token.
+        token: LockToken,
+    },
+    /// Delete messages (one batch call); answer with one [`Input::Deleted`]
+    /// per entry.
+    Delete {
+        /// The messages and their receipt handles.
+        entries: Vec<(MessageId, ReceiptHandle)>,
+    },
+}
+
+impl std::fmt::Debug for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::Receive { id, request } => f
+                .debug_struct("Receive")
+                .field("id", id)
+                .field("request", request)
+                .finish(),
+            Action::CancelReceive { id } => {
+                f.debug_struct("CancelReceive").field("id", id).finish()
+            }
+            Action::Acquire { entries, ttl } => f
+                .debug_struct("Acquire")
+                .field("entries", entries)
+                .field("ttl", ttl)
+                .finish(),
+            Action::Dispatch { id, delivery, .. } => f
+                .debug_struct("Dispatch")
+                .field("id", id)
+                .field("event", &delivery.message.event)
+                .field("key", &delivery.message.key)
+                .finish(),
+            Action::Abort { id } => f.debug_struct("Abort").field("id", id).finish(),
+            Action::Extend { id, key, .. } => f
+                .debug_struct("Extend")
+                .field("id", id)
+                .field("key", key)
+                .finish(),
+            Action::ChangeVisibility { entries } => f
+                .debug_struct("ChangeVisibility")
+                .field("entries", entries)
+                .finish(),
+            Action::Complete { id, key, .. } => f
+                .debug_struct("Complete")
+                .field("id", id)
+                .field("key", key)
+                .finish(),
+            Action::Release { id, key, .. } => f
+                .debug_struct("Release")
+                .field("id", id)
+                .field("key", key)
+                .finish(),
+            Action::Delete { entries } => {
+                f.debug_struct("Delete").field("entries", entries).finish()
+            }
+        }
+    }
+}
+
+/// Why a running handler was aborted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AbortReason {
+    /// The lock's validity ran out (the handler outlived its lock).
+    LockExpired,
+    /// The lock backend said the lock is no longer ours.
+    LockLost,
+    /// Shutdown's grace period ran out.
+    ShutdownGrace,
+}
+
+/// What happened, for logs and metrics. Each event names the message it is
+/// about.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// A receive returned messages.
+    Received {
+        /// How many.
+        count: usize,
+    },
+    /// A receive failed; the next is delayed.
+    ReceiveFailed {
+        /// The queue's error.
+        error: BackendError,
+        /// The pause before the next receive.
+        retry_in: Duration,
+    },
+    /// A message could not be parsed; it stays in the queue.
+    Malformed {
+        /// The SQS message id.
+        message_id: String,
+        /// Receive count of the delivery.
+        receive_count: u32,
+        /// Why.
+        error: ParseError,
+    },
+    /// Someone else holds the lock: skipped (not dispatched, not deleted).
+    Skipped {
+        /// The message.
+        message: SharedMessage,
+    },
+    /// A completion record exists: a duplicate of finished work, deleted
+    /// without dispatch.
+    Duplicate {
+        /// The message.
+        message: SharedMessage,
+    },
+    /// The lock backend could not answer; the message is left for
+    /// redelivery.
+    LockUnavailable {
+        /// The message.
+        message: SharedMessage,
+        /// The backend's error.
+        error: LockError,
+    },
+    /// No handler and no default handler: left for redelivery.
+    NoHandler {
+        /// The message.
+        message: SharedMessage,
+    },
+    /// A handler started.
+    Dispatched {
+        /// The message.
+        message: SharedMessage,
+    },
+    /// A handler returned `Ok`.
+    Succeeded {
+        /// The message.
+        message: SharedMessage,
+        /// How long it ran.
+        elapsed: Duration,
+    },
+    /// A handler failed, panicked or was aborted; the message is left for
+    /// redelivery.
+    Failed {
+        /// The message.
+        message: SharedMessage,
+        /// How long it ran.
+        elapsed: Duration,
+        /// How it ended.
+        outcome: DispatchOutcome,
+    },
+    /// A running handler is being aborted.
+    Aborting {
+        /// The message.
+        message: SharedMessage,
+        /// Why.
+        reason: AbortReason,
+    },
+    /// A heartbeat could not extend the lock (transient); retried soon.
+    ExtendFailed {
+        /// The message.
+        message: SharedMessage,
+        /// The backend's error.
+        error: LockError,
+    },
+    /// The completion record could not be written; the message is deleted
+    /// anyway (its handler succeeded).
+    CompleteFailed {
+        /// The message.
+        message: SharedMessage,
+        /// The backend's error.
+        error: LockError,
+    },
+    /// A release failed; the lock expires by its TTL.
+    ReleaseFailed {
+        /// The message.
+        message: SharedMessage,
+        /// The backend's error.
+        error: LockError,
+    },
+    /// The message was deleted from the queue.
+    Deleted {
+        /// The message.
+        message: SharedMessage,
+    },
+    /// A delete failed.
+    DeleteFailed {
+        /// The message.
+        message: SharedMessage,
+        /// The queue's error.
+        error: BackendError,
+        /// Whether it will be tried again (else the completion record makes
+        /// the redelivered copy harmless).
+        will_retry: bool,
+    },
+    /// A visibility change failed.
+    VisibilityChangeFailed {
+        /// The SQS message id.
+        message_id: String,
+        /// The queue's error.
+        error: BackendError,
+    },
+    /// A message was made visible again after a failure (backoff) or on
+    /// shutdown.
+    Returned {
+        /// The SQS message id.
+        message_id: String,
+        /// After how long it becomes visible.
+        delay: Duration,
+    },
+    /// Shutdown began.
+    ShutdownStarted {
+        /// Messages in progress at that moment.
+        in_flight: usize,
+    },
+    /// Shutdown finished: nothing runs and nothing is in progress.
+    Stopped,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Waiting for the lock answer.
+    Acquiring { sent_at: Time },
+    /// The handler runs.
+    Running(Running),
+    /// Waiting for the completion record to be written.
+    Completing {
+        token: LockToken,
+        valid_until: Time,
+        attempts: u32,
+        retry_at: Option<Time>,
+    },
+    /// Waiting for (or retrying) the delete.
+    Deleting {
+        attempts: u32,
+        retry_at: Option<Time>,
+        queued: bool,
+    },
+    /// Waiting for the release; then maybe return the message.
+    Releasing { return_after: Option<Duration> },
+    /// Waiting for a visibility change that ends this message's journey.
+    Returning { delay: Duration },
+}
+
+#[derive(Debug)]
+struct Running {
+    token: LockToken,
+    valid_until: Time,
+    started: Time,
+    next_heartbeat: Time,
+    extend_sent_at: Option<Time>,
+    aborting: bool,
+    lock_expired: bool,
+}
+
+#[derive(Debug)]
+struct Entry {
+    handle: ReceiptHandle,
+    sqs_id: String,
+    /// `None` for a malformed message (only ever returned to the queue).
+    message: Option<SharedMessage>,
+    lock_key: String,
+    state: State,
+    /// The entry's position in the timer set.
+    timer: Option<Time>,
+}
+
+impl Entry {
+    /// The parsed message. Only malformed messages lack one, and they never
+    /// leave the `Returning` state, where it is not asked for.
+    fn msg(&self) -> SharedMessage {
+        self.message
+            .clone()
+            .expect("a message past parsing has its parsed form")
+    }
+}
+
+/// The consumer state machine. See the [module docs](self) for the rules.
+///
+/// # Driving contract
+///
+/// 1. Create it with [`Consumer::new`], passing the current time.
+/// 2. Loop:
+///    - Drain [`poll_action`](Self::poll_action) until `None`, carrying out
+///      every action (concurrently is fine, and intended). Every action except
+///      `CancelReceive` and `Abort` MUST eventually be answered through
+///      [`handle_input`](Self::handle_input), exactly once per message or
+///      receive it names.
+///    - Drain [`poll_event`](Self::poll_event) (logging, metrics); dropping
+///      events is allowed.
+///    - If [`is_finished`](Self::is_finished), stop.
+///    - Wait until the earliest of: an answer arrives, or the instant
+///      [`poll_timeout`](Self::poll_timeout) returns. Then call
+///      `handle_input` for each answer and/or
+///      [`handle_timeout`](Self::handle_timeout), with the current time.
+/// 3. To shut down, hand it [`Input::Shutdown`] and keep driving until
+///    `is_finished`.
+///
+/// Time passed in MUST NOT go backwards (a smaller time is treated as the
+/// last one seen). Answers for messages the machine no longer tracks are
+/// ignored, so a late answer is harmless.
+pub struct Consumer {
+    config: ConsumerConfig,
+    handlers: HandlerRegistry,
+    now: Time,
+    next_id: u64,
+    entries: HashMap<MessageId, Entry>,
+    /// (deadline, message) for entries with a pending deadline.
+    timers: BTreeSet<(Time, MessageId)>,
+    receives: HashMap<ReceiveId, u32>,
+    reserved: usize,
+    receive_failures: u32,
+    receive_resume_at: Option<Time>,
+    pending_acquire: Vec<(MessageId, String)>,
+    pending_delete: VecDeque<MessageId>,
+    pending_visibility: Vec<(MessageId, ReceiptHandle, Duration)>,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+    shutdown_deadline: Option<Time>,
+    stopped_reported: bool,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("now", &self.now)
+            .field("in_flight", &self.entries.len())
+            .field("receives", &self.receives.len())
+            .field("shutting_down", &self.shutdown_deadline.is_some())
+            .finish()
+    }
+}
+
+impl Consumer {
+    /// A consumer that routes to `handlers`, starting at `now`.
+    pub fn new(
+        config: ConsumerConfig,
+        handlers: HandlerRegistry,
+        now: Time,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut c = Consumer {
+            config,
+            handlers,
+            now,
+            next_id: 0,
+            entries: HashMap::new(),
+            timers: BTreeSet::new(),
+            receives: HashMap::new(),
+            reserved: 0,
+            receive_failures: 0,
+            receive_resume_at: None,
+            pending_acquire: Vec::new(),
+            pending_delete: VecDeque::new(),
+            pending_visibility: Vec::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            shutdown_deadline: None,
+            stopped_reported: false,
+        };
+        c.fill_receives();
+        Ok(c)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    /// Messages in progress (received and not finished).
+    pub fn in_flight(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether a shutdown has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown_deadline.is_some()
+    }
+
+    /// Whether a shutdown has finished: no receive outstanding, no message in
+    /// progress, no handler running, nothing left to do.
+    pub fn is_finished(&self) -> bool {
+        self.shutdown_deadline.is_some()
+            && self.entries.is_empty()
+            && self.receives.is_empty()
+            && self.actions.is_empty()
+    }
+
+    /// The next action to carry out, if any.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.flush();
+        self.actions.pop_front()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`handle_timeout`](Self::handle_timeout) at the latest,
+    /// if no input arrives first. `None`: only an input can make progress.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        let mut t = self.timers.first().map(|(t, _)| *t);
+        for other in [
+            self.receive_resume_at,
+            self.shutdown_deadline.filter(|_| self.any_running()),
+        ] {
+            t = match (t, other) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        t
+    }
+
+    /// Time has passed: run every deadline at or before `now`.
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.advance(now);
+        if self.receive_resume_at.is_some_and(|t| t <= self.now) {
+            self.receive_resume_at = None;
+        }
+        if self.shutdown_deadline.is_some_and(|t| t <= self.now) {
+            let running: Vec<MessageId> = self
+                .entries
+                .iter()
+                .filter(|(_, e)| matches!(&e.state, State::Running(r) if !r.aborting))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in running {
+                self.abort(id, AbortReason::ShutdownGrace);
+            }
+        }
+        while let Some(&(t, id)) = self.timers.first() {
+            if t > self.now {
+                break;
+            }
+            self.timers.pop_first();
+            if let Some(e) = self.entries.get_mut(&id) {
+                e.timer = None;
+            }
+            self.on_deadline(id);
+        }
+        self.fill_receives();
+    }
+
+    /// An IO answer (or a shutdown request) arrived at `now`.
+    pub fn handle_input(&mut self, now: Time, input: Input) {
+        self.advance(now);
+        match input {
+            Input::Received { id, result } => self.on_received(id, result),
+            Input::Acquired { id, outcome } => self.on_acquired(id, outcome),
+            Input::Dispatched { id, outcome } => self.on_dispatched(id, outcome),
+            Input::Extended { id, result } => self.on_extended(id, result),
+            Input::Completed { id, result } => self.on_completed(id, result),
+            Input::Released { id, result } => self.on_released(id, result),
+            Input::Deleted { id, result } => self.on_deleted(id, result),
+            Input::VisibilityChanged { id, result } => self.on_visibility_changed(id, result),
+            Input::Shutdown => self.on_shutdown(),
+        }
+        self.fill_receives();
+    }
+
+    fn advance(&mut self, now: Time) {
+        self.now = self.now.max(now);
+    }
+
+    fn any_running(&self) -> bool {
+        self.entries
+            .values()
+            .any(|e| matches!(&e.state, State::Running(r) if !r.aborting))
+    }
+
+    // ----- receiving -------------------------------------------------------
+
+    fn fill_receives(&mut self) {
+        if self.shutdown_deadline.is_some() || self.receive_resume_at.is_some() {
+            return;
+        }
+        while self.receives.len() < self.config.concurrent_receives {
+            let used = self.entries.len() + self.reserved;
+            let free = self.config.max_in_flight.saturating_sub(used);
+            if free == 0 {
+                break;
+            }
+            let max = free.min(self.config.receive_batch as usize) as u32;
+            let id = ReceiveId(self.fresh_id());
+            self.receives.insert(id, max);
+            self.reserved += max as usize;
+            self.actions.push_back(Action::Receive {
+                id,
+                request: ReceiveRequest {
+                    max_messages: max,
+                    wait_time: self.config.wait_time,
+                    visibility_timeout: None,
+                },
+            });
+        }
+    }
+
+    fn fresh_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn on_received(&mut self, id: ReceiveId, result: Result<Vec<ReceivedMessage>, BackendError>) {
+        let Some(reserved) = self.receives.remove(&id) else {
+            return;
+        };
+        self.reserved -= reserved as usize;
+        let messages = match result {
+            Ok(m) => {
+                self.receive_failures = 0;
+                m
+            }
+            Err(error) => {
+                let exp = self.receive_failures.min(16);
+                self.receive_failures += 1;
+                let retry_in = self
+                    .config
+                    .receive_backoff
+                    .checked_mul(1 << exp)
+                    .unwrap_or(Duration::MAX)
+                    .min(self.config.receive_backoff_max);
+                self.receive_resume_at = Some(self.now + retry_in);
+                self.events
+                    .push_back(Event::ReceiveFailed { error, retry_in });
+                return;
+            }
+        };
+        if messages.is_empty() {
+            return;
+        }
+        self.events.push_back(Event::Received {
+            count: messages.len(),
+        });
+        for raw in messages {
+            self.on_message(raw);
+        }
+    }
+
+    fn on_message(&mut self, raw: ReceivedMessage) {
+        let message = match parse(&raw, &self.config.parse) {
+            Ok(m) => Arc::new(m),
+            Err(error) => {
+                let receive_count = raw.receive_count();
+                self.events.push_back(Event::Malformed {
+                    message_id: raw.message_id.clone(),
+                    receive_count,
+                    error,
+                });
+                // Left in the queue; a backoff keeps it from spinning, and a
+                // redrive policy moves it to the dead-letter queue.
+                if let Some(b) = self.config.failure_backoff {
+                    let id = MessageId(self.fresh_id());
+                    self.entries.insert(
+                        id,
+                        Entry {
+                            handle: raw.receipt_handle,
+                            sqs_id: raw.message_id,
+                            message: None,
+                            lock_key: String::new(),
+                            state: State::Acquiring { sent_at: self.now },
+                            timer: None,
+                        },
+                    );
+                    self.return_or_forget(id, b.delay(receive_count));
+                }
+                return;
+            }
+        };
+        let id = MessageId(self.fresh_id());
+        let lock_key = format!("{}{}", self.config.lock_key_prefix, message.key);
+        let shutting_down = self.shutdown_deadline.is_some();
+        let state = State::Acquiring { sent_at: self.now };
+        self.entries.insert(
+            id,
+            Entry {
+                handle: raw.receipt_handle,
+                sqs_id: raw.message_id,
+                message: Some(message),
+                lock_key: lock_key.clone(),
+                state,
+                timer: None,
+            },
+        );
+        if shutting_down {
+            self.return_or_forget(id, Duration::ZERO);
+        } else {
+            self.pending_acquire.push((id, lock_key));
+        }
+    }
+
+    // ----- locking and dispatch --------------------------------------------
+
+    fn on_acquired(&mut self, id: MessageId, outcome: AcquireOutcome) {
+        let Some(entry) = self.entries.get(&id) else {
+            return;
+        };
+        let State::Acquiring { sent_at } = entry.state else {
+            return;
+        };
+        let message = entry.msg();
+        match outcome {
+            AcquireOutcome::Busy => {
+                self.events.push_back(Event::Skipped { message });
+                self.forget(id);
+            }
+            AcquireOutcome::Done => {
+                self.events.push_back(Event::Duplicate { message });
+                self.start_delete(id);
+            }
+            AcquireOutcome::Unavailable(error) => {
+                self.events
+                    .push_back(Event::LockUnavailable { message, error });
+                if self.shutdown_deadline.is_some() {
+                    self.return_or_forget(id, Duration::ZERO);
+                } else {
+                    self.forget(id);
+                }
+            }
+            AcquireOutcome::Acquired { token, validity } => {
+                let valid_until = sent_at + validity;
+                if self.shutdown_deadline.is_some() {
+                    self.release(id, token, self.shutdown_return());
+                    return;
+                }
+                if valid_until <= self.now {
+                    // Acquired too late to use: treat as unavailable.
+                    self.events.push_back(Event::LockUnavailable {
+                        message,
+                        error: LockError::Unavailable(
+                            "lock validity ran out before it arrived".into(),
+                        ),
+                    });
+                    self.release(id, token, None);
+                    return;
+                }
+                let Some(handler) = self.handlers.get(&message.event).cloned() else {
+                    self.events.push_back(Event::NoHandler {
+                        message: message.clone(),
+                    });
+                    let back = self
+                        .config
+                        .failure_backoff
+                        .map(|b| b.delay(message.receive_count));
+                    self.release(id, token, back);
+                    return;
+                };
+                let next_heartbeat = self.now + self.config.heartbeat_interval;
+                let entry = self.entries.get_mut(&id).expect("entry exists");
+                entry.state = State::Running(Running {
+                    token: token.clone(),
+                    valid_until,
+                    started: self.now,
+                    next_heartbeat,
+                    extend_sent_at: None,
+                    aborting: false,
+                    lock_expired: false,
+                });
+                self.events.push_back(Event::Dispatched {
+                    message: message.clone(),
+                });
+                self.actions.push_back(Action::Dispatch {
+                    id,
+                    handler,
+                    delivery: Delivery { message, token },
+                });
+                self.reschedule(id);
+            }
+        }
+    }
+
+    fn on_dispatched(&mut self, id: MessageId, outcome: DispatchOutcome) {
+        let Some(entry) = self.entries.get(&id) else {
+            return;
+        };
+        let State::Running(run) = &entry.state else {
+            return;
+        };
+        let message = entry.msg();
+        let elapsed = self.now.saturating_duration_since(run.started);
+        let token = run.token.clone();
+        let valid_until = run.valid_until;
+        match outcome {
+            DispatchOutcome::Succeeded => {
+                self.events.push_back(Event::Succeeded { message, elapsed });
+                let entry = self.entries.get_mut(&id).expect("entry exists");
+                entry.state = State::Completing {
+                    token: token.clone(),
+                    valid_until,
+                    attempts: 0,
+                    retry_at: None,
+                };
+                self.actions.push_back(Action::Complete {
+                    id,
+                    key: entry.lock_key.clone(),
+                    token,
+                    keep_for: self.config.dedupe_window,
+                });
+                self.reschedule(id);
+            }
+            outcome => {
+                self.events.push_back(Event::Failed {
+                    message: message.clone(),
+                    elapsed,
+                    outcome,
+                });
+                let back = if self.shutdown_deadline.is_some() {
+                    self.shutdown_return()
+                } else {
+                    self.config
+                        .failure_backoff
+                        .map(|b| b.delay(message.receive_count))
+                };
+                self.release(id, token, back);
+            }
+        }
+    }
+
+    fn on_extended(&mut self, id: MessageId, result: Result<Duration, LockError>) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let message = entry.msg();
+        let State::Running(run) = &mut entry.state else {
+            return;
+        };
+        let Some(sent_at) = run.extend_sent_at.take() else {
+            return;
+        };
+        match result {
+            Ok(validity) => {
+                if !run.lock_expired {
+                    run.valid_until = run.valid_until.max(sent_at + validity);
+                }
+            }
+            Err(LockError::NotHeld) => {
+                self.events.push_back(Event::ExtendFailed {
+                    message,
+                    error: LockError::NotHeld,
+                });
+                self.abort(id, AbortReason::LockLost);
+            }
+            Err(error) => {
+                // Try again soon, while the lock is still valid.
+                let soon = self.now + self.config.heartbeat_interval / 4;
+                run.next_heartbeat = run.next_heartbeat.min(soon);
+                self.events
+                    .push_back(Event::ExtendFailed { message, error });
+            }
+        }
+        self.reschedule(id);
+    }
+
+    fn abort(&mut self, id: MessageId, reason: AbortReason) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let State::Running(run) = &mut entry.state else {
+            return;
+        };
+        if matches!(reason, AbortReason::LockExpired | AbortReason::LockLost) {
+            run.lock_expired = true;
+        }
+        if run.aborting {
+            return;
+        }
+        run.aborting = true;
+        let message = entry.msg();
+        self.events.push_back(Event::Aborting { message, reason });
+        self.actions.push_back(Action::Abort { id });
+        self.reschedule(id);
+    }
+
+    // ----- finishing ------------------------------------------------------
+
+    fn on_completed(&mut self, id: MessageId, result: Result<(), LockError>) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let State::Completing {
+            valid_until,
+            attempts,
+            retry_at,
+            ..
+        } = &mut entry.state
+        else {
+            return;
+        };
+        if retry_at.is_some() {
+            return;
+        }
+        match result {
+            Ok(()) => self.start_delete(id),
+            Err(LockError::Unavailable(reason))
+                if *attempts < self.config.complete_retries
+                    && self.now + self.config.retry_delay < *valid_until =>
+            {
+                let _ = reason;
+                *attempts += 1;
+                *retry_at = Some(self.now + self.config.retry_delay * *attempts);
+                self.reschedule(id);
+            }
+            Err(error) => {
+                // The handler succeeded: delete anyway. Without the record a
+                // redelivery after a failed delete would run it again.
+                let message = entry.msg();
+                self.events
+                    .push_back(Event::CompleteFailed { message, error });
+                self.start_delete(id);
+            }
+        }
+    }
+
+    fn start_delete(&mut self, id: MessageId) {
+        if let Some(entry) = self.entries.get_mut(&id) {
+            entry.state = State::Deleting {
+                attempts: 0,
+                retry_at: None,
+                queued: true,
+            };
+            self.pending_delete.push_back(id);
+            self.reschedule(id);
+        }
+    }
+
+    fn on_deleted(&mut self, id: MessageId, result: EntryResult) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let message = entry.msg();
+        let State::Deleting {
+            attempts,
+            retry_at,
+            queued,
+        } = &mut entry.state
+        else {
+            return;
+        };
+        if *queued || retry_at.is_some() {
+            return;
+        }
+        match result {
+            Ok(()) => {
+                self.events.push_back(Event::Deleted { message });
+                self.forget(id);
+            }
+            Err(error) => {
+                let will_retry = *attempts < self.config.delete_retries;
+                if will_retry {
+                    let delay = self
+                        .config
+                        .retry_delay
+                        .checked_mul(1 << (*attempts).min(16))
+                        .unwrap_or(MAX_VISIBILITY);
+                    *attempts += 1;
+                    *retry_at = Some(self.now + delay);
+                }
+                self.events.push_back(Event::DeleteFailed {
+                    message,
+                    error,
+                    will_retry,
+                });
+                if will_retry {
+                    self.reschedule(id);
+                } else {
+                    self.forget(id);
+                }
+            }
+        }
+    }
+
+    fn release(&mut self, id: MessageId, token: LockToken, return_after: Option<Duration>) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        entry.state = State::Releasing { return_after };
+        self.actions.push_back(Action::Release {
+            id,
+            key: entry.lock_key.clone(),
+            token,
+        });
+        self.reschedule(id);
+    }
+
+    fn on_released(&mut self, id: MessageId, result: Result<(), LockError>) {
+        let Some(entry) = self.entries.get(&id) else {
+            return;
+        };
+        let State::Releasing { return_after } = entry.state else {
+            return;
+        };
+        if let Err(error) = result {
+            if error != LockError::NotHeld {
+                let message = entry.msg();
+                self.events
+                    .push_back(Event::ReleaseFailed { message, error });
+            }
+        }
+        match return_after {
+            Some(delay) => self.return_or_forget(id, delay),
+            None => self.forget(id),
+        }
+    }
+
+    fn shutdown_return(&self) -> Option<Duration> {
+        self.config
+            .return_unstarted_on_shutdown
+            .then_some(Duration::ZERO)
+    }
+
+    /// Hides (or shows) the message for `delay` and ends its journey, or
+    /// just ends it when returning is off during shutdown.
+    fn return_or_forget(&mut self, id: MessageId, delay: Duration) {
+        if self.shutdown_deadline.is_some()
+            && !self.config.return_unstarted_on_shutdown
+            && delay.is_zero()
+        {
+            self.forget(id);
+            return;
+        }
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let delay = delay.min(MAX_VISIBILITY);
+        entry.state = State::Returning { delay };
+        self.pending_visibility
+            .push((id, entry.handle.clone(), delay));
+        self.reschedule(id);
+    }
+
+    fn on_visibility_changed(&mut self, id: MessageId, result: EntryResult) {
+        let Some(entry) = self.entries.get(&id) else {
+            return;
+        };
+        let message_id = entry.sqs_id.clone();
+        let returning = match entry.state {
+            State::Returning { delay } => Some(delay),
+            _ => None,
+        };
+        match result {
+            Err(error) => self
+                .events
+                .push_back(Event::VisibilityChangeFailed { message_id, error }),
+            Ok(()) => {
+                if let Some(delay) = returning {
+                    self.events.push_back(Event::Returned { message_id, delay });
+                }
+            }
+        }
+        if returning.is_some() {
+            self.forget(id);
+        }
+    }
+
+    fn forget(&mut self, id: MessageId) {
+        if let Some(e) = self.entries.remove(&id) {
+            if let Some(t) = e.timer {
+                self.timers.remove(&(t, id));
+            }
+        }
+        if self.shutdown_deadline.is_some()
+            && self.entries.is_empty()
+            && self.receives.is_empty()
+            && !self.stopped_reported
+        {
+            self.stopped_reported = true;
+            self.events.push_back(Event::Stopped);
+        }
+    }
+
+    // ----- shutdown -------------------------------------------------------
+
+    fn on_shutdown(&mut self) {
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        self.shutdown_deadline = Some(self.now + self.config.shutdown_grace);
+        self.receive_resume_at = None;
+        self.events.push_back(Event::ShutdownStarted {
+            in_flight: self.entries.len(),
+        });
+        let mut ids: Vec<ReceiveId> = self.receives.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            self.actions.push_back(Action::CancelReceive { id });
+        }
+        if self.entries.is_empty() && self.receives.is_empty() {
+            self.stopped_reported = true;
+            self.events.push_back(Event::Stopped);
+        }
+    }
+
+    // ----- timers ---------------------------------------------------------
+
+    fn deadline_of(&self, entry: &Entry) -> Option<Time> {
+        match &entry.state {
+            State::Running(r) if !r.aborting => {
+                let hb = if r.extend_sent_at.is_none() {
+                    Some(r.next_heartbeat)
+                } else {
+                    None
+                };
+                Some(hb.map_or(r.valid_until, |h| h.min(r.valid_until)))
+            }
+            State::Completing { retry_at, .. } | State::Deleting { retry_at, .. } => *retry_at,
+            _ => None,
+        }
+    }
+
+    fn reschedule(&mut self, id: MessageId) {
+        let Some(entry) = self.entries.get(&id) else {
+            return;
+        };
+        let new = self.deadline_of(entry);
+        let old = entry.timer;
+        if new == old {
+            return;
+        }
+        if let Some(t) = old {
+            self.timers.remove(&(t, id));
+        }
+        if let Some(t) = new {
+            self.timers.insert((t, id));
+        }
+        self.entries.get_mut(&id).expect("entry exists").timer = new;
+    }
+
+    fn on_deadline(&mut self, id: MessageId) {
+        let now = self.now;
+        let hb = self.config.heartbeat_interval;
+        let ttl = self.config.lock_timeout;
+        let vis = self.config.visibility_extension;
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        match &mut entry.state {
+            State::Running(run) if !run.aborting => {
+                if run.valid_until <= now {
+                    self.abort(id, AbortReason::LockExpired);
+                    return;
+                }
+                if run.extend_sent_at.is_none() && run.next_heartbeat <= now {
+                    run.extend_sent_at = Some(now);
+                    run.next_heartbeat = now + hb;
+                    self.actions.push_back(Action::Extend {
+                        id,
+                        key: entry.lock_key.clone(),
+                        token: run.token.clone(),
+                        ttl,
+                    });
+                    if let Some(v) = vis {
+                        self.pending_visibility.push((id, entry.handle.clone(), v));
+                    }
+                }
+            }
+            State::Completing {
+                token, retry_at, ..
+            } if retry_at.is_some_and(|t| t <= now) => {
+                *retry_at = None;
+                self.actions.push_back(Action::Complete {
+                    id,
+                    key: entry.lock_key.clone(),
+                    token: token.clone(),
+                    keep_for: self.config.dedupe_window,
+                });
+            }
+            State::Deleting {
+                retry_at, queued, ..
+            } if retry_at.is_some_and(|t| t <= now) => {
+                *retry_at = None;
+                *queued = true;
+                self.pending_delete.push_back(id);
+            }
+            _ => {}
+        }
+        self.reschedule(id);
+    }
+
+    // ----- batching -------------------------------------------------------
+
+    /// Turns pending per-message wishes into batch actions.
+    fn flush(&mut self) {
+        if !self.pending_acquire.is_empty() {
+            let entries = std::mem::take(&mut self.pending_acquire);
+            self.actions.push_back(Action::Acquire {
+                entries,
+                ttl: self.config.lock_timeout,
+            });
+        }
+        while !self.pending_delete.is_empty() {
+            let n = self.pending_delete.len().min(MAX_BATCH);
+            let mut entries = Vec::with_capacity(n);
+            for id in self.pending_delete.drain(..n) {
+                if let Some(e) = self.entries.get_mut(&id) {
+                    if let State::Deleting { queued, .. } = &mut e.state {
+                        *queued = false;
+                        entries.push((id, e.handle.clone()));
+                    }
+                }
+            }
+            if !entries.is_empty() {
+                self.actions.push_back(Action::Delete { entries });
+            }
+        }
+        while !self.pending_visibility.is_empty() {
+            let n = self.pending_visibility.len().min(MAX_BATCH);
+            let entries: Vec<_> = self.pending_visibility.drain(..n).collect();
+            self.actions.push_back(Action::ChangeVisibility { entries });
+        }
+    }
+}

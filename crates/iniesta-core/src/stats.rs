@@ -1,0 +1,107 @@
+//! Counts of what a consumer did, kept from its [`Event`]s.
+
+use std::time::Duration;
+
+use crate::machine::{DispatchOutcome, Event};
+
+/// Counters over a consumer's life. [`crate::driver::run`] returns them; an
+/// [`Observer`](crate::driver::Observer) can keep its own with
+/// [`Stats::record`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Messages received.
+    pub received: u64,
+    /// Failed receive calls.
+    pub receive_errors: u64,
+    /// Messages that could not be parsed (left in the queue).
+    pub malformed: u64,
+    /// Handlers started.
+    pub dispatched: u64,
+    /// Handlers that returned `Ok`.
+    pub succeeded: u64,
+    /// Handlers that returned `Err`.
+    pub failed: u64,
+    /// Handlers that panicked.
+    pub panicked: u64,
+    /// Handlers aborted (lock lost or expired, shutdown grace over).
+    pub aborted: u64,
+    /// Messages skipped because another consumer held the lock.
+    pub skipped_busy: u64,
+    /// Duplicates of finished work, deleted without dispatch.
+    pub acked_duplicates: u64,
+    /// Messages left because the lock backend was unavailable.
+    pub lock_unavailable: u64,
+    /// Messages without a handler (left in the queue).
+    pub no_handler: u64,
+    /// Messages deleted.
+    pub deleted: u64,
+    /// Failed delete attempts.
+    pub delete_failures: u64,
+    /// Completion records that could not be written.
+    pub complete_failures: u64,
+    /// Messages made visible again (backoff or shutdown).
+    pub returned: u64,
+    /// Total time spent in handlers that ended.
+    pub handler_time: Duration,
+}
+
+impl Stats {
+    /// Counts one event.
+    pub fn record(&mut self, event: &Event) {
+        match event {
+            Event::Received { count } => self.received += *count as u64,
+            Event::ReceiveFailed { .. } => self.receive_errors += 1,
+            Event::Malformed { .. } => self.malformed += 1,
+            Event::Skipped { .. } => self.skipped_busy += 1,
+            Event::Duplicate { .. } => self.acked_duplicates += 1,
+            Event::LockUnavailable { .. } => self.lock_unavailable += 1,
+            Event::NoHandler { .. } => self.no_handler += 1,
+            Event::Dispatched { .. } => self.dispatched += 1,
+            Event::Succeeded { elapsed, .. } => {
+                self.succeeded += 1;
+                self.handler_time += *elapsed;
+            }
+            Event::Failed {
+                elapsed, outcome, ..
+            } => {
+                self.handler_time += *elapsed;
+                match outcome {
+                    DispatchOutcome::Panicked(_) => self.panicked += 1,
+                    DispatchOutcome::Aborted => self.aborted += 1,
+                    _ => self.failed += 1,
+                }
+            }
+            Event::CompleteFailed { .. } => self.complete_failures += 1,
+            Event::Deleted { .. } => self.deleted += 1,
+            Event::DeleteFailed { .. } => self.delete_failures += 1,
+            Event::Returned { .. } => self.returned += 1,
+            _ => {}
+        }
+    }
+}
+
+impl std::fmt::Display for Stats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "received {}, dispatched {}, succeeded {}, failed {}, panicked {}, aborted {}, \
+             skipped (busy) {}, duplicates acked {}, lock unavailable {}, no handler {}, \
+             malformed {}, deleted {}, delete failures {}, returned {}",
+            self.received,
+            self.dispatched,
+            self.succeeded,
+            self.failed,
+            self.panicked,
+            self.aborted,
+            self.skipped_busy,
+            self.acked_duplicates,
+            self.lock_unavailable,
+            self.no_handler,
+            self.malformed,
+            self.deleted,
+            self.delete_failures,
+            self.returned
+        )
+    }
+}
