@@ -1,1 +1,49 @@
-//! placeholder
+//! A [`LockBackend`](iniesta_core::ports::LockBackend) on the Redlock
+//! algorithm over N independent Redis servers, with completion records.
+//!
+//! The consumer takes a lock per event so that each event is processed by
+//! one consumer at a time, and turns the lock into a completion record when
+//! the work succeeded, so a redelivered copy is acknowledged without running
+//! the handler again. [`Redlock`] keeps both on a majority of nodes:
+//!
+//! - **acquire**: the lock is ours when a majority (`N/2 + 1`) granted it and
+//!   [`validity`] is positive; a completion record on any node answers
+//!   `Done` (any two majorities intersect, so a record written on a majority
+//!   is always seen); anything less is undone on every node.
+//! - **extend**, **complete**, **release**: Lua scripts that act only when
+//!   the node holds the caller's token.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use iniesta_core::ports::{AcquireOutcome, LockBackend};
+//! use iniesta_redlock::{Redlock, RedlockConfig};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let lock = Redlock::new(RedlockConfig::with_urls([
+//!     "redis://10.0.0.1:6379/",
+//!     "redis://10.0.0.2:6379/",
+//!     "redis://10.0.0.3:6379/",
+//! ]))?;
+//! let key = "sqs:event:1f2e".to_string();
+//! match lock.acquire(vec![key.clone()], Duration::from_secs(10)).await.remove(0) {
+//!     AcquireOutcome::Acquired { token, .. } => {
+//!         // ... do the work, then keep a record for a day:
+//!         lock.complete(key, token, Duration::from_secs(86_400)).await?;
+//!     }
+//!     AcquireOutcome::Done => { /* already processed: acknowledge */ }
+//!     _ => { /* busy elsewhere or backend trouble: leave for redelivery */ }
+//! }
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod config;
+mod node;
+mod redlock;
+mod scripts;
+mod validity;
+
+pub use config::{redact_url, RedlockConfig, RedlockError};
+pub use redlock::Redlock;
+pub use scripts::DONE_PREFIX;
+pub use validity::{drift, validity};

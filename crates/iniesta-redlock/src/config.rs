@@ -1,0 +1,294 @@
+//! Configuration of a [`Redlock`](crate::Redlock), its validation, and URL
+//! redaction (so a password in `INIESTA_CACHES` never reaches a log line or
+//! an error message).
+
+use std::fmt;
+use std::time::Duration;
+
+/// How a [`Redlock`](crate::Redlock) talks to its nodes.
+///
+/// Build one from [`RedlockConfig::default`] or [`RedlockConfig::with_urls`]
+/// and change the fields you need; [`Redlock::new`](crate::Redlock::new)
+/// checks the whole of it.
+///
+/// The `Debug` output redacts passwords in the URLs.
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RedlockConfig {
+    /// One URL per independent Redis server
+    /// (`redis://[user:password@]host[:port][/db]`). The lock is held only
+    /// with a majority (`N/2 + 1`) of them, so use an odd number, ideally at
+    /// least three, on machines that fail independently.
+    pub urls: Vec<String>,
+    /// How many times a key that came back `Busy` or `Unavailable` is tried
+    /// again after the first attempt (`INIESTA_LOCK_RETRY_COUNT`; default
+    /// 1). Only the keys that failed are retried.
+    pub retry_count: u32,
+    /// The shortest random pause before a retry (default 50 ms). A random
+    /// pause keeps competing consumers from retrying in lock step.
+    pub retry_delay_min: Duration,
+    /// The longest random pause before a retry (default 150 ms).
+    pub retry_delay_max: Duration,
+    /// How long one call to one node may take, connecting included
+    /// (default 100 ms). A node that is down or stalled costs at most this
+    /// much per call, and is then counted as failed for that call. Keep it
+    /// small against the lock TTL (the Redlock validity shrinks by the time
+    /// acquisition takes) but above a node's normal round trip; 100 ms is
+    /// two orders of magnitude above a same-datacenter round trip and 1 %
+    /// of the default 10 s lock TTL.
+    pub node_timeout: Duration,
+    /// Clock drift allowed between nodes, as a fraction of the TTL
+    /// (default 0.01): a lock's validity is shortened by `ttl × drift_factor
+    /// + drift_min`. Must be finite and in `0.0..1.0`.
+    pub drift_factor: f64,
+    /// Clock drift allowed regardless of the TTL (default 2 ms).
+    pub drift_min: Duration,
+}
+
+impl RedlockConfig {
+    /// The defaults with these URLs.
+    pub fn with_urls<I, S>(urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedlockConfig {
+            urls: urls.into_iter().map(Into::into).collect(),
+            ..RedlockConfig::default()
+        }
+    }
+
+    /// Checks everything but the URLs' syntax (which needs the Redis
+    /// client to parse them).
+    pub(crate) fn validate_settings(&self) -> Result<(), RedlockError> {
+        if self.urls.is_empty() {
+            return Err(RedlockError::NoUrls);
+        }
+        for (i, url) in self.urls.iter().enumerate() {
+            if self.urls[..i].contains(url) {
+                return Err(RedlockError::InvalidUrl {
+                    url: redact_url(url),
+                    reason: "listed twice; a node counted twice would break the majority rule"
+                        .into(),
+                });
+            }
+        }
+        if self.retry_delay_min > self.retry_delay_max {
+            return Err(RedlockError::InvalidConfig(format!(
+                "retry_delay_min ({:?}) is longer than retry_delay_max ({:?}); make min <= max",
+                self.retry_delay_min, self.retry_delay_max
+            )));
+        }
+        if self.node_timeout.is_zero() {
+            return Err(RedlockError::InvalidConfig(
+                "node_timeout is zero; no node could ever answer (give e.g. 100ms)".into(),
+            ));
+        }
+        if !(self.drift_factor.is_finite() && (0.0..1.0).contains(&self.drift_factor)) {
+            return Err(RedlockError::InvalidConfig(format!(
+                "drift_factor {} is not a fraction in 0.0..1.0 (the usual value is 0.01)",
+                self.drift_factor
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Default for RedlockConfig {
+    /// The original's three databases on one local server
+    /// (`redis://localhost:6379/1`, `/2`, `/3`), one retry after 50–150 ms,
+    /// 100 ms per node call, drift `ttl/100 + 2 ms`.
+    ///
+    /// Three databases of one server are not independent: they suit
+    /// development only. Production deployments list independent servers.
+    fn default() -> Self {
+        RedlockConfig {
+            urls: vec![
+                "redis://localhost:6379/1".into(),
+                "redis://localhost:6379/2".into(),
+                "redis://localhost:6379/3".into(),
+            ],
+            retry_count: 1,
+            retry_delay_min: Duration::from_millis(50),
+            retry_delay_max: Duration::from_millis(150),
+            node_timeout: Duration::from_millis(100),
+            drift_factor: 0.01,
+            drift_min: Duration::from_millis(2),
+        }
+    }
+}
+
+impl fmt::Debug for RedlockConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let urls: Vec<String> = self.urls.iter().map(|u| redact_url(u)).collect();
+        f.debug_struct("RedlockConfig")
+            .field("urls", &urls)
+            .field("retry_count", &self.retry_count)
+            .field("retry_delay_min", &self.retry_delay_min)
+            .field("retry_delay_max", &self.retry_delay_max)
+            .field("node_timeout", &self.node_timeout)
+            .field("drift_factor", &self.drift_factor)
+            .field("drift_min", &self.drift_min)
+            .finish()
+    }
+}
+
+/// Why a [`Redlock`](crate::Redlock) could not be built. Every message says
+/// what to change; URLs in it are redacted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedlockError {
+    /// No URL was given.
+    #[error("no Redis URLs configured: give at least one (INIESTA_CACHES), ideally three or more independent servers")]
+    NoUrls,
+    /// A URL is malformed or unusable.
+    #[error(
+        "invalid Redis URL `{url}`: {reason} (expected redis://[user:password@]host[:port][/db])"
+    )]
+    InvalidUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A setting other than the URLs is out of range.
+    #[error("invalid Redlock configuration: {0}")]
+    InvalidConfig(String),
+}
+
+/// The URL with any password (and any bare user-info, which may be a
+/// secret token) replaced by `***`, and `pass`/`password` query values
+/// hidden, so it can be logged. Works on malformed input too.
+///
+/// ```
+/// use iniesta_redlock::redact_url;
+/// assert_eq!(redact_url("redis://user:s3cret@host:6379/1"), "redis://user:***@host:6379/1");
+/// assert_eq!(redact_url("redis://:s3cret@host/"), "redis://:***@host/");
+/// assert_eq!(redact_url("redis://host:6379/2"), "redis://host:6379/2");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => (&url[..i + 3], &url[i + 3..]),
+        None => ("", url),
+    };
+    let authority_end = if scheme.is_empty() {
+        // Malformed: treat everything up to the last '@' as possible secrets.
+        rest.rfind('@').map(|i| i + 1).unwrap_or(0)
+    } else {
+        rest.find(['/', '?', '#']).unwrap_or(rest.len())
+    };
+    let (authority, tail) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let host = &authority[at..];
+            match userinfo.find(':') {
+                Some(colon) if !scheme.is_empty() => format!("{}:***{host}", &userinfo[..colon]),
+                _ => format!("***{host}"),
+            }
+        }
+        None => authority.to_string(),
+    };
+    format!("{scheme}{authority}{}", redact_query(tail))
+}
+
+/// Hides the values of `pass` and `password` query parameters (unix-socket
+/// URLs carry the password there).
+fn redact_query(tail: &str) -> String {
+    let Some(q) = tail.find('?') else {
+        return tail.to_string();
+    };
+    let (path, query) = tail.split_at(q + 1);
+    let (query, fragment) = match query.find('#') {
+        Some(h) => query.split_at(h),
+        None => (query, ""),
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _))
+                if k.eq_ignore_ascii_case("pass") || k.eq_ignore_ascii_case("password") =>
+            {
+                format!("{k}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{path}{}{fragment}", query.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction() {
+        let cases = [
+            ("redis://localhost:6379/1", "redis://localhost:6379/1"),
+            ("redis://u:p@h:1/2", "redis://u:***@h:1/2"),
+            ("redis://:p@h", "redis://:***@h"),
+            ("redis://token@h/", "redis://***@h/"),
+            ("redis://u:p@ss@h/", "redis://u:***@h/"),
+            (
+                "redis://u:p@h/?protocol=3&pass=x#f",
+                "redis://u:***@h/?protocol=3&pass=***#f",
+            ),
+            (
+                "unix:///tmp/r.sock?db=1&pass=secret",
+                "unix:///tmp/r.sock?db=1&pass=***",
+            ),
+            ("not a url:secret@host", "***@host"),
+            ("", ""),
+        ];
+        for (input, want) in cases {
+            assert_eq!(redact_url(input), want, "redacting {input:?}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_passwords() {
+        let c = RedlockConfig::with_urls(["redis://u:hunter2@h/"]);
+        let text = format!("{c:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("redis://u:***@h/"), "{text}");
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        assert_eq!(
+            RedlockConfig::with_urls(Vec::<String>::new()).validate_settings(),
+            Err(RedlockError::NoUrls)
+        );
+        assert!(RedlockConfig::default().validate_settings().is_ok());
+        let dup = RedlockConfig::with_urls(["redis://:pw@a/", "redis://:pw@a/"]);
+        let err = dup.validate_settings().unwrap_err().to_string();
+        assert!(err.contains("listed twice") && !err.contains("pw"), "{err}");
+        let c = RedlockConfig {
+            retry_delay_min: Duration::from_millis(10),
+            retry_delay_max: Duration::from_millis(5),
+            ..RedlockConfig::default()
+        };
+        assert!(matches!(
+            c.validate_settings(),
+            Err(RedlockError::InvalidConfig(_))
+        ));
+        for bad in [f64::NAN, -0.1, 1.0, f64::INFINITY] {
+            let c = RedlockConfig {
+                drift_factor: bad,
+                ..RedlockConfig::default()
+            };
+            assert!(
+                matches!(c.validate_settings(), Err(RedlockError::InvalidConfig(_))),
+                "{bad}"
+            );
+        }
+        let c = RedlockConfig {
+            node_timeout: Duration::ZERO,
+            ..RedlockConfig::default()
+        };
+        assert!(matches!(
+            c.validate_settings(),
+            Err(RedlockError::InvalidConfig(_))
+        ));
+    }
+}

@@ -1,0 +1,234 @@
+//! One Redis node: a lazily made, self-healing connection, and pipelined
+//! script calls bounded by the node timeout.
+//!
+//! The connection is made on first use, not at start-up (a node that is down
+//! when the service starts must not stop it: a majority may still be up).
+//! Any connection-level failure or timeout drops it, and the next call
+//! connects again, so a restarted server is picked up without a new client.
+//! A call on a cached connection that turns out dead (the server restarted)
+//! is tried once more on a new connection within the same time budget.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{
+    AsyncConnectionConfig, ErrorKind, RedisError, RedisResult, Script, ServerErrorKind, Value,
+};
+
+/// One script call: the key and the arguments.
+#[derive(Debug, Clone)]
+pub(crate) struct Invocation {
+    pub key: String,
+    pub args: Vec<String>,
+}
+
+/// A node's answer to one entry of a pipeline: the script's reply, or why
+/// that entry failed (the text names the node).
+pub(crate) type EntryReply = Result<Value, String>;
+
+/// One Redis server of the Redlock set.
+pub(crate) struct Node {
+    /// The URL with the password redacted: the only form ever logged.
+    pub label: String,
+    client: redis::Client,
+    timeout: Duration,
+    slot: Mutex<Slot>,
+    /// Serializes connecting, so concurrent callers share one new
+    /// connection instead of each opening their own.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// Bumped on every new connection, so a caller only drops the
+    /// connection it saw fail, not a newer one.
+    generation: u64,
+    conn: Option<MultiplexedConnection>,
+}
+
+impl Node {
+    pub fn new(label: String, client: redis::Client, timeout: Duration) -> Self {
+        Node {
+            label,
+            client,
+            timeout,
+            slot: Mutex::new(Slot::default()),
+            connecting: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Runs `script` once per invocation, in one pipeline, within the node
+    /// timeout. `Err` (naming the node) when the node as a whole failed;
+    /// otherwise one reply per invocation, in order.
+    pub async fn eval(
+        &self,
+        script: &Script,
+        calls: &[Invocation],
+    ) -> Result<Vec<EntryReply>, String> {
+        if calls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let used = AtomicU64::new(0);
+        match tokio::time::timeout(self.timeout, self.eval_inner(script, calls, &used)).await {
+            Ok(result) => result,
+            Err(_) => {
+                // A stalled server or a half-open connection: start afresh
+                // next time rather than queue behind a request that may
+                // never be answered.
+                self.invalidate(used.load(Ordering::Relaxed));
+                Err(format!(
+                    "{}: no answer within {:?} (node_timeout)",
+                    self.label, self.timeout
+                ))
+            }
+        }
+    }
+
+    async fn eval_inner(
+        &self,
+        script: &Script,
+        calls: &[Invocation],
+        used: &AtomicU64,
+    ) -> Result<Vec<EntryReply>, String> {
+        let (generation, fresh, mut conn) =
+            self.connection().await.map_err(|e| self.describe(&e))?;
+        used.store(generation, Ordering::Relaxed);
+        match run(&mut conn, script, calls).await {
+            Ok(replies) => Ok(self.label_entries(replies)),
+            Err(e) => {
+                self.invalidate(generation);
+                if fresh || !is_connection_error(&e) {
+                    return Err(self.describe(&e));
+                }
+                tracing::debug!(node = %self.label, error = %e, "cached connection failed; reconnecting");
+                let (generation, _, mut conn) =
+                    self.connection().await.map_err(|e| self.describe(&e))?;
+                used.store(generation, Ordering::Relaxed);
+                match run(&mut conn, script, calls).await {
+                    Ok(replies) => Ok(self.label_entries(replies)),
+                    Err(e) => {
+                        self.invalidate(generation);
+                        Err(self.describe(&e))
+                    }
+                }
+            }
+        }
+    }
+
+    fn label_entries(&self, replies: Vec<RedisResult<Value>>) -> Vec<EntryReply> {
+        replies
+            .into_iter()
+            .map(|r| r.map_err(|e| self.describe(&e)))
+            .collect()
+    }
+
+    fn describe(&self, e: &RedisError) -> String {
+        format!("{}: {e}", self.label)
+    }
+
+    fn lock_slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        // Nothing panics while holding the lock; if something did, the slot
+        // is still consistent (two plain fields).
+        self.slot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn current(&self) -> Option<(u64, MultiplexedConnection)> {
+        let slot = self.lock_slot();
+        slot.conn.clone().map(|c| (slot.generation, c))
+    }
+
+    fn invalidate(&self, generation: u64) {
+        if generation == 0 {
+            return;
+        }
+        let mut slot = self.lock_slot();
+        if slot.generation == generation && slot.conn.is_some() {
+            slot.conn = None;
+            tracing::debug!(node = %self.label, "dropped connection");
+        }
+    }
+
+    /// The cached connection, or a new one. The flag tells whether it was
+    /// made by this call.
+    async fn connection(&self) -> RedisResult<(u64, bool, MultiplexedConnection)> {
+        if let Some((generation, conn)) = self.current() {
+            return Ok((generation, false, conn));
+        }
+        let _connecting = self.connecting.lock().await;
+        if let Some((generation, conn)) = self.current() {
+            return Ok((generation, true, conn));
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout));
+        let conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        let mut slot = self.lock_slot();
+        slot.generation += 1;
+        slot.conn = Some(conn.clone());
+        tracing::debug!(node = %self.label, "connected");
+        Ok((slot.generation, true, conn))
+    }
+}
+
+/// Whether `e` means the connection itself is gone (as opposed to an error
+/// reply from a live server).
+fn is_connection_error(e: &RedisError) -> bool {
+    e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()
+}
+
+/// Sends the calls as EVALSHA in one pipeline; when the server does not
+/// know the script (new or restarted server, SCRIPT FLUSH), loads it and
+/// sends the calls that missed it once more.
+async fn run(
+    conn: &mut MultiplexedConnection,
+    script: &Script,
+    calls: &[Invocation],
+) -> RedisResult<Vec<RedisResult<Value>>> {
+    let mut replies = send(conn, script, calls.iter()).await?;
+    let missing: Vec<usize> = replies
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            matches!(r, Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    if !missing.is_empty() {
+        script.load_async(conn).await?;
+        let again = send(conn, script, missing.iter().map(|&i| &calls[i])).await?;
+        for (i, reply) in missing.into_iter().zip(again) {
+            replies[i] = reply;
+        }
+    }
+    if replies.len() != calls.len() {
+        return Err(RedisError::from((
+            ErrorKind::Client,
+            "pipeline answered a different number of replies than requests",
+        )));
+    }
+    Ok(replies)
+}
+
+async fn send<'a>(
+    conn: &mut MultiplexedConnection,
+    script: &Script,
+    calls: impl Iterator<Item = &'a Invocation>,
+) -> RedisResult<Vec<RedisResult<Value>>> {
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for call in calls {
+        let mut invocation = script.key(&call.key);
+        for arg in &call.args {
+            invocation.arg(arg);
+        }
+        pipe.invoke_script(&invocation);
+    }
+    pipe.query_async(conn).await
+}
