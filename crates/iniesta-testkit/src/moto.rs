@@ -1,1 +1,112 @@
 //! `moto_server` processes for tests.
+//!
+//! [`MotoServer::start`] runs `moto_server -H 127.0.0.1 -p PORT` on a free
+//! loopback port, waits until it accepts connections, and kills it when the
+//! guard drops. Each test gets its own emulator, so tests never see each
+//! other's queues and topics, and never depend on a server someone else
+//! started.
+//!
+//! Nothing global is set: no environment variable, no AWS profile. A client
+//! talking to the emulator needs
+//! - the endpoint URL from [`MotoServer::endpoint`] (for both SQS and SNS);
+//! - region [`MotoServer::REGION`] (`us-east-1`), the region moto's ARNs use;
+//! - any static credentials, e.g. [`MotoServer::ACCESS_KEY_ID`] /
+//!   [`MotoServer::SECRET_ACCESS_KEY`]: moto checks that a request is signed,
+//!   not by whom.
+//!
+//! ```no_run
+//! use iniesta_testkit::moto::MotoServer;
+//!
+//! // `None`: moto_server is not installed and we are not in CI; skip.
+//! let Some(moto) = MotoServer::start() else { return };
+//! let endpoint = moto.endpoint(); // "http://127.0.0.1:PORT"
+//! // Build SQS/SNS clients with `endpoint`, region `MotoServer::REGION` and
+//! // static credentials `MotoServer::ACCESS_KEY_ID` /
+//! // `MotoServer::SECRET_ACCESS_KEY`. The server stops when `moto` drops.
+//! # let _ = endpoint;
+//! ```
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::{free_port, require_binary, wait_for_port, ProcessGuard};
+
+/// How long a fresh `moto_server` may take to listen (Python start-up on a
+/// busy machine is slow).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often to try another port when the chosen one was taken between
+/// picking it and the server binding it.
+const START_ATTEMPTS: usize = 3;
+
+/// A running `moto_server` (SQS and SNS emulator), killed on drop.
+#[derive(Debug)]
+pub struct MotoServer {
+    guard: ProcessGuard,
+    port: u16,
+}
+
+impl MotoServer {
+    /// The region to configure clients with.
+    pub const REGION: &'static str = "us-east-1";
+    /// A dummy access key id; moto accepts any.
+    pub const ACCESS_KEY_ID: &'static str = "testing";
+    /// A dummy secret key; moto accepts any.
+    pub const SECRET_ACCESS_KEY: &'static str = "testing";
+
+    /// Starts `moto_server` on a free loopback port and waits until it
+    /// listens.
+    ///
+    /// Returns `None` when `moto_server` is not on `PATH` outside CI (the
+    /// reason is printed and the test should return early). In CI a missing
+    /// binary panics, and so does a server that never starts listening: a
+    /// test must not pass without its emulator.
+    pub fn start() -> Option<MotoServer> {
+        let binary = require_binary("moto_server", "pip install 'moto[server]'")?;
+        let mut last_error = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port();
+            let child = Command::new(&binary)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+            let mut guard = ProcessGuard::new(format!("moto_server on port {port}"), child);
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            match wait_for_port(addr, START_TIMEOUT) {
+                Ok(()) => return Some(MotoServer { guard, port }),
+                Err(e) => {
+                    guard.kill();
+                    last_error = e;
+                }
+            }
+        }
+        panic!("moto_server did not start after {START_ATTEMPTS} attempts: {last_error}");
+    }
+
+    /// The endpoint URL for both SQS and SNS clients:
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The process guard, e.g. to pause the server with
+    /// [`ProcessGuard::signal`] and test how clients handle an unresponsive
+    /// endpoint.
+    pub fn process(&self) -> &ProcessGuard {
+        &self.guard
+    }
+
+    /// Stops the server now (it is also stopped on drop).
+    pub fn stop(&mut self) {
+        self.guard.kill();
+    }
+}
