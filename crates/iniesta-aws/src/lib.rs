@@ -1,1 +1,42 @@
-//! placeholder
+//! # iniesta-aws
+//!
+//! The AWS adapters of iniesta-rs: the core's [`Queue`](iniesta_core::Queue)
+//! port on SQS ([`SqsQueue`]) and [`Topic`](iniesta_core::Topic) port on SNS
+//! ([`SnsTopic`]), the start-up [verification](verify()) a consumer runs
+//! before polling, and [provisioning](provision()) of the resources for
+//! development and tests.
+//!
+//! - [`AwsClients`] builds the SQS and SNS clients once, from the standard
+//!   AWS configuration chain or from static credentials for an emulator.
+//! - [`SqsQueue`] receives with long polling and deletes / changes
+//!   visibility in batches; every SDK error becomes a
+//!   [`BackendError`](iniesta_core::BackendError) that keeps the AWS error
+//!   code.
+//! - [`SnsTopic`] publishes, in batches too, and in the original Iniesta wire
+//!   format with [`SnsTopic::publish_event`].
+//! - [`verify()`] runs every check and returns one
+//!   [`VerificationReport`] listing what is wrong and how to fix it.
+//! - [`provision()`] creates or repairs the topic, queue, queue policy and
+//!   subscription, idempotently.
+//!
+//! Credentials never appear in logs or errors. Calls are logged with
+//! `tracing` at debug level.
+#![warn(missing_docs)]
+
+pub mod clients;
+pub mod error;
+pub mod policy;
+pub mod provision;
+pub mod queue;
+pub mod topic;
+pub mod verify;
+
+pub use clients::{AwsClients, AwsEndpoints};
+pub use error::AwsError;
+pub use policy::{evaluate_queue_policy, queue_policy_json, PolicyVerdict};
+pub use provision::{provision, ProvisionRequest, Provisioned, TopicRef};
+pub use queue::{queue_name, resolve_queue_url, SqsQueue, DEFAULT_QUEUE_NAME_TEMPLATE};
+pub use topic::{SnsTopic, DEFAULT_EVENT_KEY};
+pub use verify::{
+    verify, Check, CheckResult, CheckStatus, VerificationReport, VerifyRequest, VerifyScope,
+};

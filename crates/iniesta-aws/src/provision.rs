@@ -1,0 +1,342 @@
+//! Provisioning: create the topic, the queue, the queue policy and the
+//! subscription a consumer needs, for development and tests.
+//!
+//! Idempotent: every step looks at what exists and changes only what
+//! differs, so running it twice changes nothing the second time, and running
+//! it over resources that drifted (another filter policy, raw delivery
+//! switched) puts them back as requested.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use iniesta_core::FilterPolicy;
+
+use crate::clients::AwsClients;
+use crate::error::{backend_error, has_code, AwsError, SNS_NOT_FOUND, SQS_NO_QUEUE};
+use crate::policy::{evaluate_queue_policy, merge_send_statement, PolicyVerdict};
+use crate::queue::MAX_VISIBILITY_TIMEOUT;
+use crate::verify::{find_subscription, subscription_attributes};
+
+/// The topic to provision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TopicRef {
+    /// Create (or find) the topic with this name in the clients' account and
+    /// region.
+    Name(String),
+    /// Use this topic, creating it by its name when it does not exist (the
+    /// ARN's account and region must be the clients').
+    Arn(String),
+}
+
+/// What to provision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProvisionRequest {
+    /// The topic.
+    pub topic: TopicRef,
+    /// The queue name.
+    pub queue_name: String,
+    /// The subscription's filter policy.
+    pub filter_policy: FilterPolicy,
+    /// `RawMessageDelivery` on the subscription.
+    pub raw_delivery: bool,
+    /// The queue's visibility timeout; `None` leaves it as it is (30 s for a
+    /// new queue).
+    pub visibility_timeout: Option<Duration>,
+    /// Give the queue a dead-letter queue `{queue_name}-dlq` that takes a
+    /// message after this many receives; `None` leaves the redrive policy as
+    /// it is.
+    pub dead_letter_after: Option<u32>,
+}
+
+impl ProvisionRequest {
+    /// A request for the named topic and queue, envelope delivery, no
+    /// dead-letter queue, default visibility timeout.
+    pub fn new(
+        topic: TopicRef,
+        queue_name: impl Into<String>,
+        filter_policy: FilterPolicy,
+    ) -> Self {
+        ProvisionRequest {
+            topic,
+            queue_name: queue_name.into(),
+            filter_policy,
+            raw_delivery: false,
+            visibility_timeout: None,
+            dead_letter_after: None,
+        }
+    }
+}
+
+/// What [`provision`] set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provisioned {
+    /// The topic ARN.
+    pub topic_arn: String,
+    /// The queue URL.
+    pub queue_url: String,
+    /// The queue ARN.
+    pub queue_arn: String,
+    /// The subscription ARN.
+    pub subscription_arn: String,
+    /// The dead-letter queue's ARN, when one was requested.
+    pub dead_letter_queue_arn: Option<String>,
+}
+
+/// Creates or updates the topic, the queue (with its policy and, if asked,
+/// its dead-letter queue) and the subscription with its filter policy and
+/// delivery mode. Idempotent.
+pub async fn provision(
+    clients: &AwsClients,
+    request: &ProvisionRequest,
+) -> Result<Provisioned, AwsError> {
+    if request.queue_name.is_empty() {
+        return Err(AwsError::Invalid(
+            "the queue name is empty: set INIESTA_SQS_QUEUE_NAME, or SERVICE_NAME and ENVIRONMENT"
+                .into(),
+        ));
+    }
+    let topic_arn = ensure_topic(&clients.sns, &request.topic).await?;
+
+    let mut dead_letter_queue_arn = None;
+    let mut queue_attrs = Vec::new();
+    if let Some(v) = request.visibility_timeout {
+        let secs = v.min(MAX_VISIBILITY_TIMEOUT).as_secs();
+        queue_attrs.push((QueueAttributeName::VisibilityTimeout, secs.to_string()));
+    }
+    if let Some(max_receives) = request.dead_letter_after {
+        let dlq_name = format!("{}-dlq", request.queue_name);
+        let (_, dlq_arn, _) = ensure_queue(&clients.sqs, &dlq_name, Vec::new()).await?;
+        let redrive = serde_json::json!({
+            "deadLetterTargetArn": dlq_arn,
+            "maxReceiveCount": max_receives.max(1),
+        });
+        queue_attrs.push((QueueAttributeName::RedrivePolicy, redrive.to_string()));
+        dead_letter_queue_arn = Some(dlq_arn);
+    }
+    let (queue_url, queue_arn, policy) =
+        ensure_queue(&clients.sqs, &request.queue_name, queue_attrs).await?;
+
+    let allowed = policy.as_deref().is_some_and(|p| {
+        matches!(
+            evaluate_queue_policy(p, &queue_arn, &topic_arn),
+            PolicyVerdict::Allowed { .. }
+        )
+    });
+    if !allowed {
+        let merged = merge_send_statement(policy.as_deref(), &queue_arn, &topic_arn);
+        tracing::debug!(queue = %queue_url, "sqs:SetQueueAttributes Policy");
+        clients
+            .sqs
+            .set_queue_attributes()
+            .queue_url(&queue_url)
+            .attributes(QueueAttributeName::Policy, merged)
+            .send()
+            .await
+            .map_err(|e| AwsError::call("sqs:SetQueueAttributes", backend_error(&e)))?;
+    }
+
+    let subscription_arn = ensure_subscription(clients, &topic_arn, &queue_arn, request).await?;
+    Ok(Provisioned {
+        topic_arn,
+        queue_url,
+        queue_arn,
+        subscription_arn,
+        dead_letter_queue_arn,
+    })
+}
+
+async fn ensure_topic(sns: &aws_sdk_sns::Client, topic: &TopicRef) -> Result<String, AwsError> {
+    let name = match topic {
+        TopicRef::Name(name) => name.as_str(),
+        TopicRef::Arn(arn) => {
+            tracing::debug!(topic = arn.as_str(), "sns:GetTopicAttributes");
+            match sns.get_topic_attributes().topic_arn(arn).send().await {
+                Ok(_) => return Ok(arn.clone()),
+                Err(e) => {
+                    let e = backend_error(&e);
+                    if !has_code(&e, &[SNS_NOT_FOUND]) {
+                        return Err(AwsError::call("sns:GetTopicAttributes", e));
+                    }
+                }
+            }
+            arn.rsplit(':').next().unwrap_or_default()
+        }
+    };
+    if name.is_empty() {
+        return Err(AwsError::Invalid(format!(
+            "cannot tell a topic name from {topic:?}"
+        )));
+    }
+    tracing::debug!(topic = name, "sns:CreateTopic");
+    let out = sns
+        .create_topic()
+        .name(name)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("sns:CreateTopic", backend_error(&e)))?;
+    let created = out
+        .topic_arn()
+        .ok_or(AwsError::MissingField {
+            operation: "sns:CreateTopic",
+            field: "TopicArn",
+        })?
+        .to_owned();
+    if let TopicRef::Arn(arn) = topic {
+        if &created != arn {
+            return Err(AwsError::Invalid(format!(
+                "topic {arn} does not exist and cannot be created with these credentials: \
+                 they create {created} (another account or region)"
+            )));
+        }
+    }
+    Ok(created)
+}
+
+/// Finds or creates the queue and sets `attrs` on it; returns its URL, ARN
+/// and current policy.
+async fn ensure_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    attrs: Vec<(QueueAttributeName, String)>,
+) -> Result<(String, String, Option<String>), AwsError> {
+    tracing::debug!(queue = name, "sqs:GetQueueUrl");
+    let url = match sqs.get_queue_url().queue_name(name).send().await {
+        Ok(out) => {
+            let url = out.queue_url().unwrap_or_default().to_owned();
+            if !attrs.is_empty() {
+                tracing::debug!(queue = %url, "sqs:SetQueueAttributes");
+                sqs.set_queue_attributes()
+                    .queue_url(&url)
+                    .set_attributes(Some(attrs.into_iter().collect()))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::call("sqs:SetQueueAttributes", backend_error(&e)))?;
+            }
+            url
+        }
+        Err(e) => {
+            let e = backend_error(&e);
+            if !has_code(&e, &SQS_NO_QUEUE) {
+                return Err(AwsError::call("sqs:GetQueueUrl", e));
+            }
+            tracing::debug!(queue = name, "sqs:CreateQueue");
+            let out = sqs
+                .create_queue()
+                .queue_name(name)
+                .set_attributes(Some(attrs.into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| AwsError::call("sqs:CreateQueue", backend_error(&e)))?;
+            out.queue_url().unwrap_or_default().to_owned()
+        }
+    };
+    if url.is_empty() {
+        return Err(AwsError::MissingField {
+            operation: "sqs:GetQueueUrl",
+            field: "QueueUrl",
+        });
+    }
+    tracing::debug!(queue = %url, "sqs:GetQueueAttributes");
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .attribute_names(QueueAttributeName::Policy)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("sqs:GetQueueAttributes", backend_error(&e)))?;
+    let attrs = out.attributes().cloned().unwrap_or_default();
+    let arn = attrs
+        .get(&QueueAttributeName::QueueArn)
+        .cloned()
+        .ok_or(AwsError::MissingField {
+            operation: "sqs:GetQueueAttributes",
+            field: "QueueArn",
+        })?;
+    let policy = attrs
+        .get(&QueueAttributeName::Policy)
+        .filter(|p| !p.trim().is_empty())
+        .cloned();
+    Ok((url, arn, policy))
+}
+
+async fn ensure_subscription(
+    clients: &AwsClients,
+    topic_arn: &str,
+    queue_arn: &str,
+    request: &ProvisionRequest,
+) -> Result<String, AwsError> {
+    let policy = request.filter_policy.to_json_string();
+    let raw = if request.raw_delivery {
+        "true"
+    } else {
+        "false"
+    };
+    let existing = find_subscription(&clients.sns, topic_arn, queue_arn)
+        .await
+        .map_err(|e| AwsError::call("sns:ListSubscriptionsByTopic", e))?
+        .filter(|arn| !arn.is_empty() && !arn.eq_ignore_ascii_case("PendingConfirmation"));
+    let Some(arn) = existing else {
+        tracing::debug!(topic = topic_arn, queue = queue_arn, "sns:Subscribe");
+        let out = clients
+            .sns
+            .subscribe()
+            .topic_arn(topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .attributes("FilterPolicy", policy)
+            .attributes("RawMessageDelivery", raw)
+            .return_subscription_arn(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::call("sns:Subscribe", backend_error(&e)))?;
+        return out
+            .subscription_arn()
+            .map(str::to_owned)
+            .ok_or(AwsError::MissingField {
+                operation: "sns:Subscribe",
+                field: "SubscriptionArn",
+            });
+    };
+    let attrs = subscription_attributes(&clients.sns, &arn)
+        .await
+        .map_err(|e| AwsError::call("sns:GetSubscriptionAttributes", e))?;
+    let mut changes: Vec<(&str, String)> = Vec::new();
+    if attrs
+        .get("FilterPolicyScope")
+        .is_some_and(|s| s == "MessageBody")
+    {
+        changes.push(("FilterPolicyScope", "MessageAttributes".into()));
+    }
+    if !attrs
+        .get("FilterPolicy")
+        .is_some_and(|p| request.filter_policy.same_as_json(p))
+    {
+        changes.push(("FilterPolicy", policy));
+    }
+    if crate::verify::delivery_mode_of(&attrs) != delivery_mode(request.raw_delivery) {
+        changes.push(("RawMessageDelivery", raw.into()));
+    }
+    for (name, value) in changes {
+        tracing::debug!(subscription = %arn, attribute = name, "sns:SetSubscriptionAttributes");
+        clients
+            .sns
+            .set_subscription_attributes()
+            .subscription_arn(&arn)
+            .attribute_name(name)
+            .attribute_value(value)
+            .send()
+            .await
+            .map_err(|e| AwsError::call("sns:SetSubscriptionAttributes", backend_error(&e)))?;
+    }
+    Ok(arn)
+}
+
+fn delivery_mode(raw: bool) -> iniesta_core::DeliveryMode {
+    if raw {
+        iniesta_core::DeliveryMode::Raw
+    } else {
+        iniesta_core::DeliveryMode::Envelope
+    }
+}

@@ -1,0 +1,427 @@
+//! [`SqsQueue`]: the core's [`Queue`] port on SQS, plus queue naming and URL
+//! resolution.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::{
+    BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry,
+    DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
+};
+use iniesta_core::{
+    AttributeValue, BackendError, EntryResult, Queue, ReceiptHandle, ReceiveRequest,
+    ReceivedMessage,
+};
+
+use crate::error::{backend_error, has_code, AwsError, SQS_NO_QUEUE};
+
+/// The longest visibility timeout SQS accepts: 12 hours.
+pub const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
+/// The longest long-poll wait SQS accepts.
+pub const MAX_WAIT_TIME: Duration = Duration::from_secs(20);
+/// The most entries one SQS batch call takes.
+pub const MAX_BATCH: usize = 10;
+
+/// The default queue name template (`INIESTA_SQS_QUEUE_NAME_TEMPLATE`).
+pub const DEFAULT_QUEUE_NAME_TEMPLATE: &str = "iniesta-{env}-{service_name}";
+
+/// The queue name: `explicit` (`INIESTA_SQS_QUEUE_NAME`) when given and not
+/// empty, else `template` with `{env}` and `{service_name}` filled in (the
+/// original's `iniesta-{env}-{service_name}`).
+pub fn queue_name(explicit: Option<&str>, template: &str, env: &str, service: &str) -> String {
+    match explicit.filter(|n| !n.is_empty()) {
+        Some(name) => name.to_owned(),
+        None => template
+            .replace("{env}", env)
+            .replace("{service_name}", service),
+    }
+}
+
+/// Looks up a queue's URL by name (GetQueueUrl).
+///
+/// A missing queue is [`AwsError::QueueNotFound`], which says how to create
+/// it.
+pub async fn resolve_queue_url(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+) -> Result<String, AwsError> {
+    tracing::debug!(queue = name, "sqs:GetQueueUrl");
+    let out = client
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| backend_error(&e))
+        .map_err(|e| {
+            if has_code(&e, &SQS_NO_QUEUE) {
+                AwsError::QueueNotFound {
+                    name: name.to_owned(),
+                }
+            } else {
+                AwsError::call("sqs:GetQueueUrl", e)
+            }
+        })?;
+    out.queue_url()
+        .map(str::to_owned)
+        .ok_or(AwsError::MissingField {
+            operation: "sqs:GetQueueUrl",
+            field: "QueueUrl",
+        })
+}
+
+/// An SQS queue as the core's [`Queue`].
+///
+/// Receives with long polling, all system attributes and all message
+/// attributes; deletes and changes visibility in batches, reporting each
+/// entry's result in request order.
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    /// A queue at `queue_url` (see [`resolve_queue_url`]).
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        SqsQueue {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    /// Resolves the queue named `name` and returns it.
+    pub async fn connect(client: aws_sdk_sqs::Client, name: &str) -> Result<Self, AwsError> {
+        let url = resolve_queue_url(&client, name).await?;
+        Ok(SqsQueue::new(client, url))
+    }
+
+    /// The queue URL.
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    /// The SQS client.
+    pub fn client(&self) -> &aws_sdk_sqs::Client {
+        &self.client
+    }
+
+    async fn delete_chunk(&self, handles: &[ReceiptHandle]) -> Vec<EntryResult> {
+        let entries: Result<Vec<_>, _> = handles
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(&h.0)
+                    .build()
+            })
+            .collect();
+        let entries = match entries {
+            Ok(e) => e,
+            Err(e) => return vec![Err(BackendError::message(e.to_string())); handles.len()],
+        };
+        tracing::debug!(queue = %self.queue_url, entries = handles.len(), "sqs:DeleteMessageBatch");
+        match self
+            .client
+            .delete_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(out) => batch_results(
+                handles.len(),
+                out.successful().iter().map(|s| s.id()),
+                out.failed(),
+            ),
+            Err(e) => vec![Err(backend_error(&e)); handles.len()],
+        }
+    }
+
+    async fn change_visibility_chunk(
+        &self,
+        entries: &[(ReceiptHandle, Duration)],
+    ) -> Vec<EntryResult> {
+        let request: Result<Vec<_>, _> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, (h, d))| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(&h.0)
+                    .visibility_timeout(visibility_seconds(*d))
+                    .build()
+            })
+            .collect();
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => return vec![Err(BackendError::message(e.to_string())); entries.len()],
+        };
+        tracing::debug!(queue = %self.queue_url, entries = entries.len(), "sqs:ChangeMessageVisibilityBatch");
+        match self
+            .client
+            .change_message_visibility_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(request))
+            .send()
+            .await
+        {
+            Ok(out) => batch_results(
+                entries.len(),
+                out.successful().iter().map(|s| s.id()),
+                out.failed(),
+            ),
+            Err(e) => vec![Err(backend_error(&e)); entries.len()],
+        }
+    }
+}
+
+/// A duration as SQS visibility seconds, clamped to the 12-hour maximum.
+fn visibility_seconds(d: Duration) -> i32 {
+    let secs = d.min(MAX_VISIBILITY_TIMEOUT).as_secs();
+    i32::try_from(secs).unwrap_or(i32::MAX)
+}
+
+/// Maps a batch answer back to request order. Entry ids are the request
+/// indices; an entry the answer does not mention is reported as failed.
+fn batch_results<'a>(
+    len: usize,
+    successful: impl Iterator<Item = &'a str>,
+    failed: &[BatchResultErrorEntry],
+) -> Vec<EntryResult> {
+    let mut out: Vec<Option<EntryResult>> = vec![None; len];
+    for id in successful {
+        if let Some(slot) = id.parse::<usize>().ok().and_then(|i| out.get_mut(i)) {
+            *slot = Some(Ok(()));
+        }
+    }
+    for f in failed {
+        if let Some(slot) = f.id().parse::<usize>().ok().and_then(|i| out.get_mut(i)) {
+            *slot = Some(Err(BackendError::new(
+                f.code(),
+                f.message().unwrap_or("the entry failed"),
+            )));
+        }
+    }
+    out.into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(BackendError::message(
+                    "the batch answer did not mention this entry; retry it",
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Converts an SQS message attribute. Custom labels (`Number.float`) fall
+/// to their base type; `String.Array` keeps its JSON text. `None` for a value
+/// of an unknown type or without content.
+fn attribute_from_sqs(value: &MessageAttributeValue) -> Option<AttributeValue> {
+    let data_type = value.data_type();
+    if data_type == "String.Array" {
+        return value
+            .string_value()
+            .map(|s| AttributeValue::StringArray(s.to_owned()));
+    }
+    match data_type.split('.').next().unwrap_or(data_type) {
+        "String" => value
+            .string_value()
+            .map(|s| AttributeValue::String(s.to_owned())),
+        "Number" => value
+            .string_value()
+            .map(|s| AttributeValue::Number(s.to_owned())),
+        "Binary" => value
+            .binary_value()
+            .map(|b| AttributeValue::Binary(b.as_ref().to_vec())),
+        _ => None,
+    }
+}
+
+/// Converts an attribute to its SQS form (the inverse of
+/// [`attribute_from_sqs`], used to test the round trip).
+#[cfg(test)]
+fn attribute_to_sqs(
+    value: &AttributeValue,
+) -> Result<MessageAttributeValue, aws_sdk_sqs::error::BuildError> {
+    let builder = MessageAttributeValue::builder().data_type(value.data_type());
+    match value {
+        AttributeValue::String(s) | AttributeValue::Number(s) | AttributeValue::StringArray(s) => {
+            builder.string_value(s)
+        }
+        AttributeValue::Binary(b) => {
+            builder.binary_value(aws_sdk_sqs::primitives::Blob::new(b.clone()))
+        }
+    }
+    .build()
+}
+
+fn received_from_sqs(m: &aws_sdk_sqs::types::Message) -> Option<ReceivedMessage> {
+    let (Some(message_id), Some(receipt)) = (m.message_id(), m.receipt_handle()) else {
+        tracing::warn!("SQS returned a message without id or receipt handle; ignored");
+        return None;
+    };
+    let attributes: BTreeMap<String, String> = m
+        .attributes()
+        .map(|a| {
+            a.iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut message_attributes = BTreeMap::new();
+    for (name, value) in m.message_attributes().into_iter().flatten() {
+        match attribute_from_sqs(value) {
+            Some(v) => {
+                message_attributes.insert(name.clone(), v);
+            }
+            None => tracing::warn!(
+                message_id,
+                attribute = name.as_str(),
+                data_type = value.data_type(),
+                "message attribute of an unknown type or without value; ignored"
+            ),
+        }
+    }
+    Some(ReceivedMessage {
+        message_id: message_id.to_owned(),
+        receipt_handle: ReceiptHandle(receipt.to_owned()),
+        body: m.body().unwrap_or_default().to_owned(),
+        attributes,
+        message_attributes,
+    })
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    /// Long-polls the queue. Out-of-range parameters are clamped to what SQS
+    /// accepts (1..=10 messages, 0..=20 s wait, at most 12 h visibility).
+    async fn receive(&self, request: ReceiveRequest) -> Result<Vec<ReceivedMessage>, BackendError> {
+        let max = request.max_messages.clamp(1, MAX_BATCH as u32) as i32;
+        let wait = request.wait_time.min(MAX_WAIT_TIME).as_secs() as i32;
+        tracing::debug!(queue = %self.queue_url, max, wait, "sqs:ReceiveMessage");
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(max)
+            .wait_time_seconds(wait)
+            .set_visibility_timeout(request.visibility_timeout.map(visibility_seconds))
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| backend_error(&e))?;
+        Ok(out
+            .messages()
+            .iter()
+            .filter_map(received_from_sqs)
+            .collect())
+    }
+
+    async fn delete_batch(&self, handles: Vec<ReceiptHandle>) -> Vec<EntryResult> {
+        let mut out = Vec::with_capacity(handles.len());
+        for chunk in handles.chunks(MAX_BATCH) {
+            out.extend(self.delete_chunk(chunk).await);
+        }
+        out
+    }
+
+    async fn change_visibility_batch(
+        &self,
+        entries: Vec<(ReceiptHandle, Duration)>,
+    ) -> Vec<EntryResult> {
+        let mut out = Vec::with_capacity(entries.len());
+        for chunk in entries.chunks(MAX_BATCH) {
+            out.extend(self.change_visibility_chunk(chunk).await);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_name_prefers_explicit_then_template() {
+        assert_eq!(
+            queue_name(None, DEFAULT_QUEUE_NAME_TEMPLATE, "prod", "users"),
+            "iniesta-prod-users"
+        );
+        assert_eq!(
+            queue_name(Some("q"), DEFAULT_QUEUE_NAME_TEMPLATE, "prod", "users"),
+            "q"
+        );
+        assert_eq!(
+            queue_name(Some(""), "{service_name}_{env}", "dev", "x"),
+            "x_dev"
+        );
+    }
+
+    #[test]
+    fn visibility_is_clamped() {
+        assert_eq!(visibility_seconds(Duration::from_secs(5)), 5);
+        assert_eq!(visibility_seconds(Duration::from_secs(1 << 40)), 43_200);
+    }
+
+    #[test]
+    fn batch_results_keep_order_and_flag_missing_entries() {
+        let failed = [BatchResultErrorEntry::builder()
+            .id("1")
+            .code("ReceiptHandleIsInvalid")
+            .message("bad handle")
+            .sender_fault(true)
+            .build()
+            .unwrap()];
+        let r = batch_results(3, ["0"].into_iter(), &failed);
+        assert_eq!(r[0], Ok(()));
+        assert_eq!(
+            r[1],
+            Err(BackendError::new("ReceiptHandleIsInvalid", "bad handle"))
+        );
+        assert!(r[2].is_err());
+    }
+
+    #[test]
+    fn attributes_fall_to_base_type() {
+        let v = |t: &str, s: &str| {
+            MessageAttributeValue::builder()
+                .data_type(t)
+                .string_value(s)
+                .build()
+                .unwrap()
+        };
+        assert_eq!(
+            attribute_from_sqs(&v("Number.float", "1.5")),
+            Some(AttributeValue::Number("1.5".into()))
+        );
+        assert_eq!(
+            attribute_from_sqs(&v("String.uuid", "u")),
+            Some(AttributeValue::String("u".into()))
+        );
+        assert_eq!(
+            attribute_from_sqs(&v("String.Array", "[\"a\"]")),
+            Some(AttributeValue::StringArray("[\"a\"]".into()))
+        );
+        let b = MessageAttributeValue::builder()
+            .data_type("Binary")
+            .binary_value(aws_sdk_sqs::primitives::Blob::new(vec![1, 2]))
+            .build()
+            .unwrap();
+        assert_eq!(
+            attribute_from_sqs(&b),
+            Some(AttributeValue::Binary(vec![1, 2]))
+        );
+        assert_eq!(attribute_from_sqs(&v("Weird", "x")), None);
+        for a in [
+            AttributeValue::String("s".into()),
+            AttributeValue::Number("2".into()),
+            AttributeValue::Binary(vec![9]),
+            AttributeValue::StringArray("[1]".into()),
+        ] {
+            assert_eq!(attribute_from_sqs(&attribute_to_sqs(&a).unwrap()), Some(a));
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! [`SnsTopic`]: the core's [`Topic`] port on SNS, and the original
+//! publisher's wire format on top of it.
+
+use async_trait::async_trait;
+use aws_sdk_sns::primitives::Blob;
+use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
+use iniesta_core::publish::{event_message, message_size, PublishError, MAX_MESSAGE_BYTES};
+use iniesta_core::{AttributeValue, BackendError, OutgoingMessage, Topic};
+
+use crate::error::{backend_error, AwsError};
+
+/// The most entries one PublishBatch call takes.
+pub const MAX_PUBLISH_BATCH: usize = 10;
+
+/// The default event-name attribute (`INIESTA_SNS_EVENT_KEY`).
+pub const DEFAULT_EVENT_KEY: &str = "iniesta_pass";
+
+/// An SNS topic as the core's [`Topic`].
+#[derive(Debug, Clone)]
+pub struct SnsTopic {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+    event_key: String,
+}
+
+impl SnsTopic {
+    /// The topic `topic_arn`, naming events with the default attribute
+    /// `iniesta_pass`.
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
+        SnsTopic {
+            client,
+            topic_arn: topic_arn.into(),
+            event_key: DEFAULT_EVENT_KEY.to_owned(),
+        }
+    }
+
+    /// Uses another event-name attribute (`INIESTA_SNS_EVENT_KEY`) for
+    /// [`publish_event`](Self::publish_event); consumers must use the same.
+    pub fn with_event_key(mut self, event_key: impl Into<String>) -> Self {
+        self.event_key = event_key.into();
+        self
+    }
+
+    /// The topic ARN.
+    pub fn topic_arn(&self) -> &str {
+        &self.topic_arn
+    }
+
+    /// The event-name attribute.
+    pub fn event_key(&self) -> &str {
+        &self.event_key
+    }
+
+    /// Publishes `event` in the original Iniesta wire format: `body` as the
+    /// message, the event name in the event-key attribute (String) and
+    /// `version` (Number). Python Iniesta consumers read it unchanged.
+    ///
+    /// `event` is sent as given; qualify it first with
+    /// [`iniesta_core::publish::qualify_event`] to add the service suffix.
+    /// Returns the SNS message id.
+    pub async fn publish_event(
+        &self,
+        event: &str,
+        body: impl Into<String>,
+        version: u32,
+    ) -> Result<String, AwsError> {
+        let message = event_message(&self.event_key, event, body, version)?;
+        self.publish(message)
+            .await
+            .map_err(|e| AwsError::call("sns:Publish", e))
+    }
+
+    async fn publish_chunk(&self, chunk: &[OutgoingMessage]) -> Vec<Result<String, BackendError>> {
+        let entries: Result<Vec<_>, _> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let mut entry = PublishBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message(&m.body);
+                for (name, value) in &m.attributes {
+                    entry = entry.message_attributes(name, attribute_to_sns(value)?);
+                }
+                entry.build()
+            })
+            .collect();
+        let entries = match entries {
+            Ok(e) => e,
+            Err(e) => return vec![Err(BackendError::message(e.to_string())); chunk.len()],
+        };
+        tracing::debug!(topic = %self.topic_arn, entries = chunk.len(), "sns:PublishBatch");
+        let out = match self
+            .client
+            .publish_batch()
+            .topic_arn(&self.topic_arn)
+            .set_publish_batch_request_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => return vec![Err(backend_error(&e)); chunk.len()],
+        };
+        let mut results: Vec<Option<Result<String, BackendError>>> = vec![None; chunk.len()];
+        for s in out.successful() {
+            let slot = s
+                .id()
+                .and_then(|id| id.parse::<usize>().ok())
+                .and_then(|i| results.get_mut(i));
+            if let Some(slot) = slot {
+                *slot = Some(s.message_id().map(str::to_owned).ok_or_else(|| {
+                    BackendError::message("sns:PublishBatch answered without a MessageId")
+                }));
+            }
+        }
+        for f in out.failed() {
+            if let Some(slot) = f
+                .id()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| results.get_mut(i))
+            {
+                *slot = Some(Err(BackendError::new(
+                    f.code(),
+                    f.message().unwrap_or("the entry failed"),
+                )));
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(BackendError::message(
+                        "the batch answer did not mention this entry; it may or may not be published",
+                    ))
+                })
+            })
+            .collect()
+    }
+}
+
+/// Converts an attribute to its SNS form.
+fn attribute_to_sns(
+    value: &AttributeValue,
+) -> Result<MessageAttributeValue, aws_sdk_sns::error::BuildError> {
+    let builder = MessageAttributeValue::builder().data_type(value.data_type());
+    match value {
+        AttributeValue::String(s) | AttributeValue::Number(s) | AttributeValue::StringArray(s) => {
+            builder.string_value(s)
+        }
+        AttributeValue::Binary(b) => builder.binary_value(Blob::new(b.clone())),
+    }
+    .build()
+}
+
+/// The size error for a message over the SNS limit, before any call.
+fn size_error(message: &OutgoingMessage) -> Option<BackendError> {
+    let size = message_size(message);
+    (size > MAX_MESSAGE_BYTES)
+        .then(|| BackendError::message(PublishError::TooLarge { size }.to_string()))
+}
+
+#[async_trait]
+impl Topic for SnsTopic {
+    /// Publishes one message after checking the SNS size limit (body plus
+    /// attributes); returns the SNS message id.
+    async fn publish(&self, message: OutgoingMessage) -> Result<String, BackendError> {
+        if let Some(e) = size_error(&message) {
+            return Err(e);
+        }
+        let mut request = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .message(message.body);
+        for (name, value) in &message.attributes {
+            let value =
+                attribute_to_sns(value).map_err(|e| BackendError::message(e.to_string()))?;
+            request = request.message_attributes(name, value);
+        }
+        tracing::debug!(topic = %self.topic_arn, "sns:Publish");
+        let out = request.send().await.map_err(|e| backend_error(&e))?;
+        out.message_id()
+            .map(str::to_owned)
+            .ok_or_else(|| BackendError::message("sns:Publish answered without a MessageId"))
+    }
+
+    /// Publishes with PublishBatch, at most 10 messages and 256 KiB per
+    /// call. A message over the size limit fails on its own without being
+    /// sent; the results are in the order of `messages`.
+    async fn publish_batch(
+        &self,
+        messages: Vec<OutgoingMessage>,
+    ) -> Vec<Result<String, BackendError>> {
+        let mut results: Vec<Option<Result<String, BackendError>>> = vec![None; messages.len()];
+        let mut sendable = Vec::new();
+        for (i, m) in messages.into_iter().enumerate() {
+            match size_error(&m) {
+                Some(e) => results[i] = Some(Err(e)),
+                None => sendable.push((i, m)),
+            }
+        }
+        // Group into calls of at most 10 entries and 256 KiB in total.
+        let mut start = 0;
+        while start < sendable.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < sendable.len() && end - start < MAX_PUBLISH_BATCH {
+                let size = message_size(&sendable[end].1);
+                if end > start && bytes + size > MAX_MESSAGE_BYTES {
+                    break;
+                }
+                bytes += size;
+                end += 1;
+            }
+            let chunk: Vec<OutgoingMessage> = sendable[start..end]
+                .iter()
+                .map(|(_, m)| m.clone())
+                .collect();
+            let answers = self.publish_chunk(&chunk).await;
+            for ((i, _), answer) in sendable[start..end].iter().zip(answers) {
+                results[*i] = Some(answer);
+            }
+            start = end;
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(BackendError::message("not published"))))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn oversized_messages_are_refused_before_sending() {
+        let big = OutgoingMessage {
+            body: "x".repeat(MAX_MESSAGE_BYTES + 1),
+            attributes: BTreeMap::new(),
+        };
+        assert!(size_error(&big).is_some());
+        let small = OutgoingMessage {
+            body: "x".into(),
+            attributes: BTreeMap::from([("a".into(), AttributeValue::Binary(vec![1]))]),
+        };
+        assert!(size_error(&small).is_none());
+    }
+
+    #[test]
+    fn attributes_keep_their_type() {
+        let v = attribute_to_sns(&AttributeValue::StringArray("[1]".into())).unwrap();
+        assert_eq!(v.data_type(), "String.Array");
+        assert_eq!(v.string_value(), Some("[1]"));
+        let v = attribute_to_sns(&AttributeValue::Binary(vec![7])).unwrap();
+        assert_eq!(v.binary_value().map(|b| b.as_ref().to_vec()), Some(vec![7]));
+    }
+}
