@@ -590,8 +590,12 @@ enum State {
     },
     /// Waiting for the release; then maybe return the message.
     Releasing { return_after: Option<Duration> },
-    /// Waiting for a visibility change that ends this message's journey.
-    Returning { delay: Duration },
+    /// Waiting for a visibility change that ends this message's journey
+    /// (`sent` is false while a heartbeat's visibility change is still out:
+    /// the return waits for it, so the two cannot arrive out of order).
+    Returning { delay: Duration, sent: bool },
+    /// Done; waiting only for heartbeat calls still out.
+    Finished,
 }
 
 #[derive(Debug)]
@@ -600,7 +604,6 @@ struct Running {
     valid_until: Time,
     started: Time,
     next_heartbeat: Time,
-    extend_sent_at: Option<Time>,
     aborting: bool,
     lock_expired: bool,
 }
@@ -615,6 +618,10 @@ struct Entry {
     state: State,
     /// The entry's position in the timer set.
     timer: Option<Time>,
+    /// When the outstanding heartbeat extend was sent, if one is out.
+    extend_sent_at: Option<Time>,
+    /// Heartbeat visibility changes still out.
+    heartbeat_vis: u32,
 }
 
 impl Entry {
@@ -913,6 +920,8 @@ impl Consumer {
                             lock_key: String::new(),
                             state: State::Acquiring { sent_at: self.now },
                             timer: None,
+                            extend_sent_at: None,
+                            heartbeat_vis: 0,
                         },
                     );
                     self.return_or_forget(id, b.delay(receive_count));
@@ -933,6 +942,8 @@ impl Consumer {
                 lock_key: lock_key.clone(),
                 state,
                 timer: None,
+                extend_sent_at: None,
+                heartbeat_vis: 0,
             },
         );
         if shutting_down {
@@ -955,7 +966,7 @@ impl Consumer {
         match outcome {
             AcquireOutcome::Busy => {
                 self.events.push_back(Event::Skipped { message });
-                self.forget(id);
+                self.finish(id);
             }
             AcquireOutcome::Done => {
                 self.events.push_back(Event::Duplicate { message });
@@ -967,7 +978,7 @@ impl Consumer {
                 if self.shutdown_deadline.is_some() {
                     self.return_or_forget(id, Duration::ZERO);
                 } else {
-                    self.forget(id);
+                    self.finish(id);
                 }
             }
             AcquireOutcome::Acquired { token, validity } => {
@@ -1005,7 +1016,6 @@ impl Consumer {
                     valid_until,
                     started: self.now,
                     next_heartbeat,
-                    extend_sent_at: None,
                     aborting: false,
                     lock_expired: false,
                 });
@@ -1073,11 +1083,12 @@ impl Consumer {
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
-        let message = entry.msg();
-        let State::Running(run) = &mut entry.state else {
+        let Some(sent_at) = entry.extend_sent_at.take() else {
             return;
         };
-        let Some(sent_at) = run.extend_sent_at.take() else {
+        let message = entry.msg();
+        let State::Running(run) = &mut entry.state else {
+            self.forget_if_quiet(id);
             return;
         };
         match result {
@@ -1195,7 +1206,7 @@ impl Consumer {
         match result {
             Ok(()) => {
                 self.events.push_back(Event::Deleted { message });
-                self.forget(id);
+                self.finish(id);
             }
             Err(error) => {
                 let will_retry = *attempts < self.config.delete_retries;
@@ -1216,7 +1227,7 @@ impl Consumer {
                 if will_retry {
                     self.reschedule(id);
                 } else {
-                    self.forget(id);
+                    self.finish(id);
                 }
             }
         }
@@ -1251,7 +1262,7 @@ impl Consumer {
         }
         match return_after {
             Some(delay) => self.return_or_forget(id, delay),
-            None => self.forget(id),
+            None => self.finish(id),
         }
     }
 
@@ -1268,40 +1279,77 @@ impl Consumer {
             && !self.config.return_unstarted_on_shutdown
             && delay.is_zero()
         {
-            self.forget(id);
+            self.finish(id);
             return;
         }
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
         let delay = delay.min(MAX_VISIBILITY);
-        entry.state = State::Returning { delay };
-        self.pending_visibility
-            .push((id, entry.handle.clone(), delay));
+        let sent = entry.heartbeat_vis == 0;
+        entry.state = State::Returning { delay, sent };
+        if sent {
+            self.pending_visibility
+                .push((id, entry.handle.clone(), delay));
+        }
         self.reschedule(id);
     }
 
     fn on_visibility_changed(&mut self, id: MessageId, result: EntryResult) {
-        let Some(entry) = self.entries.get(&id) else {
+        let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
         let message_id = entry.sqs_id.clone();
-        let returning = match entry.state {
-            State::Returning { delay } => Some(delay),
-            _ => None,
-        };
-        match result {
-            Err(error) => self
-                .events
-                .push_back(Event::VisibilityChangeFailed { message_id, error }),
-            Ok(()) => {
-                if let Some(delay) = returning {
-                    self.events.push_back(Event::Returned { message_id, delay });
-                }
+        if let State::Returning { delay, sent: true } = entry.state {
+            match result {
+                Ok(()) => self.events.push_back(Event::Returned { message_id, delay }),
+                Err(error) => self
+                    .events
+                    .push_back(Event::VisibilityChangeFailed { message_id, error }),
             }
+            self.finish(id);
+            return;
         }
-        if returning.is_some() {
-            self.forget(id);
+        // A heartbeat's visibility extension.
+        let Some(left) = entry.heartbeat_vis.checked_sub(1) else {
+            return;
+        };
+        entry.heartbeat_vis = left;
+        if let (Err(error), State::Running(_)) = (result, &entry.state) {
+            self.events
+                .push_back(Event::VisibilityChangeFailed { message_id, error });
+        }
+        match entry.state {
+            State::Returning { delay, sent: false } if left == 0 => {
+                entry.state = State::Returning { delay, sent: true };
+                self.pending_visibility
+                    .push((id, entry.handle.clone(), delay));
+            }
+            State::Finished => self.forget_if_quiet(id),
+            _ => {}
+        }
+    }
+
+    /// Ends a message's journey: forgets it, or parks it until the heartbeat
+    /// calls still out are answered (so that nothing is in flight when a
+    /// shutdown finishes).
+    fn finish(&mut self, id: MessageId) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        entry.state = State::Finished;
+        self.reschedule(id);
+        self.forget_if_quiet(id);
+    }
+
+    fn forget_if_quiet(&mut self, id: MessageId) {
+        if let Some(e) = self.entries.get(&id) {
+            if matches!(e.state, State::Finished)
+                && e.extend_sent_at.is_none()
+                && e.heartbeat_vis == 0
+            {
+                self.forget(id);
+            }
         }
     }
 
@@ -1348,7 +1396,7 @@ impl Consumer {
     fn deadline_of(&self, entry: &Entry) -> Option<Time> {
         match &entry.state {
             State::Running(r) if !r.aborting => {
-                let hb = if r.extend_sent_at.is_none() {
+                let hb = if entry.extend_sent_at.is_none() {
                     Some(r.next_heartbeat)
                 } else {
                     None
@@ -1392,8 +1440,8 @@ impl Consumer {
                     self.abort(id, AbortReason::LockExpired);
                     return;
                 }
-                if run.extend_sent_at.is_none() && run.next_heartbeat <= now {
-                    run.extend_sent_at = Some(now);
+                if entry.extend_sent_at.is_none() && run.next_heartbeat <= now {
+                    entry.extend_sent_at = Some(now);
                     run.next_heartbeat = now + hb;
                     self.actions.push_back(Action::Extend {
                         id,
@@ -1402,6 +1450,7 @@ impl Consumer {
                         ttl,
                     });
                     if let Some(v) = vis {
+                        entry.heartbeat_vis += 1;
                         self.pending_visibility.push((id, entry.handle.clone(), v));
                     }
                 }
