@@ -425,7 +425,9 @@ async fn a_stalled_node_does_not_hold_up_the_majority() {
     };
     let urls = cluster.urls();
     // A short per-node timeout: the stalled node must cost at most that.
-    let lock = redlock_with(urls.clone(), 0, Duration::from_millis(250));
+    // Retries only absorb a healthy node being slow on a loaded machine;
+    // the stalled node never answers, however often it is asked.
+    let lock = redlock_with(urls.clone(), 2, Duration::from_millis(500));
     bounded(async {
         token_of(acquire_one(&lock, "sqs:event:before-stall", TTL).await);
         cluster[0].pause();
