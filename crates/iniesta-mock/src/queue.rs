@@ -171,7 +171,7 @@ struct Inner {
     clock: Clock,
     options: QueueOptions,
     state: Mutex<State>,
-    /// Notified when a message is sent or made visible at once, so long
+    /// Notified when a message is sent or its visibility changes, so long
     /// polls re-check.
     arrived: Event,
 }
@@ -477,7 +477,6 @@ impl MockQueue {
         timeout: Duration,
     ) -> Result<(), BackendError> {
         let now = self.inner.clock.now();
-        let visible_now;
         {
             let mut st = self.state();
             if take(&mut st.faults.fail_visibility_changes) {
@@ -525,11 +524,10 @@ impl MockQueue {
             st.ready.remove(&(old, n));
             st.ready.insert((new, n));
             st.stats.visibility_changes += 1;
-            visible_now = new <= now;
         }
-        if visible_now {
-            self.inner.arrived.notify(usize::MAX);
-        }
+        // Waiting long polls re-check: on a real clock they sleep until the
+        // earliest visibility, which may just have moved closer.
+        self.inner.arrived.notify(usize::MAX);
         Ok(())
     }
 
