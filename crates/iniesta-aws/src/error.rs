@@ -4,7 +4,7 @@
 
 use std::error::Error as StdError;
 
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_sqs::error::ProvideErrorMetadata;
 use iniesta_core::publish::PublishError;
 use iniesta_core::BackendError;
 
@@ -94,7 +94,7 @@ impl AwsError {
 }
 
 /// Maps an SDK error to a [`BackendError`]: the AWS code and message when
-/// AWS answered, else the full error chain (connection refused, timeout, …).
+/// AWS answered, else the error chain (connection refused, timeout, …).
 pub(crate) fn backend_error<E>(err: &E) -> BackendError
 where
     E: ProvideErrorMetadata + StdError,
@@ -102,7 +102,7 @@ where
     let code = err.code().map(str::to_owned);
     let message = match err.message() {
         Some(m) if !m.is_empty() => m.to_owned(),
-        _ => DisplayErrorContext(err).to_string(),
+        _ => error_chain(err),
     };
     BackendError { code, message }
 }
@@ -110,4 +110,20 @@ where
 /// Whether an error's code is one of `codes`.
 pub(crate) fn has_code(err: &BackendError, codes: &[&str]) -> bool {
     err.code.as_deref().is_some_and(|c| codes.contains(&c))
+}
+
+/// An error and its sources, `outer: inner: innermost`, skipping a source
+/// whose text the previous one already contains.
+fn error_chain(err: &dyn StdError) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = e.source();
+    }
+    text
 }

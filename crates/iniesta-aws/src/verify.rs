@@ -542,10 +542,12 @@ pub async fn verify(clients: &AwsClients, request: &VerifyRequest) -> Verificati
         Some(arn) => Some(subscription_attributes(&clients.sns, arn).await),
         None => None,
     };
-    let no_subscription = if scope.wants_subscription() {
-        "not checked because the queue is not subscribed to the topic".to_owned()
-    } else {
-        out_of_scope.clone()
+    let no_subscription = match results.last() {
+        Some(CheckResult {
+            status: CheckStatus::Skipped { reason },
+            ..
+        }) => reason.clone(),
+        _ => "not checked because the queue is not subscribed to the topic".to_owned(),
     };
 
     // 4. Filter policy.
@@ -564,6 +566,10 @@ pub async fn verify(clients: &AwsClients, request: &VerifyRequest) -> Verificati
             (None, _, _) => CheckResult::skipped(
                 Check::QueuePolicy,
                 "not checked because no topic is configured",
+            ),
+            _ if !topic_ok => CheckResult::skipped(
+                Check::QueuePolicy,
+                "not checked because the topic could not be verified",
             ),
             (_, _, None) | (_, None, _) => CheckResult::skipped(
                 Check::QueuePolicy,
