@@ -156,7 +156,8 @@ fn real_clock_long_poll_times_out_and_sees_visibility_expiry() {
         wait_time: Duration::from_secs(20),
         ..short
     };
-    // Returns once the visibility timeout ends, long before the wait time.
+    // The poll wakes when the visibility timeout ends and returns the
+    // message again.
     let got = block_on(queue.receive(long)).unwrap();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].receive_count(), 2);
