@@ -49,6 +49,11 @@ impl AwsClients {
     /// error on the first call (and so in the start-up
     /// [verification](crate::verify())).
     pub async fn from_env(endpoints: AwsEndpoints) -> AwsClients {
+        // An empty override (`INIESTA_SQS_ENDPOINT_URL=`) means "not set".
+        let endpoints = AwsEndpoints {
+            sqs: endpoints.sqs.filter(|u| !u.trim().is_empty()),
+            sns: endpoints.sns.filter(|u| !u.trim().is_empty()),
+        };
         let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
         let region = shared.region().map(|r| r.to_string());
         let mut sqs = aws_sdk_sqs::config::Builder::from(&shared);

@@ -19,6 +19,33 @@
 //! - [`provision()`] creates or repairs the topic, queue, queue policy and
 //!   subscription, idempotently.
 //!
+//! ```no_run
+//! use std::time::Duration;
+//! use iniesta_aws::{verify, AwsClients, AwsEndpoints, SqsQueue, VerifyRequest};
+//! use iniesta_core::{FilterPolicy, Queue, ReceiveRequest};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // Endpoint overrides come from INIESTA_SQS_ENDPOINT_URL / INIESTA_SNS_ENDPOINT_URL.
+//! let clients = AwsClients::from_env(AwsEndpoints::default()).await;
+//! let filters = FilterPolicy::from_filters("iniesta_pass", ["UserCreated.users"])?;
+//! let topic = "arn:aws:sns:us-east-1:123456789012:global";
+//! let queue_name = iniesta_aws::queue_name(None, "iniesta-{env}-{service_name}", "prod", "orders");
+//!
+//! // Check everything before polling; the report lists every problem and its fix.
+//! let report = verify(&clients, &VerifyRequest::event_polling(topic, &queue_name, filters)).await;
+//! if !report.is_ok() {
+//!     eprintln!("{report}");
+//!     return Ok(());
+//! }
+//! let queue = SqsQueue::new(clients.sqs.clone(), report.queue_url().unwrap_or_default());
+//! let messages = queue
+//!     .receive(ReceiveRequest { max_messages: 10, wait_time: Duration::from_secs(20), visibility_timeout: None })
+//!     .await?;
+//! # let _ = messages;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Credentials never appear in logs or errors. Calls are logged with
 //! `tracing` at debug level.
 #![warn(missing_docs)]

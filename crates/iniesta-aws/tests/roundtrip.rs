@@ -304,3 +304,33 @@ async fn change_visibility_hides_and_shows_again() {
     assert_eq!(again[0].message_id, first[0].message_id);
     assert!(again[0].receive_count() >= 2, "{:?}", again[0].attributes);
 }
+
+#[tokio::test]
+async fn publish_batch_over_ten_keeps_each_result_with_its_message() {
+    let Some(moto) = common::start() else { return };
+    let (topic, queue) = queue_and_topic(&moto, "batch", &["Batch.svc"], false).await;
+    let messages: Vec<OutgoingMessage> = (0..12)
+        .map(|i| {
+            iniesta_core::publish::event_message(EVENT_KEY, "Batch.svc", format!("body-{i}"), 1)
+                .expect("valid event")
+        })
+        .collect();
+    let results = topic.publish_batch(messages).await;
+    assert_eq!(results.len(), 12);
+    let ids: Vec<String> = results.into_iter().map(|r| r.expect("published")).collect();
+
+    // In envelope delivery the SNS message id travels with the body, so each
+    // returned id can be checked against the message it was returned for.
+    let received = receive_n(&queue, 12).await;
+    let by_id: BTreeMap<String, String> = received
+        .iter()
+        .map(|r| {
+            let m = parse(r, &config(DeliveryMode::Envelope, &topic)).expect("parses");
+            (m.key, m.body)
+        })
+        .collect();
+    assert_eq!(by_id.len(), 12, "every message arrived once: {by_id:?}");
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(by_id.get(id), Some(&format!("body-{i}")), "result {i}");
+    }
+}
