@@ -26,11 +26,11 @@
 //! # let _ = endpoint;
 //! ```
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::{free_port, require_binary, wait_for_port, ProcessGuard};
+use crate::{free_port, require_binary, ProcessGuard};
 
 /// How long a fresh `moto_server` may take to listen (Python start-up on a
 /// busy machine is slow).
@@ -67,21 +67,33 @@ impl MotoServer {
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
-            let child = Command::new(&binary)
+            let mut child = Command::new(&binary)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
-            let mut guard = ProcessGuard::new(format!("moto_server on port {port}"), child);
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            match wait_for_port(addr, START_TIMEOUT) {
-                Ok(()) => return Some(MotoServer { guard, port }),
-                Err(e) => {
-                    guard.kill();
-                    last_error = e;
+            let deadline = Instant::now() + START_TIMEOUT;
+            loop {
+                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                    let guard = ProcessGuard::new(format!("moto_server on port {port}"), child);
+                    return Some(MotoServer { guard, port });
                 }
+                // Exited: most likely the port was taken between picking and
+                // binding it; try another.
+                if let Ok(Some(status)) = child.try_wait() {
+                    last_error = format!("moto_server on port {port} exited with {status}");
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last_error = format!("nothing listens on {addr} after {START_TIMEOUT:?}");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(25));
             }
         }
         panic!("moto_server did not start after {START_ATTEMPTS} attempts: {last_error}");
