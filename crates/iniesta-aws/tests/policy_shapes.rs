@@ -67,12 +67,10 @@ fn string_action_wildcards_and_single_statement_object() {
 
 #[test]
 fn arn_like_with_wildcards_and_case_insensitive_key() {
-    let p = format!(
-        r#"{{"Statement": [{{"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage",
+    let p = r#"{"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage",
             "Resource": "arn:aws:sqs:*:123456789012:iniesta-*",
-            "Condition": {{"ArnLike": {{"AWS:SourceArn": "arn:aws:sns:*:123456789012:*"}}}}}}]}}"#
-    );
-    assert!(allowed(&p), "{:?}", verdict(&p));
+            "Condition": {"ArnLike": {"AWS:SourceArn": "arn:aws:sns:*:123456789012:*"}}}]}"#;
+    assert!(allowed(p), "{:?}", verdict(p));
     let p = format!(
         r#"{{"Statement": [{{"Effect": "Allow", "Principal": "*", "Action": "sqs:SendMessage",
             "Resource": "{QUEUE}",
