@@ -697,7 +697,7 @@ impl Sim {
             }
         }
         let mut idle_rounds = 0;
-        for _ in 0..200_000 {
+        for _ in 0..50_000 {
             let all_done = self
                 .published
                 .iter()
@@ -724,7 +724,7 @@ impl Sim {
                 }
                 None => {
                     idle_rounds += 1;
-                    if idle_rounds > 10_000 {
+                    if idle_rounds > 600 {
                         break;
                     }
                     self.clock.advance(Duration::from_millis(500));

@@ -148,6 +148,40 @@ impl ConsumerConfig {
         }
     }
 
+    /// The configuration the settings describe, for messages delivered in
+    /// `mode`. `concurrent_receives` unset means one receive per batch of
+    /// `max_in_flight`, at most 16.
+    pub fn from_settings(
+        settings: &crate::settings::Settings,
+        mode: crate::message::DeliveryMode,
+    ) -> Self {
+        let mut c = ConsumerConfig::new(settings.parse_config(mode));
+        c.max_in_flight = settings.max_in_flight;
+        c.receive_batch = settings.receive_max_messages.clamp(1, MAX_BATCH) as u32;
+        c.wait_time = settings.receive_wait_time;
+        c.concurrent_receives = settings.concurrent_receives.unwrap_or_else(|| {
+            settings
+                .max_in_flight
+                .div_ceil(c.receive_batch as usize)
+                .clamp(1, 16)
+        });
+        c.lock_timeout = settings.lock_timeout;
+        c.heartbeat_interval = settings.heartbeat();
+        c.visibility_extension = Some(settings.visibility_extension_or_default());
+        c.dedupe_window = settings.dedupe_window;
+        c.failure_backoff = settings
+            .failure_backoff_base
+            .filter(|b| !b.is_zero())
+            .map(|base| Backoff {
+                base,
+                max: settings.failure_backoff_max,
+            });
+        c.shutdown_grace = settings.shutdown_grace;
+        c.return_unstarted_on_shutdown = settings.return_unstarted_on_shutdown;
+        c.lock_key_prefix = settings.lock_key_prefix.clone();
+        c
+    }
+
     /// Checks the values fit together.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |field: &'static str, reason: String| Err(ConfigError { field, reason });
