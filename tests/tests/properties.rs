@@ -782,7 +782,7 @@ fn seed() -> u64 {
     std::env::var("INIESTA_PROPTEST_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0x1e5_7a)
+        .unwrap_or(20_261_127)
 }
 
 fn runner(name: &str) -> TestRunner {
