@@ -1,0 +1,462 @@
+//! The consumer state machine, step by step: each test feeds inputs by hand
+//! and checks the actions that come out.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use iniesta_core::machine::{
+    Action, Backoff, Consumer, ConsumerConfig, DispatchOutcome, Event, Input,
+};
+use iniesta_core::{
+    AcquireOutcome, AttributeValue, BackendError, DeliveryMode, HandlerRegistry, LockError,
+    LockToken, ParseConfig, ReceiptHandle, ReceivedMessage, Time,
+};
+
+fn config() -> ConsumerConfig {
+    let mut c = ConsumerConfig::new(ParseConfig {
+        mode: DeliveryMode::Raw,
+        event_key: "iniesta_pass".into(),
+        topic_arn: None,
+    });
+    c.max_in_flight = 2;
+    c.receive_batch = 10;
+    c.concurrent_receives = 1;
+    c
+}
+
+fn handlers() -> HandlerRegistry {
+    let mut r = HandlerRegistry::new();
+    r.on_sync("E.svc", |_d| Ok::<_, String>(())).unwrap();
+    r
+}
+
+fn message(id: &str, event: &str) -> ReceivedMessage {
+    ReceivedMessage {
+        message_id: id.into(),
+        receipt_handle: ReceiptHandle(format!("rh-{id}")),
+        body: "{}".into(),
+        attributes: BTreeMap::from([("ApproximateReceiveCount".into(), "1".into())]),
+        message_attributes: BTreeMap::from([(
+            "iniesta_pass".into(),
+            AttributeValue::String(event.into()),
+        )]),
+    }
+}
+
+fn actions(c: &mut Consumer) -> Vec<Action> {
+    std::iter::from_fn(|| c.poll_action()).collect()
+}
+
+fn events(c: &mut Consumer) -> Vec<Event> {
+    std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+fn t(ms: u64) -> Time {
+    Time::from_millis(ms)
+}
+
+/// Receives `msgs` and answers their acquire with `outcome`; returns the
+/// actions that follow.
+fn receive_and_lock(
+    c: &mut Consumer,
+    msgs: Vec<ReceivedMessage>,
+    outcome: AcquireOutcome,
+) -> Vec<Action> {
+    let Some(Action::Receive { id, request }) = actions(c).into_iter().next() else {
+        panic!("expected a receive first");
+    };
+    assert_eq!(request.max_messages, 2, "asks only for free slots");
+    c.handle_input(
+        t(0),
+        Input::Received {
+            id,
+            result: Ok(msgs),
+        },
+    );
+    let acquire = actions(c);
+    let Some(Action::Acquire { entries, .. }) =
+        acquire.iter().find(|a| matches!(a, Action::Acquire { .. }))
+    else {
+        panic!("expected an acquire, got {acquire:?}");
+    };
+    for (id, key) in entries.clone() {
+        assert!(key.starts_with("sqs:event:"), "{key}");
+        c.handle_input(
+            t(0),
+            Input::Acquired {
+                id,
+                outcome: outcome.clone(),
+            },
+        );
+    }
+    actions(c)
+}
+
+fn acquired() -> AcquireOutcome {
+    AcquireOutcome::Acquired {
+        token: LockToken::new("tok"),
+        validity: Duration::from_secs(10),
+    }
+}
+
+#[test]
+fn success_completes_then_deletes() {
+    let mut c = Consumer::new(config(), handlers(), t(0)).unwrap();
+    let after = receive_and_lock(&mut c, vec![message("m1", "E.svc")], acquired());
+    let Some(Action::Dispatch { id, delivery, .. }) = after
+        .into_iter()
+        .find(|a| matches!(a, Action::Dispatch { .. }))
+    else {
+        panic!("expected a dispatch");
+    };
+    assert_eq!(delivery.message.key, "m1");
+    assert_eq!(delivery.token, LockToken::new("tok"));
+    c.handle_input(
+        t(5),
+        Input::Dispatched {
+            id,
+            outcome: DispatchOutcome::Succeeded,
+        },
+    );
+    let a = actions(&mut c);
+    assert!(
+        matches!(&a[..], [Action::Complete { key, .. }] if key == "sqs:event:m1"),
+        "{a:?}"
+    );
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::Delete { .. })),
+        "no delete before the completion record is written"
+    );
+    c.handle_input(t(6), Input::Completed { id, result: Ok(()) });
+    let a = actions(&mut c);
+    assert!(
+        matches!(&a[..], [Action::Delete { entries }] if entries[0].1 == ReceiptHandle("rh-m1".into())),
+        "{a:?}"
+    );
+    c.handle_input(t(7), Input::Deleted { id, result: Ok(()) });
+    assert_eq!(c.in_flight(), 0);
+    assert!(events(&mut c)
+        .iter()
+        .any(|e| matches!(e, Event::Deleted { .. })));
+}
+
+#[test]
+fn busy_is_skipped_done_is_acked_unavailable_is_left() {
+    for (outcome, expect_delete) in [
+        (AcquireOutcome::Busy, false),
+        (AcquireOutcome::Done, true),
+        (
+            AcquireOutcome::Unavailable(LockError::Unavailable("down".into())),
+            false,
+        ),
+    ] {
+        let mut c = Consumer::new(config(), handlers(), t(0)).unwrap();
+        let after = receive_and_lock(&mut c, vec![message("m1", "E.svc")], outcome.clone());
+        assert!(
+            !after.iter().any(|a| matches!(a, Action::Dispatch { .. })),
+            "{outcome:?}: no dispatch"
+        );
+        assert_eq!(
+            after.iter().any(|a| matches!(a, Action::Delete { .. })),
+            expect_delete,
+            "{outcome:?}: {after:?}"
+        );
+    }
+}
+
+#[test]
+fn failure_releases_and_backs_off() {
+    let mut cfg = config();
+    cfg.failure_backoff = Some(Backoff {
+        base: Duration::from_secs(2),
+        max: Duration::from_secs(60),
+    });
+    let mut c = Consumer::new(cfg, handlers(), t(0)).unwrap();
+    let mut m = message("m1", "E.svc");
+    m.attributes
+        .insert("ApproximateReceiveCount".into(), "3".into());
+    let after = receive_and_lock(&mut c, vec![m], acquired());
+    let Some(Action::Dispatch { id, .. }) = after
+        .into_iter()
+        .find(|a| matches!(a, Action::Dispatch { .. }))
+    else {
+        panic!("expected a dispatch");
+    };
+    c.handle_input(
+        t(1),
+        Input::Dispatched {
+            id,
+            outcome: DispatchOutcome::Panicked("boom".into()),
+        },
+    );
+    let a = actions(&mut c);
+    assert!(matches!(&a[..], [Action::Release { .. }]), "{a:?}");
+    c.handle_input(t(2), Input::Released { id, result: Ok(()) });
+    let a = actions(&mut c);
+    // 2 s × 2^(3-1) = 8 s.
+    assert!(
+        matches!(&a[..], [Action::ChangeVisibility { entries }] if entries[0].2 == Duration::from_secs(8)),
+        "{a:?}"
+    );
+}
+
+#[test]
+fn backoff_is_exponential_and_clamped() {
+    let b = Backoff {
+        base: Duration::from_secs(1),
+        max: Duration::from_secs(100),
+    };
+    assert_eq!(b.delay(1), Duration::from_secs(1));
+    assert_eq!(b.delay(4), Duration::from_secs(8));
+    assert_eq!(b.delay(60), Duration::from_secs(100));
+    let huge = Backoff {
+        base: Duration::from_secs(3600),
+        max: Duration::MAX,
+    };
+    assert_eq!(
+        huge.delay(u32::MAX),
+        Duration::from_secs(12 * 3600),
+        "SQS's 12 h limit"
+    );
+}
+
+#[test]
+fn no_handler_is_released_not_deleted() {
+    let mut c = Consumer::new(config(), handlers(), t(0)).unwrap();
+    let after = receive_and_lock(&mut c, vec![message("m1", "Unknown.x")], acquired());
+    assert!(matches!(&after[..], [Action::Release { .. }]), "{after:?}");
+    assert!(events(&mut c)
+        .iter()
+        .any(|e| matches!(e, Event::NoHandler { .. })));
+}
+
+#[test]
+fn malformed_messages_are_reported_and_left() {
+    let mut c = Consumer::new(config(), handlers(), t(0)).unwrap();
+    let mut bad = message("m1", "E.svc");
+    bad.message_attributes.clear();
+    let Some(Action::Receive { id, .. }) = actions(&mut c).into_iter().next() else {
+        panic!()
+    };
+    c.handle_input(
+        t(0),
+        Input::Received {
+            id,
+            result: Ok(vec![bad]),
+        },
+    );
+    let a = actions(&mut c);
+    assert!(
+        !a.iter()
+            .any(|a| matches!(a, Action::Delete { .. } | Action::Acquire { .. })),
+        "{a:?}"
+    );
+    assert!(events(&mut c)
+        .iter()
+        .any(|e| matches!(e, Event::Malformed { message_id, .. } if message_id == "m1")));
+    assert_eq!(c.in_flight(), 0, "the slot is free again");
+}
+
+#[test]
+fn heartbeat_extends_lock_and_visibility_and_lock_expiry_aborts() {
+    let mut c = Consumer::new(config(), handlers(), t(0)).unwrap();
+    let after = receive_and_lock(&mut c, vec![message("m1", "E.svc")], acquired());
+    let Some(Action::Dispatch { id, .. }) = after
+        .into_iter()
+        .find(|a| matches!(a, Action::Dispatch { .. }))
+    else {
+        panic!()
+    };
+    // Heartbeat at 0.6 × 10 s.
+    assert_eq!(c.poll_timeout(), Some(t(6_000)));
+    c.handle_timeout(t(6_000));
+    let a = actions(&mut c);
+    assert!(
+        a.iter().any(|a| matches!(a, Action::Extend { .. })),
+        "{a:?}"
+    );
+    assert!(
+        a.iter()
+            .any(|a| matches!(a, Action::ChangeVisibility { .. })),
+        "{a:?}"
+    );
+    // The extend is never answered: at the end of the validity the handler is aborted.
+    c.handle_timeout(t(10_000));
+    let a = actions(&mut c);
+    assert!(
+        matches!(&a[..], [Action::Abort { id: aborted }] if *aborted == id),
+        "{a:?}"
+    );
+    c.handle_input(
+        t(10_001),
+        Input::Dispatched {
+            id,
+            outcome: DispatchOutcome::Aborted,
+        },
+    );
+    assert!(matches!(&actions(&mut c)[..], [Action::Release { .. }]));
+}
+
+#[test]
+fn receive_errors_back_off_exponentially() {
+    let mut c = Consumer::new(config(), handlers(), t(0)).unwrap();
+    let mut last = t(0);
+    let mut pauses = Vec::new();
+    for _ in 0..4 {
+        let Some(Action::Receive { id, .. }) = actions(&mut c).into_iter().next() else {
+            panic!("no receive")
+        };
+        c.handle_input(
+            last,
+            Input::Received {
+                id,
+                result: Err(BackendError::new("InternalError", "x")),
+            },
+        );
+        assert!(actions(&mut c).is_empty(), "no receive during the pause");
+        let resume = c.poll_timeout().expect("a pause");
+        pauses.push(resume.saturating_duration_since(last));
+        c.handle_timeout(resume);
+        last = resume;
+    }
+    assert_eq!(pauses, [100, 200, 400, 800].map(Duration::from_millis));
+}
+
+#[test]
+fn shutdown_cancels_receives_waits_for_handlers_and_returns_unstarted() {
+    let mut cfg = config();
+    cfg.max_in_flight = 3;
+    let mut c = Consumer::new(cfg, handlers(), t(0)).unwrap();
+    let Some(Action::Receive { id: rid, .. }) = actions(&mut c).into_iter().next() else {
+        panic!()
+    };
+    c.handle_input(
+        t(0),
+        Input::Received {
+            id: rid,
+            result: Ok(vec![message("m1", "E.svc"), message("m2", "E.svc")]),
+        },
+    );
+    let a = actions(&mut c);
+    let Some(Action::Acquire { entries, .. }) =
+        a.iter().find(|a| matches!(a, Action::Acquire { .. }))
+    else {
+        panic!()
+    };
+    let entries = entries.clone();
+    let Some(Action::Receive {
+        id: outstanding,
+        request,
+    }) = a.iter().find(|a| matches!(a, Action::Receive { .. }))
+    else {
+        panic!("a receive for the free slot: {a:?}")
+    };
+    assert_eq!(request.max_messages, 1);
+    let outstanding = *outstanding;
+    c.handle_input(
+        t(0),
+        Input::Acquired {
+            id: entries[0].0,
+            outcome: acquired(),
+        },
+    );
+    let running = entries[0].0;
+    let _ = actions(&mut c);
+    c.handle_input(t(1), Input::Shutdown);
+    let a = actions(&mut c);
+    assert!(
+        matches!(&a[..], [Action::CancelReceive { id }] if *id == outstanding),
+        "{a:?}"
+    );
+    // The cancelled receive is still answered (here: nothing arrived).
+    c.handle_input(
+        t(1),
+        Input::Received {
+            id: outstanding,
+            result: Ok(vec![]),
+        },
+    );
+    // m2's lock arrives after shutdown began: released and returned, not run.
+    c.handle_input(
+        t(1),
+        Input::Acquired {
+            id: entries[1].0,
+            outcome: acquired(),
+        },
+    );
+    let a = actions(&mut c);
+    assert!(matches!(&a[..], [Action::Release { .. }]), "{a:?}");
+    c.handle_input(
+        t(2),
+        Input::Released {
+            id: entries[1].0,
+            result: Ok(()),
+        },
+    );
+    let a = actions(&mut c);
+    assert!(
+        matches!(&a[..], [Action::ChangeVisibility { entries }] if entries[0].2 == Duration::ZERO),
+        "{a:?}"
+    );
+    c.handle_input(
+        t(3),
+        Input::VisibilityChanged {
+            id: entries[1].0,
+            result: Ok(()),
+        },
+    );
+    assert!(
+        actions(&mut c).is_empty(),
+        "no new receive while shutting down"
+    );
+    assert!(!c.is_finished(), "m1's handler still runs");
+    // Grace (30 s) runs out: the handler is aborted.
+    assert_eq!(
+        c.poll_timeout(),
+        Some(t(6_000)),
+        "the heartbeat comes first"
+    );
+    c.handle_timeout(t(30_001));
+    let a = actions(&mut c);
+    assert!(
+        a.iter()
+            .any(|a| matches!(a, Action::Abort { id } if *id == running)),
+        "{a:?}"
+    );
+    c.handle_input(
+        t(30_002),
+        Input::Dispatched {
+            id: running,
+            outcome: DispatchOutcome::Aborted,
+        },
+    );
+    let _ = actions(&mut c);
+    c.handle_input(
+        t(30_003),
+        Input::Released {
+            id: running,
+            result: Ok(()),
+        },
+    );
+    let _ = actions(&mut c);
+    c.handle_input(
+        t(30_004),
+        Input::VisibilityChanged {
+            id: running,
+            result: Ok(()),
+        },
+    );
+    assert!(c.is_finished());
+    assert!(events(&mut c).iter().any(|e| matches!(e, Event::Stopped)));
+}
+
+#[test]
+fn invalid_configuration_is_refused() {
+    let mut cfg = config();
+    cfg.heartbeat_interval = cfg.lock_timeout;
+    let err = Consumer::new(cfg, handlers(), t(0)).unwrap_err();
+    assert_eq!(err.field, "heartbeat_interval");
+    let mut cfg = config();
+    cfg.max_in_flight = 0;
+    assert!(Consumer::new(cfg, handlers(), t(0)).is_err());
+}
