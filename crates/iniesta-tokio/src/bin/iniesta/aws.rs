@@ -1,0 +1,90 @@
+//! AWS clients and start-up verification, shared by the commands.
+
+use iniesta_aws::{
+    verify, AwsClients, AwsEndpoints, VerificationReport, VerifyRequest, VerifyScope,
+};
+use iniesta_core::settings::{InitializationType, Settings};
+use iniesta_core::DeliveryMode;
+
+use crate::config::Config;
+use crate::error::CliError;
+
+/// The SQS and SNS clients for the settings' endpoints, with credentials and
+/// region from the standard AWS environment.
+pub async fn clients(settings: &Settings) -> Result<AwsClients, CliError> {
+    let clients = AwsClients::from_env(AwsEndpoints {
+        sqs: settings.sqs_endpoint_url.clone(),
+        sns: settings.sns_endpoint_url.clone(),
+    })
+    .await;
+    if clients.region().is_none() {
+        return Err(CliError::Runtime(
+            "no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile \
+             with a region)"
+                .into(),
+        ));
+    }
+    Ok(clients)
+}
+
+/// The initialization types to verify: the configured ones, or
+/// `EVENT_POLLING` when none is.
+pub fn initialization_types(settings: &Settings) -> Vec<InitializationType> {
+    if settings.initialization_types.is_empty() {
+        vec![InitializationType::EventPolling]
+    } else {
+        settings.initialization_types.iter().copied().collect()
+    }
+}
+
+/// Checks the settings the `kinds` need, reporting every problem.
+pub fn validate(config: &Config, kinds: &[InitializationType]) -> Result<(), CliError> {
+    let mut settings = config.settings.clone();
+    settings.initialization_types = kinds.iter().copied().collect();
+    config.check(settings.validate_initialization_types())
+}
+
+/// The verification scopes for `kinds`: event polling covers the other two.
+pub fn scopes(kinds: &[InitializationType]) -> Vec<VerifyScope> {
+    if kinds.contains(&InitializationType::EventPolling) {
+        return vec![VerifyScope::EventPolling];
+    }
+    kinds
+        .iter()
+        .map(|k| match k {
+            InitializationType::QueuePolling => VerifyScope::QueuePolling,
+            _ => VerifyScope::SnsProducer,
+        })
+        .collect()
+}
+
+/// What to verify for `scope` under `settings` (already validated for it).
+pub fn request(settings: &Settings, scope: VerifyScope) -> VerifyRequest {
+    VerifyRequest {
+        scope,
+        topic_arn: settings.topic_arn.clone(),
+        queue_name: settings.resolved_queue_name().unwrap_or_default(),
+        filter_policy: settings.filter_policy().ok(),
+        assert_filter_policies: settings.assert_filter_policies,
+        lock_timeout: Some(settings.lock_timeout),
+        expected_delivery_mode: settings.raw_delivery.map(delivery_mode),
+    }
+}
+
+/// Runs the checks of `scope` and returns the report.
+pub async fn run_verify(
+    clients: &AwsClients,
+    settings: &Settings,
+    scope: VerifyScope,
+) -> VerificationReport {
+    verify(clients, &request(settings, scope)).await
+}
+
+/// The delivery mode `RawMessageDelivery=raw` selects.
+pub fn delivery_mode(raw: bool) -> DeliveryMode {
+    if raw {
+        DeliveryMode::Raw
+    } else {
+        DeliveryMode::Envelope
+    }
+}

@@ -1,0 +1,250 @@
+//! The command line: subcommands, their flags, and the common flags that
+//! override `INIESTA_*` settings.
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use iniesta_core::settings::vars;
+
+use crate::exit;
+
+/// Text after every `--help`: the exit codes and where settings come from.
+const AFTER_HELP: &str = "\
+Settings come from the INIESTA_* environment (and SERVICE_NAME, ENVIRONMENT);
+a flag overrides the matching variable. AWS credentials and region come from
+the standard AWS environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+AWS_REGION, AWS_PROFILE, ...).
+
+Exit codes:
+  0  success
+  1  runtime error (AWS or Redis unreachable, a call failed)
+  2  usage error (unknown flag, missing argument)
+  3  verification failed (the report says what to fix)
+  4  bad settings (every problem is listed, one per line)";
+
+/// Consume domain events from an SNS topic through this service's SQS
+/// queue, one Redis lock per event; check, create and feed the AWS resources
+/// that takes.
+#[derive(Debug, Parser)]
+#[command(name = "iniesta", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Flags shared by every command.
+    #[command(flatten)]
+    pub common: Common,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the start-up checks of INIESTA_INITIALIZATION_TYPE (default
+    /// EVENT_POLLING) and print the report. Exits 0 when every check passes
+    /// (warnings allowed), 3 when one fails.
+    #[command(after_help = AFTER_HELP)]
+    Verify,
+    /// Create (or repair) the topic named by the topic ARN, the queue, the
+    /// subscription with the filter policy and the queue policy. Idempotent;
+    /// meant for development and tests.
+    #[command(after_help = AFTER_HELP)]
+    Provision(ProvisionArgs),
+    /// Print the subscription filter policy the configured filters make (no
+    /// AWS needed).
+    #[command(name = "filter-policies", after_help = AFTER_HELP)]
+    FilterPolicies,
+    /// Publish one event in the original Iniesta format and print its SNS
+    /// message id.
+    #[command(after_help = AFTER_HELP)]
+    Publish(PublishArgs),
+    /// Run the consumer with a built-in handler that prints one JSON line
+    /// per handled event to stdout, until SIGINT or SIGTERM; then print the
+    /// summary to stderr.
+    #[command(after_help = AFTER_HELP)]
+    Consume(ConsumeArgs),
+}
+
+/// Flags every command takes; each overrides a setting.
+#[derive(Debug, Args, Default)]
+pub struct Common {
+    /// The global SNS topic (INIESTA_SNS_PRODUCER_GLOBAL_TOPIC_ARN).
+    #[arg(long, global = true, value_name = "ARN")]
+    pub topic_arn: Option<String>,
+    /// This service's SQS queue (INIESTA_SQS_QUEUE_NAME).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub queue_name: Option<String>,
+    /// This service's name (SERVICE_NAME).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub service_name: Option<String>,
+    /// The events consumed, comma-separated: `Event.service` or `Event.*`
+    /// (INIESTA_SQS_CONSUMER_FILTERS).
+    #[arg(long, global = true, value_name = "LIST")]
+    pub filters: Option<String>,
+    /// One endpoint for both SQS and SNS, e.g. an emulator
+    /// (INIESTA_SQS_ENDPOINT_URL and INIESTA_SNS_ENDPOINT_URL).
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// The Redis servers of the lock, comma-separated URLs (INIESTA_CACHES).
+    #[arg(long, global = true, value_name = "URLS")]
+    pub caches: Option<String>,
+    /// Skip the AWS checks at start-up (INIESTA_DRY_RUN=true).
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG
+    /// takes precedence.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// `iniesta provision`.
+#[derive(Debug, Args)]
+pub struct ProvisionArgs {
+    /// Turn on RawMessageDelivery on the subscription (default: as
+    /// INIESTA_RAW_DELIVERY says, else off).
+    #[arg(long)]
+    pub raw_delivery: bool,
+    /// The queue's visibility timeout in whole seconds (default: leave it; 30
+    /// for a new queue).
+    #[arg(long, value_name = "SECS")]
+    pub visibility_timeout: Option<u64>,
+    /// Give the queue a dead-letter queue `{queue}-dlq` that takes a message
+    /// after this many receives.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub dead_letter_after: Option<u32>,
+}
+
+/// `iniesta publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The event name; `.{SERVICE_NAME}` is appended unless it is already
+    /// there or --raw is given.
+    #[arg(short, long, value_name = "EVENT")]
+    pub event: String,
+    /// The message body.
+    #[arg(short, long, value_name = "BODY", default_value = "{}")]
+    pub message: String,
+    /// Publish the event name exactly as given (no service suffix).
+    #[arg(long)]
+    pub raw: bool,
+    /// The `version` attribute.
+    #[arg(
+        long = "version",
+        id = "event_version",
+        value_name = "N",
+        default_value_t = 1
+    )]
+    pub version: u32,
+}
+
+/// `iniesta consume`.
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// Sleep this long inside the handler, per message.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub sleep_ms: u64,
+    /// Make every Nth handler call fail (counting all calls), to try
+    /// redelivery.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub fail_every: Option<u64>,
+    /// Messages in progress at once (INIESTA_MAX_IN_FLIGHT).
+    #[arg(long, value_name = "N")]
+    pub max_in_flight: Option<String>,
+}
+
+impl Cli {
+    /// The settings the flags override: `(variable, value, flag)`.
+    pub fn overrides(&self) -> Vec<(&'static str, String, &'static str)> {
+        let c = &self.common;
+        let mut out = Vec::new();
+        let mut put = |var: &'static str, value: &Option<String>, flag: &'static str| {
+            if let Some(v) = value {
+                out.push((var, v.clone(), flag));
+            }
+        };
+        put(vars::GLOBAL_TOPIC_ARN, &c.topic_arn, "--topic-arn");
+        put(vars::QUEUE_NAME, &c.queue_name, "--queue-name");
+        put(vars::SERVICE_NAME, &c.service_name, "--service-name");
+        put(vars::CONSUMER_FILTERS, &c.filters, "--filters");
+        put(vars::SQS_ENDPOINT_URL, &c.endpoint_url, "--endpoint-url");
+        put(vars::SNS_ENDPOINT_URL, &c.endpoint_url, "--endpoint-url");
+        put(vars::CACHES, &c.caches, "--caches");
+        if let Command::Consume(args) = &self.command {
+            put(vars::MAX_IN_FLIGHT, &args.max_in_flight, "--max-in-flight");
+        }
+        if c.dry_run {
+            out.push((vars::DRY_RUN, "true".to_owned(), "--dry-run"));
+        }
+        out
+    }
+}
+
+/// The exit codes, for the docs test below and `main`.
+#[allow(dead_code)]
+pub const EXIT_CODES: [u8; 5] = [
+    exit::OK,
+    exit::RUNTIME,
+    exit::USAGE,
+    exit::VERIFICATION,
+    exit::SETTINGS,
+];
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_every_exit_code() {
+        let help = Cli::command().render_long_help().to_string();
+        for code in EXIT_CODES {
+            assert!(
+                help.contains(&format!("  {code}  ")),
+                "exit code {code} in --help"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_override_settings_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "iniesta",
+            "consume",
+            "--endpoint-url",
+            "http://127.0.0.1:5000",
+            "--max-in-flight",
+            "3",
+            "--dry-run",
+        ])
+        .unwrap();
+        let o = cli.overrides();
+        assert!(o.contains(&(
+            vars::SQS_ENDPOINT_URL,
+            "http://127.0.0.1:5000".into(),
+            "--endpoint-url"
+        )));
+        assert!(o.contains(&(
+            vars::SNS_ENDPOINT_URL,
+            "http://127.0.0.1:5000".into(),
+            "--endpoint-url"
+        )));
+        assert!(o.contains(&(vars::MAX_IN_FLIGHT, "3".into(), "--max-in-flight")));
+        assert!(o.contains(&(vars::DRY_RUN, "true".into(), "--dry-run")));
+    }
+
+    #[test]
+    fn publish_version_is_the_event_version() {
+        let cli =
+            Cli::try_parse_from(["iniesta", "publish", "-e", "Created", "--version", "3"]).unwrap();
+        match cli.command {
+            Command::Publish(p) => {
+                assert_eq!(p.version, 3);
+                assert_eq!(p.message, "{}");
+            }
+            other => panic!("parsed {other:?}"),
+        }
+    }
+}

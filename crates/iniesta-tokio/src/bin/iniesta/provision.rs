@@ -1,0 +1,59 @@
+//! `iniesta provision`: create what a consumer needs, for development.
+
+use std::time::Duration;
+
+use iniesta_aws::{provision, ProvisionRequest, TopicRef};
+use iniesta_core::settings::InitializationType;
+
+use crate::aws;
+use crate::cli::ProvisionArgs;
+use crate::config::Config;
+use crate::error::CliError;
+
+/// Creates or repairs the topic, queue, queue policy and subscription, and
+/// prints what is there.
+pub async fn run(config: &Config, args: &ProvisionArgs) -> Result<(), CliError> {
+    aws::validate(config, &[InitializationType::EventPolling])?;
+    let settings = &config.settings;
+    let topic_arn = settings.topic_arn.clone().unwrap_or_default();
+    // Both were validated just above.
+    let queue_name = settings.resolved_queue_name().unwrap_or_default();
+    let filter_policy = settings
+        .filter_policy()
+        .map_err(|e| CliError::Settings(vec![e.to_string()]))?;
+    let raw_delivery = args.raw_delivery || settings.raw_delivery.unwrap_or(false);
+    let mut request =
+        ProvisionRequest::new(TopicRef::Arn(topic_arn), &queue_name, filter_policy.clone());
+    request.raw_delivery = raw_delivery;
+    request.visibility_timeout = args.visibility_timeout.map(Duration::from_secs);
+    request.dead_letter_after = args.dead_letter_after;
+
+    if settings.dry_run {
+        println!("dry run: would provision {request:?}");
+        return Ok(());
+    }
+    let clients = aws::clients(settings).await?;
+    let made = provision(&clients, &request).await.map_err(|e| {
+        CliError::Runtime(format!(
+            "provisioning failed: {e}; check the endpoint, credentials and region"
+        ))
+    })?;
+    println!("topic:         {}", made.topic_arn);
+    println!("queue:         {} ({})", made.queue_url, made.queue_arn);
+    println!("subscription:  {}", made.subscription_arn);
+    println!("filter policy: {}", filter_policy.to_json_string());
+    println!(
+        "delivery:      {}",
+        if raw_delivery { "raw" } else { "SNS envelope" }
+    );
+    if let Some(v) = args.visibility_timeout {
+        println!("visibility:    {v} s");
+    }
+    if let Some(dlq) = &made.dead_letter_queue_arn {
+        println!(
+            "dead letters:  {dlq} (after {} receives)",
+            args.dead_letter_after.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
