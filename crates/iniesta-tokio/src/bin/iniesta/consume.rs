@@ -111,7 +111,7 @@ async fn connect(
         });
     }
     for warning in report.warnings() {
-        tracing::warn!("{warning}");
+        tracing::warn!("start-up check: {warning}");
     }
     let url = report.queue_url().map(str::to_owned).ok_or_else(|| {
         CliError::Runtime("the verification found no queue URL; run `iniesta verify`".into())
