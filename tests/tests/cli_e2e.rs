@@ -736,4 +736,15 @@ fn sigterm_finishes_running_work_and_malformed_messages_stay_without_stopping_th
         found
     });
     assert!(found);
+
+    // Redis unreachable: a runtime error that says what to fix, exit 1.
+    let nowhere = format!("redis://127.0.0.1:{}/", iniesta_testkit::free_port());
+    let r = run(env.iniesta(&["consume", "--caches", &nowhere]));
+    assert_eq!(r.code(), Some(1), "{r:?}");
+    assert!(
+        r.stderr.contains("error: cannot lock on a majority")
+            && r.stderr.contains("INIESTA_CACHES"),
+        "{r:?}"
+    );
+    assert!(r.stdout.is_empty(), "{r:?}");
 }
