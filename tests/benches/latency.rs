@@ -1,0 +1,689 @@
+//! Scaling under latency: how the consumer's throughput grows with
+//! `max_in_flight` when every queue and lock call costs a network round trip,
+//! and what one slow handler in a hundred does to the others.
+//!
+//! The queue and lock are the in-memory ones (`iniesta-mock`) on a real
+//! clock, wrapped in adapters that sleep one round trip before each call
+//! (a long poll still waits on top of it). Handlers sleep too. So the numbers
+//! measure how well the consumer overlaps waiting, not CPU cost (see the
+//! `core_throughput` bench for that).
+//!
+//! ```text
+//! cargo bench -p iniesta-tests --bench latency
+//! ```
+//!
+//! Environment (all optional):
+//! - `LATENCY_MS`: round trip of every queue and lock call (default 20, as
+//!   AWS documents for SQS);
+//! - `HANDLER_MS`: time a normal handler takes (default 5);
+//! - `SLOW_HANDLER_MS`: time a slow handler takes (default 10000);
+//! - `LATENCY_MSGS_PER_SLOT`: messages per run per unit of `max_in_flight`
+//!   (default 40, about 3.5 s per run with the defaults);
+//! - `LATENCY_MAX_MESSAGES`: upper bound of messages per run (default 40000);
+//! - `LATENCY_RUNS`: runs per point; the table shows the median (default 3);
+//! - `LATENCY_MAX_SECS`: a run is stopped after this long even if the queue
+//!   is not drained (default 120);
+//! - `LATENCY_IN_FLIGHT`: the `max_in_flight` values, comma separated
+//!   (default `1,10,100,1000`);
+//! - `LATENCY_SVG`: where to write the plot (default `docs/bench/latency.svg`
+//!   in the workspace; empty: no plot).
+//!
+//! Two scenarios per `max_in_flight`:
+//! - **uniform**: every handler takes `HANDLER_MS`;
+//! - **1 % slow**: message 0, 100, 200, … takes `SLOW_HANDLER_MS` instead.
+//!   The fast messages' rate and the run's time show that a slow handler
+//!   holds only its own slot: no batch waits for it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures::future::BoxFuture;
+use iniesta_core::driver::{run, Runtime};
+use iniesta_core::machine::{Consumer, ConsumerConfig, Event};
+use iniesta_core::message::{ReceiptHandle, ReceivedMessage};
+use iniesta_core::ports::{
+    AcquireOutcome, BackendError, EntryResult, LockBackend, LockError, LockToken, Queue,
+    ReceiveRequest,
+};
+use iniesta_core::{AttributeValue, DeliveryMode, HandlerRegistry, ParseConfig, Stats, Time};
+use iniesta_mock::{Clock, MockLock, MockQueue, QueueOptions};
+
+const EVENT: &str = "BenchHappened.bench";
+const SLOW_EVERY: usize = 100;
+const SLOW_MARK: &str = "slow";
+
+// ----- settings ---------------------------------------------------------------
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
+        _ => default,
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Settings {
+    latency: Duration,
+    handler: Duration,
+    slow_handler: Duration,
+    msgs_per_slot: usize,
+    max_messages: usize,
+    runs: usize,
+    max_run: Duration,
+    in_flight: Vec<usize>,
+    svg: Option<PathBuf>,
+}
+
+impl Settings {
+    fn from_env() -> Self {
+        let in_flight = std::env::var("LATENCY_IN_FLIGHT")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| {
+                v.split(',')
+                    .map(|x| {
+                        x.trim()
+                            .parse::<usize>()
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .unwrap_or_else(|| panic!("LATENCY_IN_FLIGHT: bad value {x:?}"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![1, 10, 100, 1000]);
+        let svg = match std::env::var("LATENCY_SVG") {
+            Ok(v) if v.is_empty() => None,
+            Ok(v) => Some(PathBuf::from(v)),
+            Err(_) => {
+                Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/bench/latency.svg"))
+            }
+        };
+        Settings {
+            latency: Duration::from_millis(env_u64("LATENCY_MS", 20)),
+            handler: Duration::from_millis(env_u64("HANDLER_MS", 5)),
+            slow_handler: Duration::from_millis(env_u64("SLOW_HANDLER_MS", 10_000)),
+            msgs_per_slot: env_u64("LATENCY_MSGS_PER_SLOT", 40).max(1) as usize,
+            max_messages: env_u64("LATENCY_MAX_MESSAGES", 40_000).max(1) as usize,
+            runs: env_u64("LATENCY_RUNS", 3).max(1) as usize,
+            max_run: Duration::from_secs(env_u64("LATENCY_MAX_SECS", 120).max(1)),
+            in_flight,
+            svg,
+        }
+    }
+
+    fn messages(&self, max_in_flight: usize) -> usize {
+        (self.msgs_per_slot * max_in_flight).min(self.max_messages)
+    }
+}
+
+// ----- ports with a round trip ------------------------------------------------
+
+/// A port that waits one round trip before every call, as a remote service
+/// would. The wait is a timer, so many calls wait at once (as many requests
+/// in flight on a connection pool would).
+struct Remote<T> {
+    inner: T,
+    round_trip: Duration,
+}
+
+impl<T> Remote<T> {
+    async fn trip(&self) {
+        if !self.round_trip.is_zero() {
+            tokio::time::sleep(self.round_trip).await;
+        }
+    }
+}
+
+#[async_trait]
+impl<Q: Queue> Queue for Remote<Q> {
+    async fn receive(&self, request: ReceiveRequest) -> Result<Vec<ReceivedMessage>, BackendError> {
+        self.trip().await;
+        self.inner.receive(request).await
+    }
+
+    async fn delete_batch(&self, handles: Vec<ReceiptHandle>) -> Vec<EntryResult> {
+        self.trip().await;
+        self.inner.delete_batch(handles).await
+    }
+
+    async fn change_visibility_batch(
+        &self,
+        entries: Vec<(ReceiptHandle, Duration)>,
+    ) -> Vec<EntryResult> {
+        self.trip().await;
+        self.inner.change_visibility_batch(entries).await
+    }
+}
+
+#[async_trait]
+impl<L: LockBackend> LockBackend for Remote<L> {
+    async fn acquire(&self, keys: Vec<String>, ttl: Duration) -> Vec<AcquireOutcome> {
+        // One round trip for the batch: Redlock pipelines a batch's keys to
+        // each node and asks the nodes in parallel.
+        self.trip().await;
+        self.inner.acquire(keys, ttl).await
+    }
+
+    async fn extend(
+        &self,
+        key: String,
+        token: LockToken,
+        ttl: Duration,
+    ) -> Result<Duration, LockError> {
+        self.trip().await;
+        self.inner.extend(key, token, ttl).await
+    }
+
+    async fn complete(
+        &self,
+        key: String,
+        token: LockToken,
+        keep_for: Duration,
+    ) -> Result<(), LockError> {
+        self.trip().await;
+        self.inner.complete(key, token, keep_for).await
+    }
+
+    async fn release(&self, key: String, token: LockToken) -> Result<(), LockError> {
+        self.trip().await;
+        self.inner.release(key, token).await
+    }
+}
+
+// ----- the driver's runtime -----------------------------------------------------
+
+/// The driver's [`Runtime`] on the current tokio multi-thread runtime.
+struct Tokio {
+    origin: Instant,
+}
+
+impl Runtime for Tokio {
+    fn now(&self) -> Time {
+        Time::from_duration(self.origin.elapsed())
+    }
+
+    fn sleep_until(&self, deadline: Time) -> BoxFuture<'static, ()> {
+        let at = self
+            .origin
+            .checked_add(deadline.since_origin())
+            .unwrap_or_else(|| self.origin + Duration::from_secs(100 * 365 * 86_400));
+        Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(at)))
+    }
+
+    fn spawn(&self, future: BoxFuture<'static, ()>) {
+        drop(tokio::spawn(future));
+    }
+}
+
+// ----- one run ------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Uniform,
+    OneInHundredSlow,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Uniform => "uniform",
+            Scenario::OneInHundredSlow => "1 % slow",
+        }
+    }
+}
+
+/// What the observer saw, shared with the bench.
+#[derive(Default)]
+struct Progress {
+    deleted: usize,
+    fast_deleted: usize,
+    slow_deleted: usize,
+    last_fast: Option<Instant>,
+    last_any: Option<Instant>,
+    duplicates: u64,
+    target: usize,
+    done: Option<futures::channel::oneshot::Sender<()>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Outcome {
+    messages: usize,
+    slow: usize,
+    /// All messages deleted.
+    drained: bool,
+    /// Time until the last message was deleted (or the run was stopped).
+    elapsed: Duration,
+    /// Time until the last fast message was deleted.
+    fast_elapsed: Duration,
+    fast_deleted: usize,
+    stats: Stats,
+    duplicates: u64,
+}
+
+impl Outcome {
+    fn rate(&self) -> f64 {
+        self.deleted() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn deleted(&self) -> usize {
+        self.stats.deleted as usize
+    }
+
+    fn fast_rate(&self) -> f64 {
+        self.fast_deleted as f64 / self.fast_elapsed.as_secs_f64()
+    }
+}
+
+fn run_once(rt: &tokio::runtime::Runtime, s: &Settings, mif: usize, scenario: Scenario) -> Outcome {
+    let messages = s.messages(mif);
+    let clock = Clock::real();
+    let queue = MockQueue::with_options(
+        "iniesta-bench-latency",
+        &clock,
+        QueueOptions {
+            retain_deleted: false,
+            ..QueueOptions::default()
+        },
+    );
+    let mut slow = 0;
+    for i in 0..messages {
+        let mut attributes = BTreeMap::new();
+        attributes.insert(
+            "iniesta_pass".to_owned(),
+            AttributeValue::String(EVENT.to_owned()),
+        );
+        let body = if scenario == Scenario::OneInHundredSlow && i % SLOW_EVERY == 0 {
+            slow += 1;
+            format!("{SLOW_MARK} {i}")
+        } else {
+            format!("fast {i}")
+        };
+        queue.send(body, attributes);
+    }
+    let lock = MockLock::new(&clock);
+    let queue = Arc::new(Remote {
+        inner: queue,
+        round_trip: s.latency,
+    });
+    let lock = Arc::new(Remote {
+        inner: lock,
+        round_trip: s.latency,
+    });
+
+    let mut handlers = HandlerRegistry::new();
+    let (fast, slow_time) = (s.handler, s.slow_handler);
+    handlers
+        .on(EVENT, move |d: iniesta_core::Delivery| async move {
+            let t = if d.message.body.starts_with(SLOW_MARK) {
+                slow_time
+            } else {
+                fast
+            };
+            tokio::time::sleep(t).await;
+            Ok::<_, String>(())
+        })
+        .expect("one handler");
+
+    let mut config = ConsumerConfig::new(ParseConfig {
+        mode: DeliveryMode::Raw,
+        event_key: "iniesta_pass".to_owned(),
+        topic_arn: None,
+    });
+    config.max_in_flight = mif;
+    config.concurrent_receives = mif.div_ceil(10).min(100);
+    // Keep the defaults otherwise: 20 s long polls, 10 s lock timeout with a
+    // heartbeat every 6 s (which keeps a 10 s handler's lock and visibility).
+
+    let (tx, rx) = futures::channel::oneshot::channel();
+    let progress = Arc::new(Mutex::new(Progress {
+        target: messages,
+        done: Some(tx),
+        ..Progress::default()
+    }));
+    let seen = progress.clone();
+    let observer = move |event: &Event| match event {
+        Event::Deleted { message } => {
+            let now = Instant::now();
+            let mut p = seen.lock().unwrap();
+            p.deleted += 1;
+            if message.body.starts_with(SLOW_MARK) {
+                p.slow_deleted += 1;
+            } else {
+                p.fast_deleted += 1;
+                p.last_fast = Some(now);
+            }
+            p.last_any = Some(now);
+            if p.deleted >= p.target {
+                if let Some(tx) = p.done.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+        Event::Duplicate { .. } => seen.lock().unwrap().duplicates += 1,
+        _ => {}
+    };
+
+    let max_run = s.max_run;
+    let (stats, start) = rt.block_on(async move {
+        let runtime = Tokio {
+            origin: Instant::now(),
+        };
+        let consumer =
+            Consumer::new(config, handlers, runtime.now()).expect("a valid configuration");
+        let shutdown = async move {
+            tokio::select! {
+                _ = rx => {}
+                _ = tokio::time::sleep(max_run) => {}
+            }
+        };
+        let start = Instant::now();
+        let stats = run(consumer, queue, lock, runtime, shutdown, observer).await;
+        (stats, start)
+    });
+
+    let p = progress.lock().unwrap();
+    let end = p.last_any.unwrap_or_else(Instant::now);
+    Outcome {
+        messages,
+        slow,
+        drained: p.deleted >= messages,
+        elapsed: end.saturating_duration_since(start),
+        fast_elapsed: p.last_fast.unwrap_or(end).saturating_duration_since(start),
+        fast_deleted: p.fast_deleted,
+        stats,
+        duplicates: p.duplicates,
+    }
+}
+
+// ----- report -------------------------------------------------------------------
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Point {
+    mif: usize,
+    receives: usize,
+    messages: usize,
+    slow: usize,
+    /// Median msgs/s over all messages.
+    rate: f64,
+    /// Median msgs/s of the fast messages.
+    fast_rate: f64,
+    /// Median time until the last message was deleted, s.
+    elapsed: f64,
+    all_drained: bool,
+    rates: Vec<f64>,
+}
+
+fn measure(rt: &tokio::runtime::Runtime, s: &Settings, mif: usize, scenario: Scenario) -> Point {
+    let mut outcomes = Vec::new();
+    for i in 0..s.runs {
+        let o = run_once(rt, s, mif, scenario);
+        eprintln!(
+            "  {:>9} max_in_flight {mif:>5} run {}: {} msgs ({} slow) in {:.2} s, {:.1} msgs/s, fast {:.1} msgs/s{}{}",
+            scenario.name(),
+            i + 1,
+            o.deleted(),
+            o.slow,
+            o.elapsed.as_secs_f64(),
+            o.rate(),
+            o.fast_rate(),
+            if o.drained { "" } else { " (NOT DRAINED: stopped by the time bound)" },
+            if o.duplicates + o.stats.failed + o.stats.aborted > 0 {
+                format!(
+                    " [duplicates {}, failed {}, aborted {}]",
+                    o.duplicates, o.stats.failed, o.stats.aborted
+                )
+            } else {
+                String::new()
+            },
+        );
+        outcomes.push(o);
+    }
+    Point {
+        mif,
+        receives: mif.div_ceil(10).min(100),
+        messages: outcomes[0].messages,
+        slow: outcomes[0].slow,
+        rate: median(outcomes.iter().map(Outcome::rate).collect()),
+        fast_rate: median(outcomes.iter().map(Outcome::fast_rate).collect()),
+        elapsed: median(outcomes.iter().map(|o| o.elapsed.as_secs_f64()).collect()),
+        all_drained: outcomes.iter().all(|o| o.drained),
+        rates: outcomes.iter().map(Outcome::rate).collect(),
+    }
+}
+
+/// The most a consumer can do when each slot of `max_in_flight` is held for
+/// four round trips (receive, acquire, complete, delete) plus the handler.
+fn slot_bound(s: &Settings, mif: usize) -> f64 {
+    mif as f64 / (4.0 * s.latency.as_secs_f64() + s.handler.as_secs_f64())
+}
+
+/// The shortest time a consumer that waits for a whole receive batch before
+/// receiving again would need for the slow messages alone: each receive loop
+/// meets its share of slow messages one batch after another.
+fn batch_barrier_bound(p: &Point, slow_handler: Duration) -> f64 {
+    (p.slow.div_ceil(p.receives)) as f64 * slow_handler.as_secs_f64()
+}
+
+fn print_tables(s: &Settings, uniform: &[Point], slow: &[Point]) {
+    println!();
+    println!(
+        "Round trip {} ms per queue/lock call, handler {} ms, {} run(s) per point (median), \
+         tokio multi-thread runtime on {} core(s).",
+        s.latency.as_millis(),
+        s.handler.as_millis(),
+        s.runs,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+    );
+    println!();
+    println!("Uniform handlers:");
+    println!();
+    println!("| max_in_flight | concurrent receives | messages | msgs/s (median) | runs (msgs/s) | time, s | slot bound, msgs/s | of bound |");
+    println!("|---:|---:|---:|---:|---|---:|---:|---:|");
+    for p in uniform {
+        println!(
+            "| {} | {} | {} | {:.1} | {} | {:.2}{} | {:.0} | {:.0} % |",
+            p.mif,
+            p.receives,
+            p.messages,
+            p.rate,
+            p.rates
+                .iter()
+                .map(|r| format!("{r:.1}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            p.elapsed,
+            if p.all_drained { "" } else { " (not drained)" },
+            slot_bound(s, p.mif),
+            100.0 * p.rate / slot_bound(s, p.mif),
+        );
+    }
+    println!();
+    println!(
+        "One handler in every {SLOW_EVERY} takes {} s:",
+        s.slow_handler.as_secs_f64()
+    );
+    println!();
+    println!("| max_in_flight | messages (slow) | fast msgs/s | vs uniform | time, s | uniform time + slow handler, s | a batch barrier would need ≥, s |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    for (p, u) in slow.iter().zip(uniform) {
+        println!(
+            "| {} | {} ({}) | {:.1} | {:.0} % | {:.2}{} | {:.2} | {:.0} |",
+            p.mif,
+            p.messages,
+            p.slow,
+            p.fast_rate,
+            100.0 * p.fast_rate / u.rate,
+            p.elapsed,
+            if p.all_drained { "" } else { " (not drained)" },
+            u.elapsed + s.slow_handler.as_secs_f64(),
+            batch_barrier_bound(p, s.slow_handler),
+        );
+    }
+    println!();
+}
+
+// ----- plot ---------------------------------------------------------------------
+
+fn plot(
+    path: &std::path::Path,
+    s: &Settings,
+    uniform: &[Point],
+    slow: &[Point],
+) -> Result<(), String> {
+    use plotters::prelude::*;
+
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let xs: Vec<f64> = uniform.iter().map(|p| p.mif as f64).collect();
+    let x_min = xs.iter().copied().fold(f64::INFINITY, f64::min).max(1.0);
+    let x_max = xs.iter().copied().fold(1.0, f64::max);
+    let ys = uniform
+        .iter()
+        .map(|p| p.rate)
+        .chain(slow.iter().map(|p| p.fast_rate))
+        .filter(|y| *y > 0.0);
+    let y_min = ys.clone().fold(f64::INFINITY, f64::min);
+    let y_max = ys
+        .chain(uniform.iter().map(|p| slot_bound(s, p.mif)))
+        .fold(1.0, f64::max);
+    let (y_lo, y_hi) = (
+        10f64.powf((y_min.max(0.1)).log10().floor()),
+        10f64.powf(y_max.log10().ceil()),
+    );
+
+    let root = SVGBackend::new(path, (720, 480)).into_drawing_area();
+    let err = |e: DrawingAreaErrorKind<_>| format!("plot: {e:?}");
+    root.fill(&WHITE).map_err(err)?;
+    let caption = format!(
+        "Throughput vs max_in_flight ({} ms round trip, {} ms handler)",
+        s.latency.as_millis(),
+        s.handler.as_millis()
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(caption, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(
+            (x_min / 1.5..x_max * 1.5).log_scale(),
+            (y_lo..y_hi).log_scale(),
+        )
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("max_in_flight (log)")
+        .y_desc("messages/s (log)")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .draw()
+        .map_err(err)?;
+
+    let series = [
+        (
+            "uniform handlers: all messages",
+            uniform
+                .iter()
+                .map(|p| (p.mif as f64, p.rate))
+                .collect::<Vec<_>>(),
+            BLUE,
+        ),
+        (
+            "1 in 100 handlers slow: fast messages",
+            slow.iter()
+                .map(|p| (p.mif as f64, p.fast_rate))
+                .collect::<Vec<_>>(),
+            RED,
+        ),
+    ];
+    let bound: Vec<(f64, f64)> = uniform
+        .iter()
+        .map(|p| (p.mif as f64, slot_bound(s, p.mif)))
+        .collect();
+    let grey = RGBColor(150, 150, 150);
+    chart
+        .draw_series(LineSeries::new(bound, grey.stroke_width(1)))
+        .map_err(err)?
+        .label("bound: max_in_flight / (4 round trips + handler)")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(1)));
+    for (label, points, color) in series {
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .map_err(err)?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
+            )
+            .map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+// ----- main ---------------------------------------------------------------------
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this too:
+    // keep that quick by measuring one small point once.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let mut s = Settings::from_env();
+    if quick {
+        s.in_flight = vec![10];
+        s.msgs_per_slot = 2;
+        s.runs = 1;
+        s.slow_handler = s.handler;
+        s.svg = None;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    eprintln!("latency bench: {s:?}");
+
+    let uniform: Vec<Point> = s
+        .in_flight
+        .iter()
+        .map(|&mif| measure(&rt, &s, mif, Scenario::Uniform))
+        .collect();
+    let slow: Vec<Point> = s
+        .in_flight
+        .iter()
+        .map(|&mif| measure(&rt, &s, mif, Scenario::OneInHundredSlow))
+        .collect();
+    print_tables(&s, &uniform, &slow);
+    if let Some(path) = &s.svg {
+        match plot(path, &s, &uniform, &slow) {
+            Ok(()) => println!("Plot written to {}", path.display()),
+            Err(e) => eprintln!("no plot: {e}"),
+        }
+    }
+}
