@@ -246,7 +246,7 @@ fn run_consumer(
                 }
             }
             Ok(Line::Err(line, at)) => {
-                if started.is_none() && line.contains("consuming") {
+                if started.is_none() && line.contains("consuming; stop") {
                     started = Some(at);
                 }
             }

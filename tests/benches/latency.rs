@@ -262,6 +262,9 @@ struct Outcome {
     /// Time until the last fast message was deleted.
     fast_elapsed: Duration,
     fast_deleted: usize,
+    /// The share of `max_in_flight` that slow handlers held on average while
+    /// the fast messages drained.
+    slow_share: f64,
     stats: Stats,
     duplicates: u64,
 }
@@ -318,15 +321,22 @@ fn run_once(rt: &tokio::runtime::Runtime, s: &Settings, mif: usize, scenario: Sc
 
     let mut handlers = HandlerRegistry::new();
     let (fast, slow_time) = (s.handler, s.slow_handler);
+    // When each slow handler ran, to tell how many slots they held.
+    let slow_spans: Arc<Mutex<Vec<(Instant, Instant)>>> = Arc::default();
+    let spans = slow_spans.clone();
     handlers
-        .on(EVENT, move |d: iniesta_core::Delivery| async move {
-            let t = if d.message.body.starts_with(SLOW_MARK) {
-                slow_time
-            } else {
-                fast
-            };
-            tokio::time::sleep(t).await;
-            Ok::<_, String>(())
+        .on(EVENT, move |d: iniesta_core::Delivery| {
+            let spans = spans.clone();
+            async move {
+                if d.message.body.starts_with(SLOW_MARK) {
+                    let began = Instant::now();
+                    tokio::time::sleep(slow_time).await;
+                    spans.lock().unwrap().push((began, Instant::now()));
+                } else {
+                    tokio::time::sleep(fast).await;
+                }
+                Ok::<_, String>(())
+            }
         })
         .expect("one handler");
 
@@ -389,13 +399,26 @@ fn run_once(rt: &tokio::runtime::Runtime, s: &Settings, mif: usize, scenario: Sc
 
     let p = progress.lock().unwrap();
     let end = p.last_any.unwrap_or_else(Instant::now);
+    let fast_end = p.last_fast.unwrap_or(end);
+    let fast_elapsed = fast_end.saturating_duration_since(start);
+    let slow_time_in_window: f64 = slow_spans
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|&(a, b)| {
+            b.min(fast_end)
+                .saturating_duration_since(a.max(start))
+                .as_secs_f64()
+        })
+        .sum();
     Outcome {
         messages,
         slow,
         drained: p.deleted >= messages,
         elapsed: end.saturating_duration_since(start),
-        fast_elapsed: p.last_fast.unwrap_or(end).saturating_duration_since(start),
+        fast_elapsed,
         fast_deleted: p.fast_deleted,
+        slow_share: slow_time_in_window / fast_elapsed.as_secs_f64().max(1e-9) / mif as f64,
         stats,
         duplicates: p.duplicates,
     }
@@ -423,6 +446,8 @@ struct Point {
     rate: f64,
     /// Median msgs/s of the fast messages.
     fast_rate: f64,
+    /// Median share of `max_in_flight` held by slow handlers.
+    slow_share: f64,
     /// Median time until the last message was deleted, s.
     elapsed: f64,
     all_drained: bool,
@@ -461,6 +486,7 @@ fn measure(rt: &tokio::runtime::Runtime, s: &Settings, mif: usize, scenario: Sce
         slow: outcomes[0].slow,
         rate: median(outcomes.iter().map(Outcome::rate).collect()),
         fast_rate: median(outcomes.iter().map(Outcome::fast_rate).collect()),
+        slow_share: median(outcomes.iter().map(|o| o.slow_share).collect()),
         elapsed: median(outcomes.iter().map(|o| o.elapsed.as_secs_f64()).collect()),
         all_drained: outcomes.iter().all(|o| o.drained),
         rates: outcomes.iter().map(Outcome::rate).collect(),
@@ -519,16 +545,20 @@ fn print_tables(s: &Settings, uniform: &[Point], slow: &[Point]) {
         s.slow_handler.as_secs_f64()
     );
     println!();
-    println!("| max_in_flight | messages (slow) | fast msgs/s | vs uniform | time, s | uniform time + slow handler, s | a batch barrier would need ≥, s |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| max_in_flight | messages (slow) | fast msgs/s | vs uniform | slots held by slow handlers | uniform × free slots | fast vs that | time, s | uniform time + one slow handler, s | batch-at-a-time needs ≥, s |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (p, u) in slow.iter().zip(uniform) {
+        let expected = u.rate * (1.0 - p.slow_share);
         println!(
-            "| {} | {} ({}) | {:.1} | {:.0} % | {:.2}{} | {:.2} | {:.0} |",
+            "| {} | {} ({}) | {:.1} | {:.0} % | {:.0} % | {:.1} | {:.0} % | {:.2}{} | {:.2} | {:.0} |",
             p.mif,
             p.messages,
             p.slow,
             p.fast_rate,
             100.0 * p.fast_rate / u.rate,
+            100.0 * p.slow_share,
+            expected,
+            100.0 * p.fast_rate / expected,
             p.elapsed,
             if p.all_drained { "" } else { " (not drained)" },
             u.elapsed + s.slow_handler.as_secs_f64(),
