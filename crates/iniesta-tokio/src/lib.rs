@@ -1,1 +1,113 @@
-//! placeholder
+//! # iniesta-tokio
+//!
+//! The tokio binding of iniesta-rs: consume the domain events other
+//! services publish to one SNS topic, through this service's own SQS queue,
+//! with a lock per event so each is handled once.
+//!
+//! - [`Iniesta`] builds a consumer: settings from the `INIESTA_*`
+//!   environment (or code), handlers, and the backends chosen by cargo
+//!   features — SQS with its start-up verification (`aws`), a Redlock over
+//!   Redis (`redlock`), or everything in memory (`mock`, see [`InMemory`]).
+//! - [`ConsumerHandle`] is the running consumer: [`shutdown`], [`wait`],
+//!   [`run_until_signal`] (SIGINT/SIGTERM), live [`stats`].
+//! - [`TokioRuntime`] is the [`iniesta_core::Runtime`] the core's driver runs
+//!   on; handlers are spawned tasks, so they run in parallel (up to
+//!   `INIESTA_MAX_IN_FLIGHT`) and a panic is a failed dispatch, not a crash.
+//! - [`observe`] turns what the consumer does into logs ([`TracingObserver`],
+//!   plus a span per message around each handler) and metrics
+//!   ([`MetricsObserver`]).
+//!
+//! ```
+//! use iniesta_core::Delivery;
+//! use iniesta_tokio::{InMemory, Iniesta};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let world = InMemory::new(); // or Iniesta::new() for SQS + Redis from the environment
+//! let consumer = Iniesta::in_memory(&world)
+//!     .on("OrderPlaced.orders", |d: Delivery| async move {
+//!         println!("order {} placed", d.message.body);
+//!         Ok::<_, std::io::Error>(())
+//!     })
+//!     .default_handler(|d: Delivery| async move {
+//!         println!("{} is not for us; acknowledged", d.message.event);
+//!         Ok::<_, std::io::Error>(())
+//!     })
+//!     .start()
+//!     .await?;
+//!
+//! world.publish("OrderPlaced.orders", r#"{"id": 1}"#).await?;
+//! world.publish("OrderShipped.orders", r#"{"id": 1}"#).await?;
+//! consumer.watch_stats().wait_for(|s| s.deleted == 2).await?;
+//! let stats = consumer.shutdown_and_wait().await?; // graceful
+//! println!("{stats}");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! In a service, end with `.run_until_signal().await?` instead: the consumer
+//! then runs until SIGINT or SIGTERM and shuts down gracefully (see
+//! [`ConsumerHandle`] for what that guarantees).
+//!
+//! # Logs
+//!
+//! With tracing on (the default), every handler runs inside an
+//! `iniesta.message` span with the fields `event`, `message_id`, `key` and
+//! `receive_count`, and every consumer event is logged at the level an
+//! operator expects: `info` for start and stop, `warn` for what needs
+//! attention (failures, aborts, missing handlers, malformed messages, lock
+//! backend trouble), `debug` for the routine (see [`TracingObserver`]).
+//! Message bodies only appear at `debug`. Install any `tracing` subscriber
+//! to see them.
+//!
+//! # Metrics
+//!
+//! With metrics on (the default), these are recorded through the
+//! [`metrics`] facade; install a recorder (a Prometheus exporter, …) to
+//! collect them:
+//!
+//! | name | kind | meaning |
+//! |---|---|---|
+//! | `iniesta_messages_received_total` | counter | messages received from the queue |
+//! | `iniesta_messages_dispatched_total` | counter | handlers started |
+//! | `iniesta_messages_succeeded_total` | counter | handlers that succeeded |
+//! | `iniesta_messages_failed_total` | counter, label `outcome` = `error` \| `panic` \| `aborted` | handlers that did not succeed (the message is left for redelivery) |
+//! | `iniesta_messages_skipped_busy_total` | counter | messages skipped because another consumer held the lock |
+//! | `iniesta_duplicates_acked_total` | counter | duplicates of handled events, deleted without running the handler |
+//! | `iniesta_delete_failures_total` | counter | failed delete attempts |
+//! | `iniesta_lock_unavailable_total` | counter | messages left because the lock backend was unavailable |
+//! | `iniesta_messages_malformed_total` | counter | messages that could not be parsed |
+//! | `iniesta_no_handler_total` | counter | messages with no handler and no default handler |
+//! | `iniesta_handler_seconds` | histogram (seconds) | how long handlers ran, every outcome |
+//!
+//! # Features
+//!
+//! | feature | default | gives |
+//! |---|---|---|
+//! | `aws` | on | the SQS queue and the start-up verification |
+//! | `redlock` | on | the Redlock lock backend over `INIESTA_CACHES` |
+//! | `mock` | on | [`InMemory`] backends |
+//!
+//! [`shutdown`]: ConsumerHandle::shutdown
+//! [`wait`]: ConsumerHandle::wait
+//! [`run_until_signal`]: ConsumerHandle::run_until_signal
+//! [`stats`]: ConsumerHandle::stats
+#![warn(missing_docs)]
+
+mod app;
+#[cfg(feature = "mock")]
+mod memory;
+pub mod observe;
+mod runtime;
+
+pub use app::{shutdown_signal, ConsumerHandle, Error, Iniesta};
+#[cfg(feature = "mock")]
+pub use memory::{InMemory, InMemoryOptions, InMemoryPublishError};
+pub use observe::{FanOut, MetricsObserver, StatsObserver, TracingObserver};
+pub use runtime::TokioRuntime;
+
+/// The core types handlers and builders use, re-exported so a service needs
+/// only this crate.
+pub use iniesta_core::{
+    self as core, settings::Settings, Delivery, DeliveryMode, HandlerError, HandlerRegistry, Stats,
+};

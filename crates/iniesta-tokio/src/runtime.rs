@@ -1,0 +1,111 @@
+//! [`TokioRuntime`]: what the core's driver needs from tokio.
+
+use futures::future::BoxFuture;
+use iniesta_core::{Runtime, Time};
+use tokio::time::Instant;
+
+/// The tokio implementation of [`iniesta_core::Runtime`]: the driver's
+/// clock, timers and task spawning.
+///
+/// Time is monotonic and measured from the moment the runtime value was
+/// created (the driver only ever compares instants, so the origin does not
+/// matter). Timers are `tokio::time` timers and handlers are spawned with
+/// `tokio::spawn`, so they run in parallel on a multi-threaded runtime and a
+/// panic stays inside its task.
+///
+/// It must be created and used inside a tokio runtime (with the `time`
+/// driver enabled, as `#[tokio::main]` does).
+///
+/// ```
+/// use std::time::Duration;
+/// use iniesta_core::Runtime;
+/// use iniesta_tokio::TokioRuntime;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let runtime = TokioRuntime::new();
+/// let start = runtime.now();
+/// runtime.sleep_until(start + Duration::from_millis(5)).await;
+/// assert!(runtime.now() >= start + Duration::from_millis(5));
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct TokioRuntime {
+    origin: Instant,
+}
+
+impl TokioRuntime {
+    /// A runtime whose [`Time::ZERO`] is now.
+    pub fn new() -> Self {
+        TokioRuntime {
+            origin: Instant::now(),
+        }
+    }
+
+    fn instant(&self, time: Time) -> Instant {
+        // `Time::MAX` ("never") would overflow an Instant; a deadline a
+        // century away is the same thing for a consumer.
+        const CENTURY: std::time::Duration = std::time::Duration::from_secs(100 * 365 * 86_400);
+        let offset = time.since_origin().min(CENTURY);
+        self.origin
+            .checked_add(offset)
+            .unwrap_or_else(|| Instant::now() + CENTURY)
+    }
+}
+
+impl Default for TokioRuntime {
+    fn default() -> Self {
+        TokioRuntime::new()
+    }
+}
+
+impl Runtime for TokioRuntime {
+    fn now(&self) -> Time {
+        Time::from_duration(self.origin.elapsed())
+    }
+
+    fn sleep_until(&self, deadline: Time) -> BoxFuture<'static, ()> {
+        Box::pin(tokio::time::sleep_until(self.instant(deadline)))
+    }
+
+    fn spawn(&self, future: BoxFuture<'static, ()>) {
+        // The driver learns the outcome through its own channel; the join
+        // handle is not needed.
+        drop(tokio::spawn(future));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn far_deadlines_do_not_overflow() {
+        let rt = TokioRuntime::new();
+        let sleep = rt.sleep_until(Time::MAX);
+        // Polling once must not panic; the sleep is simply pending.
+        let polled = futures::poll!(sleep);
+        assert!(polled.is_pending());
+    }
+
+    #[tokio::test]
+    async fn past_deadlines_complete_at_once() {
+        let rt = TokioRuntime::new();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let sleep = rt.sleep_until(Time::ZERO);
+        // Generous bound only to keep a broken timer from hanging the test.
+        let done = tokio::time::timeout(Duration::from_secs(30), sleep).await;
+        assert!(done.is_ok(), "a past deadline must complete");
+    }
+
+    #[tokio::test]
+    async fn spawned_futures_run() {
+        let rt = TokioRuntime::new();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        rt.spawn(Box::pin(async move {
+            let _ = tx.send(7);
+        }));
+        assert_eq!(rx.await.unwrap(), 7);
+    }
+}
