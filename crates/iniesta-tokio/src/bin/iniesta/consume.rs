@@ -1,14 +1,14 @@
-//! `iniesta consume`: the consumer with the built-in printing handler.
+//! `iniesta consume`: the library's consumer with the built-in printing
+//! handler.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use iniesta_aws::{resolve_queue_url, AwsClients, SqsQueue, VerifyScope};
-use iniesta_core::driver::{self, Runtime};
 use iniesta_core::ports::{AcquireOutcome, LockBackend};
 use iniesta_core::settings::{vars, InitializationType, Settings};
-use iniesta_core::{Consumer, ConsumerConfig, DeliveryMode, HandlerRegistry};
+use iniesta_core::HandlerRegistry;
 use iniesta_redlock::{Redlock, RedlockConfig};
+use iniesta_tokio::{Error, Iniesta};
 
 use crate::aws;
 use crate::cli::ConsumeArgs;
@@ -19,15 +19,16 @@ use crate::handler::PrintHandler;
 /// Verifies, connects, and consumes until SIGINT or SIGTERM; prints the
 /// summary to stderr.
 pub async fn run(config: &Config, args: &ConsumeArgs) -> Result<(), CliError> {
-    let settings = &config.settings;
     let kind = polling_kind(config)?;
     aws::validate(config, &[kind])?;
-    let clients = aws::clients(settings).await?;
-    let (queue_url, mode) = connect(&clients, settings, kind).await?;
-    tracing::info!(queue = %queue_url, ?mode, "consuming");
+    let mut settings = config.settings.clone();
+    // The CLI's default mode is event polling (the library wants it named).
+    settings.initialization_types.insert(kind);
+    // Fails early, with a clear message, when no region is configured.
+    aws::clients(&settings).await?;
 
     let lock = Arc::new(redlock(config)?);
-    probe_lock(&lock, settings).await?;
+    probe_lock(&lock, &settings).await?;
 
     let mut handlers = HandlerRegistry::new();
     handlers
@@ -36,25 +37,43 @@ pub async fn run(config: &Config, args: &ConsumeArgs) -> Result<(), CliError> {
             args.fail_every,
         ))
         .map_err(|e| CliError::Runtime(e.to_string()))?;
-    let runtime = crate::interim::TokioRuntime::new();
-    let consumer = Consumer::new(
-        ConsumerConfig::from_settings(settings, mode),
-        handlers,
-        runtime.now(),
-    )
-    .map_err(|e| CliError::Settings(vec![format!("{e}; adjust the INIESTA_* settings")]))?;
-    let queue = Arc::new(SqsQueue::new(clients.sqs.clone(), queue_url));
-    let stats = driver::run(
-        consumer,
-        queue,
-        lock,
-        runtime,
-        shutdown_signal(),
-        crate::interim::TracingObserver::new(),
-    )
-    .await;
+    let consumer = Iniesta::new()
+        .settings(settings)
+        .handlers(handlers)
+        .lock(lock)
+        .metrics(false)
+        .start()
+        .await
+        .map_err(|e| start_error(config, e))?;
+    tracing::info!("consuming; stop with SIGINT or SIGTERM");
+
+    let token = consumer.shutdown_token();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        token.cancel();
+    });
+    let stats = consumer.wait().await.map_err(|e| start_error(config, e))?;
     eprintln!("iniesta: stopped; {stats}");
     Ok(())
+}
+
+/// The CLI's error (and exit code) for why the consumer could not start.
+fn start_error(config: &Config, e: Error) -> CliError {
+    match e {
+        Error::Settings(e) => config.check(Err(e)).unwrap_err(),
+        Error::Config(e) => CliError::Settings(vec![format!("{e}; adjust the INIESTA_* settings")]),
+        Error::Redlock(e) => config.problem(vars::CACHES, None, e.to_string()),
+        Error::Verification(report) => {
+            eprintln!("{report}");
+            CliError::Verification {
+                failed: report.failures().len(),
+            }
+        }
+        Error::Aws(e) => {
+            CliError::Runtime(format!("{e}; check the endpoint, credentials and region"))
+        }
+        other => CliError::Runtime(other.to_string()),
+    }
 }
 
 /// Event polling, unless only queue polling is configured.
@@ -77,50 +96,6 @@ fn polling_kind(config: &Config) -> Result<InitializationType, CliError> {
             "expected EVENT_POLLING or QUEUE_POLLING among the types to consume",
         ))
     }
-}
-
-/// The queue URL and delivery mode: from the start-up verification, or,
-/// with INIESTA_DRY_RUN, from the queue name and the settings alone.
-async fn connect(
-    clients: &AwsClients,
-    settings: &Settings,
-    kind: InitializationType,
-) -> Result<(String, DeliveryMode), CliError> {
-    // Queue polling reads whatever was sent to the queue: raw messages.
-    let fallback_mode = match kind {
-        InitializationType::QueuePolling => DeliveryMode::Raw,
-        _ => DeliveryMode::Envelope,
-    };
-    let configured_mode = settings.raw_delivery.map(aws::delivery_mode);
-    if settings.dry_run {
-        let name = settings.resolved_queue_name().unwrap_or_default();
-        let url = resolve_queue_url(&clients.sqs, &name)
-            .await
-            .map_err(|e| CliError::Runtime(e.to_string()))?;
-        return Ok((url, configured_mode.unwrap_or(fallback_mode)));
-    }
-    let scope = match kind {
-        InitializationType::QueuePolling => VerifyScope::QueuePolling,
-        _ => VerifyScope::EventPolling,
-    };
-    let report = aws::run_verify(clients, settings, scope).await;
-    if !report.is_ok() {
-        eprintln!("{report}");
-        return Err(CliError::Verification {
-            failed: report.failures().len(),
-        });
-    }
-    for warning in report.warnings() {
-        tracing::warn!("start-up check: {warning}");
-    }
-    let url = report.queue_url().map(str::to_owned).ok_or_else(|| {
-        CliError::Runtime("the verification found no queue URL; run `iniesta verify`".into())
-    })?;
-    let mode = report
-        .delivery_mode()
-        .or(configured_mode)
-        .unwrap_or(fallback_mode);
-    Ok((url, mode))
 }
 
 /// The Redlock over INIESTA_CACHES.

@@ -13,8 +13,6 @@ mod error;
 #[cfg(all(feature = "aws", feature = "redlock"))]
 mod handler;
 #[cfg(all(feature = "aws", feature = "redlock"))]
-mod interim;
-#[cfg(all(feature = "aws", feature = "redlock"))]
 mod logging;
 #[cfg(all(feature = "aws", feature = "redlock"))]
 mod provision;
