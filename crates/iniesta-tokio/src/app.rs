@@ -403,14 +403,21 @@ impl Iniesta {
         }
 
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(iniesta_core::driver::run(
+        let run = iniesta_core::driver::run(
             consumer,
             queue,
             lock,
             runtime,
             shutdown.clone().cancelled_owned(),
             observer,
-        ));
+        );
+        let task = tokio::spawn(async move {
+            let stats = run.await;
+            if tracing {
+                tracing::info!(%stats, "iniesta consumer finished");
+            }
+            stats
+        });
         if tracing {
             tracing::info!(
                 queue = %queue_desc,
