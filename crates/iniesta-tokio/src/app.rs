@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use iniesta_core::registry::Events;
-use iniesta_core::settings::{InitializationType, Settings, SettingsError, SettingsProblem};
+use iniesta_core::settings::{Settings, SettingsError};
 use iniesta_core::{
     ConfigError, Consumer, ConsumerConfig, Delivery, DeliveryMode, Handler, HandlerError,
     HandlerRegistry, LockBackend, Observer, Queue, RegistryError, Runtime, Stats,
@@ -327,8 +327,12 @@ impl Iniesta {
             None => Settings::from_env()?,
         };
 
+        // Without some backend features, fewer choices follow.
+        #[allow(unused_mut)]
         let mut chosen_queue = queue.map(|q| (q, "given".to_owned()));
+        #[allow(unused_mut)]
         let mut chosen_lock = lock.map(|l| (l, "given".to_owned()));
+        #[allow(unused_mut)]
         let mut mode = delivery_mode;
 
         #[cfg(feature = "mock")]
@@ -452,6 +456,7 @@ async fn aws_queue(
     wanted_mode: Option<DeliveryMode>,
 ) -> Result<(Arc<dyn Queue>, Option<DeliveryMode>, String), Error> {
     use iniesta_aws::{verify, AwsClients, AwsEndpoints, SqsQueue, VerifyRequest, VerifyScope};
+    use iniesta_core::settings::{InitializationType, SettingsProblem};
 
     let scope = if settings.wants(InitializationType::EventPolling) {
         VerifyScope::EventPolling

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use iniesta_core::machine::AbortReason;
-use iniesta_core::settings::{InitializationType, Settings};
+use iniesta_core::settings::Settings;
 use iniesta_core::{Delivery, DeliveryMode, DispatchOutcome, Event, LockBackend, Queue};
 use iniesta_tokio::{Error, InMemory, InMemoryOptions, Iniesta, Stats, TracingObserver};
 
@@ -392,6 +392,7 @@ async fn no_handlers_is_an_error() {
 #[cfg(feature = "aws")]
 #[tokio::test]
 async fn every_settings_problem_is_reported_at_once() {
+    use iniesta_core::settings::InitializationType;
     let mut settings = Settings::default();
     settings
         .initialization_types
