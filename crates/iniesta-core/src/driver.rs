@@ -7,18 +7,17 @@
 //! monotonic clock. `iniesta-tokio` implements it for tokio; tests implement
 //! it for other executors.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
-use futures::channel::mpsc;
 use futures::future::{AbortHandle, Abortable, BoxFuture};
 use futures::stream::FuturesUnordered;
+use futures::task::AtomicWaker;
 use futures::{FutureExt, StreamExt};
 
-use crate::machine::{Action, Consumer, DispatchOutcome, Event, Input};
+use crate::machine::{Action, Consumer, DispatchOutcome, Event, IdMap, Input};
 use crate::ports::{LockBackend, Queue};
 use crate::stats::Stats;
 use crate::time::Time;
@@ -49,6 +48,42 @@ impl<F: FnMut(&Event) + Send> Observer for F {
     }
 }
 
+/// What one IO future answers: one input (lock calls), or one per entry
+/// (batch calls), without a `Vec` for the single ones.
+enum Answer {
+    One(Input),
+    Many(Vec<Input>),
+}
+
+type Io = FuturesUnordered<BoxFuture<'static, Answer>>;
+
+/// Where spawned handlers leave their [`Input::Dispatched`] for the driver:
+/// a shared list and the driver's waker (no allocation per message, unlike
+/// a channel that allocates a node per send).
+#[derive(Default)]
+struct Finished {
+    inputs: Mutex<Vec<Input>>,
+    waker: AtomicWaker,
+}
+
+impl Finished {
+    fn push(&self, input: Input) {
+        self.inputs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(input);
+        self.waker.wake();
+    }
+
+    /// Moves what arrived into `into`, after registering the waker (so an
+    /// input pushed after the check still wakes the driver).
+    fn drain_into(&self, cx: &mut std::task::Context<'_>, into: &mut Vec<Input>) {
+        self.waker.register(cx.waker());
+        let mut inputs = self.inputs.lock().unwrap_or_else(|e| e.into_inner());
+        into.append(&mut inputs);
+    }
+}
+
 /// Runs `consumer` against `queue` and `lock` until `shutdown` completes and
 /// the graceful shutdown has finished (or until the machine finishes on its
 /// own). Returns the counts of what happened.
@@ -72,13 +107,15 @@ where
     O: Observer,
 {
     let mut stats = Stats::default();
-    let mut io: FuturesUnordered<BoxFuture<'static, Vec<Input>>> = FuturesUnordered::new();
-    let (done_tx, mut done_rx) = mpsc::unbounded::<Input>();
-    let mut running: HashMap<crate::machine::MessageId, AbortHandle> = HashMap::new();
-    let mut receiving: HashMap<crate::machine::ReceiveId, AbortHandle> = HashMap::new();
+    let mut io: Io = FuturesUnordered::new();
+    let finished = Arc::new(Finished::default());
+    let mut running: IdMap<crate::machine::MessageId, AbortHandle> = IdMap::default();
+    let mut receiving: IdMap<crate::machine::ReceiveId, AbortHandle> = IdMap::default();
     let mut shutdown = Box::pin(shutdown.fuse());
     let mut shutdown_seen = false;
     let mut sleep: Option<(Time, BoxFuture<'static, ()>)> = None;
+    // Reused from round to round.
+    let mut inputs: Vec<Input> = Vec::new();
 
     loop {
         while let Some(action) = consumer.poll_action() {
@@ -87,7 +124,7 @@ where
                 &queue,
                 &lock,
                 &runtime,
-                &done_tx,
+                &finished,
                 &mut io,
                 &mut running,
                 &mut receiving,
@@ -107,17 +144,17 @@ where
             None => sleep = None,
             _ => {}
         }
-        let (inputs, timer_fired) = futures::future::poll_fn(|cx| {
-            let mut inputs = Vec::new();
+        let timer_fired = futures::future::poll_fn(|cx| {
             if !shutdown_seen && shutdown.as_mut().poll(cx).is_ready() {
                 shutdown_seen = true;
                 inputs.push(Input::Shutdown);
             }
-            while let Poll::Ready(Some(input)) = done_rx.poll_next_unpin(cx) {
-                inputs.push(input);
-            }
-            while let Poll::Ready(Some(batch)) = io.poll_next_unpin(cx) {
-                inputs.extend(batch);
+            finished.drain_into(cx, &mut inputs);
+            while let Poll::Ready(Some(answer)) = io.poll_next_unpin(cx) {
+                match answer {
+                    Answer::One(input) => inputs.push(input),
+                    Answer::Many(batch) => inputs.extend(batch),
+                }
             }
             let fired = match &mut sleep {
                 Some((_, s)) => s.as_mut().poll(cx).is_ready(),
@@ -126,12 +163,12 @@ where
             if inputs.is_empty() && !fired {
                 Poll::Pending
             } else {
-                Poll::Ready((inputs, fired))
+                Poll::Ready(fired)
             }
         })
         .await;
         let now = runtime.now();
-        for input in inputs {
+        for input in inputs.drain(..) {
             match &input {
                 Input::Dispatched { id, .. } => {
                     running.remove(id);
@@ -151,16 +188,19 @@ where
     stats
 }
 
+// The ports are called on `Q` and `L` themselves (`Q::receive(&**q, ..)`),
+// not on the `Arc` around them: the `Arc` forwarding impls would box every
+// call's future once more.
 #[allow(clippy::too_many_arguments)]
 fn execute<Q, L, R>(
     action: Action,
     queue: &Arc<Q>,
     lock: &Arc<L>,
     runtime: &R,
-    done_tx: &mpsc::UnboundedSender<Input>,
-    io: &mut FuturesUnordered<BoxFuture<'static, Vec<Input>>>,
-    running: &mut HashMap<crate::machine::MessageId, AbortHandle>,
-    receiving: &mut HashMap<crate::machine::ReceiveId, AbortHandle>,
+    finished: &Arc<Finished>,
+    io: &mut Io,
+    running: &mut IdMap<crate::machine::MessageId, AbortHandle>,
+    receiving: &mut IdMap<crate::machine::ReceiveId, AbortHandle>,
 ) where
     Q: Queue + ?Sized,
     L: LockBackend + ?Sized,
@@ -172,12 +212,11 @@ fn execute<Q, L, R>(
             let (handle, reg) = AbortHandle::new_pair();
             receiving.insert(id, handle);
             io.push(Box::pin(async move {
-                let result =
-                    match Abortable::new(async move { q.receive(request).await }, reg).await {
-                        Ok(r) => r,
-                        Err(_aborted) => Ok(Vec::new()),
-                    };
-                vec![Input::Received { id, result }]
+                let result = match Abortable::new(Q::receive(&*q, request), reg).await {
+                    Ok(r) => r,
+                    Err(_aborted) => Ok(Vec::new()),
+                };
+                Answer::One(Input::Received { id, result })
             }));
         }
         Action::CancelReceive { id } => {
@@ -190,7 +229,7 @@ fn execute<Q, L, R>(
             io.push(Box::pin(async move {
                 let (ids, keys): (Vec<_>, Vec<_>) = entries.into_iter().unzip();
                 let n = ids.len();
-                let mut outcomes = l.acquire(keys, ttl).await;
+                let mut outcomes = L::acquire(&*l, keys, ttl).await;
                 // A backend that answers fewer outcomes than keys breaks its
                 // contract; treat the missing ones as unavailable.
                 outcomes.resize(
@@ -201,10 +240,12 @@ fn execute<Q, L, R>(
                         ),
                     ),
                 );
-                ids.into_iter()
-                    .zip(outcomes)
-                    .map(|(id, outcome)| Input::Acquired { id, outcome })
-                    .collect()
+                Answer::Many(
+                    ids.into_iter()
+                        .zip(outcomes)
+                        .map(|(id, outcome)| Input::Acquired { id, outcome })
+                        .collect(),
+                )
             }));
         }
         Action::Dispatch {
@@ -214,8 +255,10 @@ fn execute<Q, L, R>(
         } => {
             let (handle, reg) = AbortHandle::new_pair();
             running.insert(id, handle);
-            let tx = done_tx.clone();
+            let finished = finished.clone();
             runtime.spawn(Box::pin(async move {
+                // The call itself inside the guarded future too: a handler
+                // may panic before it returns its future.
                 let fut =
                     AssertUnwindSafe(async move { handler.handle(delivery).await }).catch_unwind();
                 let outcome = match Abortable::new(fut, reg).await {
@@ -224,7 +267,7 @@ fn execute<Q, L, R>(
                     Ok(Ok(Err(e))) => DispatchOutcome::Failed(e.to_string()),
                     Ok(Ok(Ok(()))) => DispatchOutcome::Succeeded,
                 };
-                let _ = tx.unbounded_send(Input::Dispatched { id, outcome });
+                finished.push(Input::Dispatched { id, outcome });
             }));
         }
         Action::Abort { id } => {
@@ -240,10 +283,10 @@ fn execute<Q, L, R>(
         } => {
             let l = lock.clone();
             io.push(Box::pin(async move {
-                vec![Input::Extended {
+                Answer::One(Input::Extended {
                     id,
-                    result: l.extend(key, token, ttl).await,
-                }]
+                    result: L::extend(&*l, key, token, ttl).await,
+                })
             }));
         }
         Action::Complete {
@@ -254,30 +297,32 @@ fn execute<Q, L, R>(
         } => {
             let l = lock.clone();
             io.push(Box::pin(async move {
-                vec![Input::Completed {
+                Answer::One(Input::Completed {
                     id,
-                    result: l.complete(key, token, keep_for).await,
-                }]
+                    result: L::complete(&*l, key, token, keep_for).await,
+                })
             }));
         }
         Action::Release { id, key, token } => {
             let l = lock.clone();
             io.push(Box::pin(async move {
-                vec![Input::Released {
+                Answer::One(Input::Released {
                     id,
-                    result: l.release(key, token).await,
-                }]
+                    result: L::release(&*l, key, token).await,
+                })
             }));
         }
         Action::Delete { entries } => {
             let q = queue.clone();
             io.push(Box::pin(async move {
                 let (ids, handles): (Vec<_>, Vec<_>) = entries.into_iter().unzip();
-                let results = pad(q.delete_batch(handles).await, ids.len());
-                ids.into_iter()
-                    .zip(results)
-                    .map(|(id, result)| Input::Deleted { id, result })
-                    .collect()
+                let results = pad(Q::delete_batch(&*q, handles).await, ids.len());
+                Answer::Many(
+                    ids.into_iter()
+                        .zip(results)
+                        .map(|(id, result)| Input::Deleted { id, result })
+                        .collect(),
+                )
             }));
         }
         Action::ChangeVisibility { entries } => {
@@ -285,11 +330,13 @@ fn execute<Q, L, R>(
             io.push(Box::pin(async move {
                 let (ids, rest): (Vec<_>, Vec<_>) =
                     entries.into_iter().map(|(id, h, d)| (id, (h, d))).unzip();
-                let results = pad(q.change_visibility_batch(rest).await, ids.len());
-                ids.into_iter()
-                    .zip(results)
-                    .map(|(id, result)| Input::VisibilityChanged { id, result })
-                    .collect()
+                let results = pad(Q::change_visibility_batch(&*q, rest).await, ids.len());
+                Answer::Many(
+                    ids.into_iter()
+                        .zip(results)
+                        .map(|(id, result)| Input::VisibilityChanged { id, result })
+                        .collect(),
+                )
             }));
         }
     }

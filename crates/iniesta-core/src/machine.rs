@@ -28,11 +28,12 @@
 #![allow(clippy::too_many_lines)]
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::message::{
-    parse, ParseConfig, ParseError, ReceiptHandle, ReceivedMessage, SharedMessage,
+    parse_owned, ParseConfig, ParseError, ReceiptHandle, ReceivedMessage, SharedMessage,
 };
 use crate::ports::{
     AcquireOutcome, BackendError, EntryResult, LockError, LockToken, ReceiveRequest,
@@ -44,6 +45,32 @@ use crate::time::Time;
 pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 /// SQS's largest receive and batch size.
 pub const MAX_BATCH: usize = 10;
+
+/// A map keyed by the machine's own counters ([`MessageId`], [`ReceiveId`]).
+/// They are never chosen by anyone outside, so the map needs no protection
+/// against hash flooding, only speed: one multiplication per key.
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
+/// Hashes a `u64` id with one multiplication by 2^64/φ, which spreads
+/// consecutive ids over the high bits the hash table reads.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 /// Identifies one message in progress inside one [`Consumer`]. Never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -645,7 +672,9 @@ struct Running {
 #[derive(Debug)]
 struct Entry {
     handle: ReceiptHandle,
-    sqs_id: String,
+    /// The SQS message id of a malformed message; a parsed one carries it in
+    /// `message`.
+    malformed_id: Option<String>,
     /// `None` for a malformed message (only ever returned to the queue).
     message: Option<SharedMessage>,
     lock_key: String,
@@ -659,6 +688,15 @@ struct Entry {
 }
 
 impl Entry {
+    /// The SQS message id of this delivery.
+    fn sqs_id(&self) -> String {
+        match (&self.message, &self.malformed_id) {
+            (Some(m), _) => m.sqs_message_id.clone(),
+            (None, Some(id)) => id.clone(),
+            (None, None) => String::new(),
+        }
+    }
+
     /// The parsed message. Only malformed messages lack one, and they never
     /// leave the `Returning` state, where it is not asked for.
     fn msg(&self) -> SharedMessage {
@@ -697,10 +735,10 @@ pub struct Consumer {
     handlers: HandlerRegistry,
     now: Time,
     next_id: u64,
-    entries: HashMap<MessageId, Entry>,
+    entries: IdMap<MessageId, Entry>,
     /// (deadline, message) for entries with a pending deadline.
     timers: BTreeSet<(Time, MessageId)>,
-    receives: HashMap<ReceiveId, u32>,
+    receives: IdMap<ReceiveId, u32>,
     reserved: usize,
     receive_failures: u32,
     receive_resume_at: Option<Time>,
@@ -737,9 +775,9 @@ impl Consumer {
             handlers,
             now,
             next_id: 0,
-            entries: HashMap::new(),
+            entries: IdMap::default(),
             timers: BTreeSet::new(),
-            receives: HashMap::new(),
+            receives: IdMap::default(),
             reserved: 0,
             receive_failures: 0,
             receive_resume_at: None,
@@ -932,9 +970,9 @@ impl Consumer {
     }
 
     fn on_message(&mut self, raw: ReceivedMessage) {
-        let message = match parse(&raw, &self.config.parse) {
-            Ok(m) => Arc::new(m),
-            Err(error) => {
+        let (message, handle) = match parse_owned(raw, &self.config.parse) {
+            Ok((m, handle)) => (Arc::new(m), handle),
+            Err((error, raw)) => {
                 let receive_count = raw.receive_count();
                 self.events.push_back(Event::Malformed {
                     message_id: raw.message_id.clone(),
@@ -949,7 +987,7 @@ impl Consumer {
                         id,
                         Entry {
                             handle: raw.receipt_handle,
-                            sqs_id: raw.message_id,
+                            malformed_id: Some(raw.message_id),
                             message: None,
                             lock_key: String::new(),
                             state: State::Acquiring { sent_at: self.now },
@@ -964,26 +1002,29 @@ impl Consumer {
             }
         };
         let id = MessageId(self.fresh_id());
-        let lock_key = format!("{}{}", self.config.lock_key_prefix, message.key);
+        let prefix = &self.config.lock_key_prefix;
+        let mut lock_key = String::with_capacity(prefix.len() + message.key.len());
+        lock_key.push_str(prefix);
+        lock_key.push_str(&message.key);
         let shutting_down = self.shutdown_deadline.is_some();
         let state = State::Acquiring { sent_at: self.now };
+        let acquire_key = (!shutting_down).then(|| lock_key.clone());
         self.entries.insert(
             id,
             Entry {
-                handle: raw.receipt_handle,
-                sqs_id: raw.message_id,
+                handle,
+                malformed_id: None,
                 message: Some(message),
-                lock_key: lock_key.clone(),
+                lock_key,
                 state,
                 timer: None,
                 extend_sent_at: None,
                 heartbeat_vis: 0,
             },
         );
-        if shutting_down {
-            self.return_or_forget(id, Duration::ZERO);
-        } else {
-            self.pending_acquire.push((id, lock_key));
+        match acquire_key {
+            None => self.return_or_forget(id, Duration::ZERO),
+            Some(key) => self.pending_acquire.push((id, key)),
         }
     }
 
@@ -1333,7 +1374,7 @@ impl Consumer {
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
-        let message_id = entry.sqs_id.clone();
+        let message_id = entry.sqs_id();
         if let State::Returning { delay, sent: true } = entry.state {
             match result {
                 Ok(()) => self.events.push_back(Event::Returned { message_id, delay }),

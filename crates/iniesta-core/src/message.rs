@@ -137,11 +137,28 @@ pub enum Payload {
 
 impl Payload {
     fn from_text(text: &str) -> Payload {
+        if !may_be_json(text) {
+            return Payload::Text(text.to_owned());
+        }
         match serde_json::from_str(text) {
             Ok(v) => Payload::Json(v),
             Err(_) => Payload::Text(text.to_owned()),
         }
     }
+}
+
+/// Whether `text` can be JSON at all, judged by its first byte that is not
+/// JSON whitespace: a JSON text starts with a value, and every value starts
+/// with `{`, `[`, `"`, `-`, a digit, `t`, `f` or `n`. Plain text is then
+/// taken as text without running the JSON parser on it.
+fn may_be_json(text: &str) -> bool {
+    let first = text
+        .bytes()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    matches!(
+        first,
+        Some(b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
+    )
 }
 
 /// A parsed event, as a handler sees it.
@@ -252,70 +269,150 @@ struct EnvelopeAttribute {
 ///
 /// Never panics: any input that cannot be understood is a [`ParseError`].
 pub fn parse(raw: &ReceivedMessage, config: &ParseConfig) -> Result<Message, ParseError> {
-    let (body, key, sns_message_id, topic_arn, attributes) = match config.mode {
-        DeliveryMode::Raw => (
-            raw.body.clone(),
-            raw.message_id.clone(),
-            None,
-            None,
-            raw.message_attributes.clone(),
-        ),
+    parse_owned(raw.clone(), config)
+        .map(|(message, _)| message)
+        .map_err(|(error, _)| error)
+}
+
+/// [`parse`] for a delivery the caller owns: the body, the attributes and
+/// the message id move into the [`Message`] instead of being copied, and the
+/// receipt handle is handed back beside it. On failure the delivery is
+/// handed back unchanged with the error.
+#[allow(clippy::result_large_err)]
+pub fn parse_owned(
+    raw: ReceivedMessage,
+    config: &ParseConfig,
+) -> Result<(Message, ReceiptHandle), (ParseError, ReceivedMessage)> {
+    match config.mode {
+        DeliveryMode::Raw => {
+            let event = match event_of(&raw.message_attributes, config) {
+                Ok(event) => event,
+                Err(e) => return Err((e, raw)),
+            };
+            let ReceivedMessage {
+                message_id,
+                receipt_handle,
+                body,
+                attributes: system,
+                message_attributes,
+            } = raw;
+            let message = assemble(
+                event,
+                body,
+                message_id.clone(),
+                message_id,
+                None,
+                None,
+                message_attributes,
+                &system,
+            );
+            Ok((message, receipt_handle))
+        }
         DeliveryMode::Envelope => {
-            let env: Envelope = serde_json::from_str(&raw.body)
-                .map_err(|e| ParseError::NotAnEnvelope(e.to_string()))?;
-            if env.kind != "Notification" {
-                return Err(ParseError::NotAnEnvelope(format!(
-                    "Type is {:?}, expected \"Notification\"",
-                    env.kind
-                )));
-            }
-            if let Some(expected) = &config.topic_arn {
-                if &env.topic_arn != expected {
-                    return Err(ParseError::WrongTopic {
-                        expected: expected.clone(),
-                        got: env.topic_arn,
-                    });
-                }
-            }
-            let mut attributes = BTreeMap::new();
-            for (name, a) in env.message_attributes {
-                let v = AttributeValue::from_wire(&a.kind, &a.value).map_err(|e| match e {
-                    ParseError::BadAttribute { reason, .. } => ParseError::BadAttribute {
-                        name: name.clone(),
-                        reason,
-                    },
-                    other => other,
-                })?;
-                attributes.insert(name, v);
-            }
-            (
+            let (env, attributes) = match unwrap_envelope(&raw.body, config) {
+                Ok(parts) => parts,
+                Err(e) => return Err((e, raw)),
+            };
+            let event = match event_of(&attributes, config) {
+                Ok(event) => event,
+                Err(e) => return Err((e, raw)),
+            };
+            let ReceivedMessage {
+                message_id,
+                receipt_handle,
+                attributes: system,
+                ..
+            } = raw;
+            let message = assemble(
+                event,
                 env.message,
                 env.message_id.clone(),
+                message_id,
                 Some(env.message_id),
                 Some(env.topic_arn),
                 attributes,
-            )
+                &system,
+            );
+            Ok((message, receipt_handle))
         }
-    };
-    let event = match attributes.get(&config.event_key) {
-        None => return Err(ParseError::MissingEvent(config.event_key.clone())),
-        Some(AttributeValue::String(s)) => s.clone(),
-        Some(_) => return Err(ParseError::EventNotString(config.event_key.clone())),
-    };
-    let ts = |name: &str| raw.attributes.get(name).and_then(|v| v.parse().ok());
-    Ok(Message {
+    }
+}
+
+/// The event name: the string attribute named by the configured key.
+fn event_of(
+    attributes: &BTreeMap<String, AttributeValue>,
+    config: &ParseConfig,
+) -> Result<String, ParseError> {
+    match attributes.get(&config.event_key) {
+        None => Err(ParseError::MissingEvent(config.event_key.clone())),
+        Some(AttributeValue::String(s)) => Ok(s.clone()),
+        Some(_) => Err(ParseError::EventNotString(config.event_key.clone())),
+    }
+}
+
+/// Reads and checks an SNS envelope; returns it with its attributes decoded.
+fn unwrap_envelope(
+    body: &str,
+    config: &ParseConfig,
+) -> Result<(Envelope, BTreeMap<String, AttributeValue>), ParseError> {
+    let mut env: Envelope =
+        serde_json::from_str(body).map_err(|e| ParseError::NotAnEnvelope(e.to_string()))?;
+    if env.kind != "Notification" {
+        return Err(ParseError::NotAnEnvelope(format!(
+            "Type is {:?}, expected \"Notification\"",
+            env.kind
+        )));
+    }
+    if let Some(expected) = &config.topic_arn {
+        if &env.topic_arn != expected {
+            return Err(ParseError::WrongTopic {
+                expected: expected.clone(),
+                got: env.topic_arn,
+            });
+        }
+    }
+    let mut attributes = BTreeMap::new();
+    for (name, a) in std::mem::take(&mut env.message_attributes) {
+        let v = AttributeValue::from_wire(&a.kind, &a.value).map_err(|e| match e {
+            ParseError::BadAttribute { reason, .. } => ParseError::BadAttribute {
+                name: name.clone(),
+                reason,
+            },
+            other => other,
+        })?;
+        attributes.insert(name, v);
+    }
+    Ok((env, attributes))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    event: String,
+    body: String,
+    key: String,
+    sqs_message_id: String,
+    sns_message_id: Option<String>,
+    topic_arn: Option<String>,
+    attributes: BTreeMap<String, AttributeValue>,
+    system: &BTreeMap<String, String>,
+) -> Message {
+    let ts = |name: &str| system.get(name).and_then(|v| v.parse().ok());
+    Message {
         event,
         payload: Payload::from_text(&body),
         body,
         key,
-        sqs_message_id: raw.message_id.clone(),
+        sqs_message_id,
         sns_message_id,
         topic_arn,
         attributes,
-        receive_count: raw.receive_count(),
+        receive_count: system
+            .get(ATTR_RECEIVE_COUNT)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1),
         sent_timestamp: ts(ATTR_SENT_TIMESTAMP),
         first_receive_timestamp: ts(ATTR_FIRST_RECEIVE_TIMESTAMP),
-    })
+    }
 }
 
 /// Builds the SNS JSON envelope SNS wraps a message in when raw delivery is
@@ -327,31 +424,41 @@ pub fn envelope_json(
     message: &str,
     attributes: &BTreeMap<String, AttributeValue>,
 ) -> String {
-    let attrs: serde_json::Map<String, serde_json::Value> = attributes
-        .iter()
-        .map(|(k, v)| {
-            let value = match v {
-                AttributeValue::String(s)
-                | AttributeValue::Number(s)
-                | AttributeValue::StringArray(s) => s.clone(),
-                AttributeValue::Binary(b) => base64::engine::general_purpose::STANDARD.encode(b),
-            };
-            (
-                k.clone(),
-                serde_json::json!({ "Type": v.data_type(), "Value": value }),
-            )
-        })
-        .collect();
-    serde_json::json!({
-        "Type": "Notification",
-        "MessageId": sns_message_id,
-        "TopicArn": topic_arn,
-        "Message": message,
-        "Timestamp": "1970-01-01T00:00:00.000Z",
-        "SignatureVersion": "1",
-        "MessageAttributes": attrs,
-    })
-    .to_string()
+    // Written directly, each string escaped by serde_json, with the keys in
+    // the sorted order a JSON object built with serde_json has.
+    fn string(out: &mut Vec<u8>, s: &str) {
+        serde_json::to_writer(&mut *out, s).expect("a string serialises to a Vec");
+    }
+    let mut out = Vec::with_capacity(192 + message.len() + topic_arn.len());
+    out.extend_from_slice(b"{\"Message\":");
+    string(&mut out, message);
+    out.extend_from_slice(b",\"MessageAttributes\":{");
+    for (i, (k, v)) in attributes.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(&mut out, k);
+        out.extend_from_slice(b":{\"Type\":");
+        string(&mut out, v.data_type());
+        out.extend_from_slice(b",\"Value\":");
+        match v {
+            AttributeValue::String(s)
+            | AttributeValue::Number(s)
+            | AttributeValue::StringArray(s) => string(&mut out, s),
+            AttributeValue::Binary(b) => {
+                string(&mut out, &base64::engine::general_purpose::STANDARD.encode(b));
+            }
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"},\"MessageId\":");
+    string(&mut out, sns_message_id);
+    out.extend_from_slice(
+        b",\"SignatureVersion\":\"1\",\"Timestamp\":\"1970-01-01T00:00:00.000Z\",\"TopicArn\":",
+    );
+    string(&mut out, topic_arn);
+    out.extend_from_slice(b",\"Type\":\"Notification\"}");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
 /// A message shared between the machine, the driver and the handler.
@@ -449,6 +556,90 @@ mod tests {
         assert_eq!(m.sns_message_id.as_deref(), Some("sns-9"));
         assert_eq!(m.payload, Payload::Text("plain text".into()));
         assert_eq!(m.attributes, attrs);
+    }
+
+    #[test]
+    fn envelope_json_is_the_json_of_the_envelope() {
+        let attrs: BTreeMap<_, _> = [
+            (
+                "iniesta_pass".to_string(),
+                AttributeValue::String("E.svc".into()),
+            ),
+            ("q\"uote".to_string(), AttributeValue::String("\\n\u{1}é".into())),
+            ("bin".to_string(), AttributeValue::Binary(vec![0, 1, 255])),
+        ]
+        .into_iter()
+        .collect();
+        let message = "line\none \"two\" \u{7f}";
+        let text = envelope_json(TOPIC, "sns-1", message, &attrs);
+        let expected = serde_json::json!({
+            "Type": "Notification",
+            "MessageId": "sns-1",
+            "TopicArn": TOPIC,
+            "Message": message,
+            "Timestamp": "1970-01-01T00:00:00.000Z",
+            "SignatureVersion": "1",
+            "MessageAttributes": {
+                "iniesta_pass": {"Type": "String", "Value": "E.svc"},
+                "q\"uote": {"Type": "String", "Value": "\\n\u{1}é"},
+                "bin": {"Type": "Binary", "Value": "AAH/"},
+            },
+        });
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed, expected);
+        assert_eq!(text, expected.to_string());
+        assert_eq!(
+            envelope_json(TOPIC, "m", "", &BTreeMap::new()),
+            serde_json::json!({
+                "Type": "Notification", "MessageId": "m", "TopicArn": TOPIC, "Message": "",
+                "Timestamp": "1970-01-01T00:00:00.000Z", "SignatureVersion": "1",
+                "MessageAttributes": {},
+            })
+            .to_string()
+        );
+    }
+
+    #[test]
+    fn plain_text_payload_is_text_and_json_payload_is_json() {
+        for (body, json) in [
+            ("hello", false),
+            ("", false),
+            ("  {\"a\":1} ", true),
+            ("\n[1]", true),
+            ("\"s\"", true),
+            ("-1", true),
+            ("42", true),
+            ("true", true),
+            ("null", true),
+            ("nope", false),
+            ("{broken", false),
+            ("Ünïcode", false),
+        ] {
+            let m = parse(
+                &raw(body, &[("iniesta_pass", AttributeValue::String("E.svc".into()))]),
+                &cfg(DeliveryMode::Raw),
+            )
+            .unwrap();
+            assert_eq!(matches!(m.payload, Payload::Json(_)), json, "{body:?}");
+            if !json {
+                assert_eq!(m.payload, Payload::Text(body.into()));
+            }
+        }
+    }
+
+    #[test]
+    fn parse_owned_hands_back_the_delivery_on_error() {
+        let r = raw("x", &[]);
+        let (e, back) = parse_owned(r.clone(), &cfg(DeliveryMode::Raw)).unwrap_err();
+        assert_eq!(e, ParseError::MissingEvent("iniesta_pass".into()));
+        assert_eq!(back, r);
+        let r = raw("{", &[]);
+        let (_, back) = parse_owned(r.clone(), &cfg(DeliveryMode::Envelope)).unwrap_err();
+        assert_eq!(back, r);
+        let ok = raw("b", &[("iniesta_pass", AttributeValue::String("E.svc".into()))]);
+        let (m, handle) = parse_owned(ok.clone(), &cfg(DeliveryMode::Raw)).unwrap();
+        assert_eq!(handle, ok.receipt_handle);
+        assert_eq!(m, parse(&ok, &cfg(DeliveryMode::Raw)).unwrap());
     }
 
     #[test]

@@ -86,6 +86,7 @@
 
 mod clock;
 pub mod codes;
+mod hash;
 mod lock;
 mod queue;
 mod topic;

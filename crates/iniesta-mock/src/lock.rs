@@ -1,6 +1,5 @@
 //! An in-memory lock backend with completion records.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -9,6 +8,7 @@ use async_trait::async_trait;
 use iniesta_core::{AcquireOutcome, LockBackend, LockError, LockToken, Time};
 
 use crate::clock::Clock;
+use crate::hash::FastMap;
 
 /// The state of one key, after expiry is applied ([`MockLock::state`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl Entry {
 
 #[derive(Default)]
 struct State {
-    keys: HashMap<String, Entry>,
+    keys: FastMap<String, Entry>,
     next_token: u64,
     fail_next: u32,
     ambiguous_next: u32,
@@ -203,7 +203,7 @@ impl MockLock {
     pub fn acquire_now(&self, key: &str, ttl: Duration) -> AcquireOutcome {
         let now = self.inner.clock.now();
         let mut st = self.guard();
-        let out = acquire_one(&mut st, now, key, ttl);
+        let out = acquire_one(&mut st, now, Key::Borrowed(key), ttl);
         st.maybe_sweep(now);
         out
     }
@@ -219,7 +219,7 @@ impl MockLock {
         let mut st = self.guard();
         let out = keys
             .iter()
-            .map(|k| acquire_one(&mut st, now, k.as_ref(), ttl))
+            .map(|k| acquire_one(&mut st, now, Key::Borrowed(k.as_ref()), ttl))
             .collect();
         st.maybe_sweep(now);
         out
@@ -393,7 +393,29 @@ impl MockLock {
     }
 }
 
-fn acquire_one(st: &mut State, now: Time, key: &str, ttl: Duration) -> AcquireOutcome {
+/// A key as the caller hands it: borrowed (copied when stored) or owned.
+enum Key<'a> {
+    Borrowed(&'a str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(k) => k,
+            Key::Owned(k) => k,
+        }
+    }
+
+    fn into_owned(self) -> String {
+        match self {
+            Key::Borrowed(k) => k.to_owned(),
+            Key::Owned(k) => k,
+        }
+    }
+}
+
+fn acquire_one(st: &mut State, now: Time, key: Key<'_>, ttl: Duration) -> AcquireOutcome {
     if ttl.is_zero() {
         return AcquireOutcome::Unavailable(unavailable("ttl must be positive"));
     }
@@ -401,7 +423,7 @@ fn acquire_one(st: &mut State, now: Time, key: &str, ttl: Duration) -> AcquireOu
     if fault == Fault::Fail {
         return AcquireOutcome::Unavailable(unavailable(INJECTED));
     }
-    let out = match st.live(key, now) {
+    let out = match st.live(key.as_str(), now) {
         Some(Entry::Done { .. }) => {
             st.stats.done += 1;
             AcquireOutcome::Done
@@ -412,9 +434,9 @@ fn acquire_one(st: &mut State, now: Time, key: &str, ttl: Duration) -> AcquireOu
         }
         None => {
             st.next_token += 1;
-            let token = LockToken::new(format!("tok-{}", st.next_token));
+            let token = token_for(st.next_token);
             st.keys.insert(
-                key.to_owned(),
+                key.into_owned(),
                 Entry::Locked {
                     token: token.clone(),
                     expires_at: now + ttl,
@@ -432,6 +454,26 @@ fn acquire_one(st: &mut State, now: Time, key: &str, ttl: Duration) -> AcquireOu
     } else {
         out
     }
+}
+
+/// `tok-{n}`, written straight into the token's one allocation.
+fn token_for(n: u64) -> LockToken {
+    let mut buf = [0u8; 24];
+    buf[..4].copy_from_slice(b"tok-");
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - i;
+    buf[4..4 + len].copy_from_slice(&digits[i..]);
+    LockToken::new(std::str::from_utf8(&buf[..4 + len]).expect("ASCII"))
 }
 
 fn count<T>(
@@ -465,7 +507,15 @@ impl fmt::Debug for MockLock {
 #[async_trait]
 impl LockBackend for MockLock {
     async fn acquire(&self, keys: Vec<String>, ttl: Duration) -> Vec<AcquireOutcome> {
-        self.acquire_many_now(&keys, ttl)
+        // The keys are ours: a newly locked key is stored without a copy.
+        let now = self.inner.clock.now();
+        let mut st = self.guard();
+        let out = keys
+            .into_iter()
+            .map(|k| acquire_one(&mut st, now, Key::Owned(k), ttl))
+            .collect();
+        st.maybe_sweep(now);
+        out
     }
 
     async fn extend(

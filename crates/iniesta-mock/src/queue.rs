@@ -136,9 +136,14 @@ struct Stored {
     visible_at: Time,
 }
 
-/// A deleted message: kept whole, or only its receive count.
+/// A deleted message: kept whole, or only its receive count. Messages are
+/// boxed in the maps so that the tree nodes stay small: inserting and
+/// removing then moves pointers, not whole messages.
 enum Gone {
-    Kept { message: Stored, deleted_at: Time },
+    Kept {
+        message: Box<Stored>,
+        deleted_at: Time,
+    },
     Dropped { receive_count: u32 },
 }
 
@@ -154,7 +159,7 @@ impl Gone {
 #[derive(Default)]
 struct State {
     /// Live messages by number (send order).
-    messages: BTreeMap<u64, Stored>,
+    messages: BTreeMap<u64, Box<Stored>>,
     /// Every live message as (visible_at, number): receives take from the
     /// front, so the oldest-visible message comes first, then send order.
     ready: BTreeSet<(Time, u64)>,
@@ -300,14 +305,14 @@ impl MockQueue {
             let mut st = self.state();
             st.messages.insert(
                 n,
-                Stored {
+                Box::new(Stored {
                     body: body.into(),
                     attributes: message_attributes,
                     receive_count: 0,
                     sent_at: now,
                     first_received_at: None,
                     visible_at: now,
-                },
+                }),
             );
             st.ready.insert((now, n));
             st.stats.sent += 1;
@@ -375,20 +380,29 @@ impl MockQueue {
             m.receive_count = m.receive_count.saturating_add(1);
             m.visible_at = hide_until;
             let first = *m.first_received_at.get_or_insert(now);
+            let mut digits = Digits::default();
+            // Built in key order, so the map is filled without sorting.
+            let mut attributes = BTreeMap::new();
+            attributes.insert(
+                ATTR_FIRST_RECEIVE_TIMESTAMP.to_owned(),
+                digits.format(millis(first)).to_owned(),
+            );
+            attributes.insert(
+                ATTR_RECEIVE_COUNT.to_owned(),
+                digits.format(u128::from(m.receive_count)).to_owned(),
+            );
+            attributes.insert(
+                ATTR_SENT_TIMESTAMP.to_owned(),
+                digits.format(millis(m.sent_at)).to_owned(),
+            );
             let id = message_id(n);
-            let attributes = BTreeMap::from([
-                (ATTR_RECEIVE_COUNT.to_owned(), m.receive_count.to_string()),
-                (
-                    ATTR_SENT_TIMESTAMP.to_owned(),
-                    millis(m.sent_at).to_string(),
-                ),
-                (
-                    ATTR_FIRST_RECEIVE_TIMESTAMP.to_owned(),
-                    millis(first).to_string(),
-                ),
-            ]);
+            let count = digits.format(u128::from(m.receive_count));
+            let mut handle = String::with_capacity(id.len() + 1 + count.len());
+            handle.push_str(&id);
+            handle.push('/');
+            handle.push_str(count);
             out.push(ReceivedMessage {
-                receipt_handle: ReceiptHandle(format!("{id}/{}", m.receive_count)),
+                receipt_handle: ReceiptHandle(handle),
                 message_id: id,
                 body: m.body.clone(),
                 attributes,
@@ -571,9 +585,9 @@ impl MockQueue {
     pub fn snapshot(&self) -> Vec<QueuedMessage> {
         let now = self.inner.clock.now();
         let st = self.state();
-        let live = st.messages.iter().map(|(n, m)| (*n, m, false));
+        let live = st.messages.iter().map(|(n, m)| (*n, &**m, false));
         let gone = st.gone.iter().filter_map(|(n, g)| match g {
-            Gone::Kept { message, .. } => Some((*n, message, true)),
+            Gone::Kept { message, .. } => Some((*n, &**message, true)),
             Gone::Dropped { .. } => None,
         });
         let mut all: Vec<(u64, &Stored, bool)> = live.chain(gone).collect();
@@ -658,7 +672,37 @@ impl fmt::Debug for MockQueue {
 }
 
 fn message_id(n: u64) -> String {
-    format!("msg-{n}")
+    let digits = &mut Digits::default();
+    let digits = digits.format(u128::from(n));
+    let mut id = String::with_capacity(4 + digits.len());
+    id.push_str("msg-");
+    id.push_str(digits);
+    id
+}
+
+/// Decimal digits of a number, written without the formatting machinery
+/// (ids, handles and timestamps are made on every receive).
+struct Digits([u8; 40]);
+
+impl Default for Digits {
+    fn default() -> Self {
+        Digits([0; 40])
+    }
+}
+
+impl Digits {
+    fn format(&mut self, mut n: u128) -> &str {
+        let mut i = self.0.len();
+        loop {
+            i -= 1;
+            self.0[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        std::str::from_utf8(&self.0[i..]).expect("ASCII digits")
+    }
 }
 
 fn millis(t: Time) -> u128 {
