@@ -562,6 +562,12 @@ fn main() {
         }
         queues.push((loops, pair));
     }
+    eprintln!(
+        "publishing {} events to {} queues (moto slows down as the queues grow: \
+         minutes for thousands)",
+        s.n,
+        queues.len() * 2
+    );
     let t = Instant::now();
     let topic = SnsTopic::new(clients.sns.clone(), topic_arn.clone());
     rt.block_on(publish(&topic, s.n));
@@ -598,6 +604,11 @@ fn main() {
             s.n,
             s.max_side,
         );
+        eprintln!(
+            "  {loops} loop(s), consumer: {} events in {:.2} s",
+            a.seen,
+            a.elapsed.as_secs_f64()
+        );
         let depth_b = rt.block_on(queue_depth(&clients.sqs, baseline_url));
         let b = rt.block_on(run_baseline(
             &clients.sqs,
@@ -606,6 +617,11 @@ fn main() {
             s.n,
             s.max_side,
         ));
+        eprintln!(
+            "  {loops} loop(s), baseline: {} messages in {:.2} s",
+            b.seen,
+            b.elapsed.as_secs_f64()
+        );
         let ratio = a.rate() / b.rate();
         println!(
             "| {loops} | (a) iniesta consume, max_in_flight {} | {} | {} | {:.2} | {:.1} | |",
