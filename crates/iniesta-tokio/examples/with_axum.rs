@@ -48,14 +48,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use iniesta_tokio::{shutdown_signal, Delivery, InMemory, Iniesta, Stats};
+use iniesta_tokio::{shutdown_signal, Delivery, InMemory, Iniesta, StatsWatch};
 use serde_json::json;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 struct AppState {
-    stats: watch::Receiver<Stats>,
+    stats: StatsWatch,
     stopping: CancellationToken,
     /// The in-memory world, when not running against AWS.
     world: Option<InMemory>,
@@ -129,7 +128,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    let s = *state.stats.borrow();
+    let s = state.stats.get();
     let stopping = state.stopping.is_cancelled();
     let status = if stopping {
         StatusCode::SERVICE_UNAVAILABLE

@@ -10,11 +10,12 @@ use iniesta_core::{
     ConfigError, Consumer, ConsumerConfig, Delivery, DeliveryMode, Handler, HandlerError,
     HandlerRegistry, LockBackend, Observer, Queue, RegistryError, Runtime, Stats,
 };
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::observe::{traced_handlers, FanOut, MetricsObserver, StatsObserver, TracingObserver};
+use crate::observe::{
+    traced_handlers, FanOut, MetricsObserver, StatsObserver, StatsWatch, TracingObserver,
+};
 use crate::runtime::TokioRuntime;
 
 /// Why a consumer could not start (or ended abnormally). Each message says
@@ -563,7 +564,7 @@ async fn aws_queue(
 #[derive(Debug)]
 pub struct ConsumerHandle {
     shutdown: CancellationToken,
-    stats: watch::Receiver<Stats>,
+    stats: StatsWatch,
     task: JoinHandle<Stats>,
 }
 
@@ -582,12 +583,13 @@ impl ConsumerHandle {
 
     /// What the consumer has done so far.
     pub fn stats(&self) -> Stats {
-        *self.stats.borrow()
+        self.stats.get()
     }
 
-    /// A receiver of the live [`Stats`], updated after every event: wait for
-    /// a condition with `wait_for`, read with `borrow`.
-    pub fn watch_stats(&self) -> watch::Receiver<Stats> {
+    /// A live view of the [`Stats`], updated after every event: read with
+    /// `get`, wait for a condition with `wait_for`. It can be moved to
+    /// another task (a health endpoint).
+    pub fn watch_stats(&self) -> StatsWatch {
         self.stats.clone()
     }
 

@@ -103,7 +103,9 @@ mod runtime;
 pub use app::{shutdown_signal, ConsumerHandle, Error, Iniesta};
 #[cfg(feature = "mock")]
 pub use memory::{InMemory, InMemoryOptions, InMemoryPublishError};
-pub use observe::{FanOut, MetricsObserver, StatsObserver, TracingObserver};
+pub use observe::{
+    ConsumerStopped, FanOut, MetricsObserver, StatsObserver, StatsWatch, TracingObserver,
+};
 pub use runtime::TokioRuntime;
 
 /// The core types handlers and builders use, re-exported so a service needs
