@@ -117,7 +117,16 @@ where
     // Reused from round to round.
     let mut inputs: Vec<Input> = Vec::new();
 
+    let mut rounds: u32 = 0;
     loop {
+        // Give the executor a turn now and then: when answers keep arriving
+        // at once (an in-memory backend), the loop would otherwise never
+        // return to the executor, starving other tasks on its thread and
+        // exhausting tokio's cooperative budget (which hides a shutdown).
+        rounds = rounds.wrapping_add(1);
+        if rounds % 64 == 0 {
+            yield_now().await;
+        }
         while let Some(action) = consumer.poll_action() {
             execute(
                 action,
@@ -362,4 +371,20 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     } else {
         "handler panicked".to_owned()
     }
+}
+
+/// Returns `Pending` once (after asking to be polled again), so the task
+/// goes back to its executor for a turn.
+async fn yield_now() {
+    let mut yielded = false;
+    futures::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
 }

@@ -30,8 +30,8 @@ pub mod time;
 pub use driver::{Observer, Runtime};
 pub use filters::{Filter, FilterError, FilterPolicy};
 pub use machine::{
-    Action, Backoff, ConfigError, Consumer, ConsumerConfig, DispatchOutcome, Event, Input,
-    MessageId, ReceiveId,
+    AbortReason, Action, Backoff, ConfigError, Consumer, ConsumerConfig, DispatchOutcome, Event,
+    Input, MessageId, ReceiveId,
 };
 pub use message::{
     parse, AttributeValue, DeliveryMode, Message, ParseConfig, ParseError, Payload, ReceiptHandle,

@@ -146,6 +146,10 @@ pub struct ConsumerConfig {
     pub receive_backoff: Duration,
     /// Longest pause after failed receives.
     pub receive_backoff_max: Duration,
+    /// Pause before the next receive when one came back empty before its
+    /// long-poll wait was over (short polling, or a backend that answers
+    /// early): without it an empty queue would be polled in a busy loop.
+    pub empty_receive_pause: Duration,
 }
 
 impl ConsumerConfig {
@@ -172,6 +176,7 @@ impl ConsumerConfig {
             retry_delay: Duration::from_millis(200),
             receive_backoff: Duration::from_millis(100),
             receive_backoff_max: Duration::from_secs(20),
+            empty_receive_pause: Duration::from_millis(100),
         }
     }
 
@@ -738,7 +743,8 @@ pub struct Consumer {
     entries: IdMap<MessageId, Entry>,
     /// (deadline, message) for entries with a pending deadline.
     timers: BTreeSet<(Time, MessageId)>,
-    receives: IdMap<ReceiveId, u32>,
+    /// Outstanding receives: slots reserved, and when each was sent.
+    receives: IdMap<ReceiveId, (u32, Time)>,
     reserved: usize,
     receive_failures: u32,
     receive_resume_at: Option<Time>,
@@ -915,7 +921,7 @@ impl Consumer {
             }
             let max = free.min(self.config.receive_batch as usize) as u32;
             let id = ReceiveId(self.fresh_id());
-            self.receives.insert(id, max);
+            self.receives.insert(id, (max, self.now));
             self.reserved += max as usize;
             self.actions.push_back(Action::Receive {
                 id,
@@ -934,10 +940,12 @@ impl Consumer {
     }
 
     fn on_received(&mut self, id: ReceiveId, result: Result<Vec<ReceivedMessage>, BackendError>) {
-        let Some(reserved) = self.receives.remove(&id) else {
+        let Some((reserved, sent_at)) = self.receives.remove(&id) else {
             return;
         };
         self.reserved -= reserved as usize;
+        // A cancelled receive may be the last thing a shutdown waits for.
+        self.report_if_stopped();
         let messages = match result {
             Ok(m) => {
                 self.receive_failures = 0;
@@ -959,6 +967,13 @@ impl Consumer {
             }
         };
         if messages.is_empty() {
+            let waited = self.now.saturating_duration_since(sent_at);
+            let early = waited < self.config.wait_time || self.config.wait_time.is_zero();
+            if early && self.shutdown_deadline.is_none() {
+                let resume = self.now + self.config.empty_receive_pause;
+                self.receive_resume_at =
+                    Some(self.receive_resume_at.map_or(resume, |t| t.max(resume)));
+            }
             return;
         }
         self.events.push_back(Event::Received {
@@ -1434,6 +1449,11 @@ impl Consumer {
                 self.timers.remove(&(t, id));
             }
         }
+        self.report_if_stopped();
+    }
+
+    /// Reports [`Event::Stopped`] once, when a shutdown has nothing left.
+    fn report_if_stopped(&mut self) {
         if self.shutdown_deadline.is_some()
             && self.entries.is_empty()
             && self.receives.is_empty()

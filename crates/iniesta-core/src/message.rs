@@ -446,7 +446,10 @@ pub fn envelope_json(
             | AttributeValue::Number(s)
             | AttributeValue::StringArray(s) => string(&mut out, s),
             AttributeValue::Binary(b) => {
-                string(&mut out, &base64::engine::general_purpose::STANDARD.encode(b));
+                string(
+                    &mut out,
+                    &base64::engine::general_purpose::STANDARD.encode(b),
+                );
             }
         }
         out.push(b'}');
@@ -565,7 +568,10 @@ mod tests {
                 "iniesta_pass".to_string(),
                 AttributeValue::String("E.svc".into()),
             ),
-            ("q\"uote".to_string(), AttributeValue::String("\\n\u{1}é".into())),
+            (
+                "q\"uote".to_string(),
+                AttributeValue::String("\\n\u{1}é".into()),
+            ),
             ("bin".to_string(), AttributeValue::Binary(vec![0, 1, 255])),
         ]
         .into_iter()
@@ -616,7 +622,10 @@ mod tests {
             ("Ünïcode", false),
         ] {
             let m = parse(
-                &raw(body, &[("iniesta_pass", AttributeValue::String("E.svc".into()))]),
+                &raw(
+                    body,
+                    &[("iniesta_pass", AttributeValue::String("E.svc".into()))],
+                ),
                 &cfg(DeliveryMode::Raw),
             )
             .unwrap();
@@ -636,7 +645,10 @@ mod tests {
         let r = raw("{", &[]);
         let (_, back) = parse_owned(r.clone(), &cfg(DeliveryMode::Envelope)).unwrap_err();
         assert_eq!(back, r);
-        let ok = raw("b", &[("iniesta_pass", AttributeValue::String("E.svc".into()))]);
+        let ok = raw(
+            "b",
+            &[("iniesta_pass", AttributeValue::String("E.svc".into()))],
+        );
         let (m, handle) = parse_owned(ok.clone(), &cfg(DeliveryMode::Raw)).unwrap();
         assert_eq!(handle, ok.receipt_handle);
         assert_eq!(m, parse(&ok, &cfg(DeliveryMode::Raw)).unwrap());

@@ -460,3 +460,24 @@ fn invalid_configuration_is_refused() {
     cfg.max_in_flight = 0;
     assert!(Consumer::new(cfg, handlers(), t(0)).is_err());
 }
+
+#[test]
+fn an_empty_short_poll_pauses_the_next_receive() {
+    let mut cfg = config();
+    cfg.wait_time = Duration::ZERO;
+    let mut c = Consumer::new(cfg, handlers(), t(0)).unwrap();
+    let Some(Action::Receive { id, .. }) = actions(&mut c).into_iter().next() else {
+        panic!("expected a receive")
+    };
+    c.handle_input(
+        t(5),
+        Input::Received {
+            id,
+            result: Ok(vec![]),
+        },
+    );
+    assert!(actions(&mut c).is_empty(), "no busy loop on an empty queue");
+    assert_eq!(c.poll_timeout(), Some(t(105)));
+    c.handle_timeout(t(105));
+    assert!(matches!(&actions(&mut c)[..], [Action::Receive { .. }]));
+}
