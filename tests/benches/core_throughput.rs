@@ -66,7 +66,10 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn alloc_counts() -> (u64, u64) {
-    (ALLOCS.load(Ordering::Relaxed), BYTES.load(Ordering::Relaxed))
+    (
+        ALLOCS.load(Ordering::Relaxed),
+        BYTES.load(Ordering::Relaxed),
+    )
 }
 
 // ----- a single-threaded runtime for the driver ---------------------------
@@ -114,10 +117,7 @@ impl Scenario {
             DeliveryMode::Raw => "raw",
             DeliveryMode::Envelope => "envelope",
         };
-        format!(
-            "{mode} {}/{}",
-            self.max_in_flight, self.concurrent_receives
-        )
+        format!("{mode} {}/{}", self.max_in_flight, self.concurrent_receives)
     }
 }
 

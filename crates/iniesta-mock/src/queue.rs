@@ -144,7 +144,9 @@ enum Gone {
         message: Box<Stored>,
         deleted_at: Time,
     },
-    Dropped { receive_count: u32 },
+    Dropped {
+        receive_count: u32,
+    },
 }
 
 impl Gone {
