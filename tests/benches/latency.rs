@@ -40,7 +40,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use futures::future::BoxFuture;
 use iniesta_core::driver::{run, Runtime};
 use iniesta_core::machine::{Consumer, ConsumerConfig, Event};
 use iniesta_core::message::{ReceiptHandle, ReceivedMessage};
@@ -48,8 +47,9 @@ use iniesta_core::ports::{
     AcquireOutcome, BackendError, EntryResult, LockBackend, LockError, LockToken, Queue,
     ReceiveRequest,
 };
-use iniesta_core::{AttributeValue, DeliveryMode, HandlerRegistry, ParseConfig, Stats, Time};
+use iniesta_core::{AttributeValue, DeliveryMode, HandlerRegistry, ParseConfig, Stats};
 use iniesta_mock::{Clock, MockLock, MockQueue, QueueOptions};
+use iniesta_tokio::TokioRuntime;
 
 const EVENT: &str = "BenchHappened.bench";
 const SLOW_EVERY: usize = 100;
@@ -193,31 +193,6 @@ impl<L: LockBackend> LockBackend for Remote<L> {
     async fn release(&self, key: String, token: LockToken) -> Result<(), LockError> {
         self.trip().await;
         self.inner.release(key, token).await
-    }
-}
-
-// ----- the driver's runtime -----------------------------------------------------
-
-/// The driver's [`Runtime`] on the current tokio multi-thread runtime.
-struct Tokio {
-    origin: Instant,
-}
-
-impl Runtime for Tokio {
-    fn now(&self) -> Time {
-        Time::from_duration(self.origin.elapsed())
-    }
-
-    fn sleep_until(&self, deadline: Time) -> BoxFuture<'static, ()> {
-        let at = self
-            .origin
-            .checked_add(deadline.since_origin())
-            .unwrap_or_else(|| self.origin + Duration::from_secs(100 * 365 * 86_400));
-        Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(at)))
-    }
-
-    fn spawn(&self, future: BoxFuture<'static, ()>) {
-        drop(tokio::spawn(future));
     }
 }
 
@@ -381,9 +356,7 @@ fn run_once(rt: &tokio::runtime::Runtime, s: &Settings, mif: usize, scenario: Sc
 
     let max_run = s.max_run;
     let (stats, start) = rt.block_on(async move {
-        let runtime = Tokio {
-            origin: Instant::now(),
-        };
+        let runtime = TokioRuntime::new();
         let consumer =
             Consumer::new(config, handlers, runtime.now()).expect("a valid configuration");
         let shutdown = async move {
