@@ -74,6 +74,7 @@ struct Params {
     backoff: bool,
     return_unstarted: bool,
     visibility_extension: bool,
+    delete_batch_window: Duration,
 }
 
 fn fault() -> impl Strategy<Value = Fault> {
@@ -106,6 +107,7 @@ fn params() -> impl Strategy<Value = Params> {
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
+        prop_oneof![Just(Duration::ZERO), Just(Duration::from_millis(10))],
     )
         .prop_map(
             |(
@@ -116,6 +118,7 @@ fn params() -> impl Strategy<Value = Params> {
                 backoff,
                 return_unstarted,
                 vis,
+                delete_batch_window,
             )| Params {
                 nodes,
                 max_in_flight,
@@ -124,6 +127,7 @@ fn params() -> impl Strategy<Value = Params> {
                 backoff,
                 return_unstarted,
                 visibility_extension: vis,
+                delete_batch_window,
             },
         )
 }
@@ -222,6 +226,7 @@ fn config(p: &Params) -> ConsumerConfig {
     });
     c.shutdown_grace = Duration::from_secs(5);
     c.return_unstarted_on_shutdown = p.return_unstarted;
+    c.delete_batch_window = p.delete_batch_window;
     c
 }
 
@@ -831,6 +836,7 @@ fn redelivery_after_failed_delete_is_not_dispatched_again() {
         backoff: false,
         return_unstarted: true,
         visibility_extension: false,
+        delete_batch_window: Duration::ZERO,
     };
     let run = |fault| Step::Run {
         node: 0,

@@ -150,6 +150,11 @@ pub struct ConsumerConfig {
     /// long-poll wait was over (short polling, or a backend that answers
     /// early): without it an empty queue would be polled in a busy loop.
     pub empty_receive_pause: Duration,
+    /// How long a message ready to be deleted waits for others to share its
+    /// batch delete call (a full batch of 10 goes at once). Zero deletes at
+    /// once. Fewer calls cost less on SQS and on emulators whose calls scan
+    /// the queue.
+    pub delete_batch_window: Duration,
 }
 
 impl ConsumerConfig {
@@ -177,6 +182,7 @@ impl ConsumerConfig {
             receive_backoff: Duration::from_millis(100),
             receive_backoff_max: Duration::from_secs(20),
             empty_receive_pause: Duration::from_millis(100),
+            delete_batch_window: Duration::from_millis(10),
         }
     }
 
@@ -209,6 +215,7 @@ impl ConsumerConfig {
                 max: settings.failure_backoff_max,
             });
         c.shutdown_grace = settings.shutdown_grace;
+        c.delete_batch_window = settings.delete_batch_window;
         c.return_unstarted_on_shutdown = settings.return_unstarted_on_shutdown;
         c.lock_key_prefix = settings.lock_key_prefix.clone();
         c
@@ -750,6 +757,8 @@ pub struct Consumer {
     receive_resume_at: Option<Time>,
     pending_acquire: Vec<(MessageId, String)>,
     pending_delete: VecDeque<MessageId>,
+    /// When the oldest pending delete must go out, full batch or not.
+    delete_due: Option<Time>,
     pending_visibility: Vec<(MessageId, ReceiptHandle, Duration)>,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
@@ -789,6 +798,7 @@ impl Consumer {
             receive_resume_at: None,
             pending_acquire: Vec::new(),
             pending_delete: VecDeque::new(),
+            delete_due: None,
             pending_visibility: Vec::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -841,6 +851,7 @@ impl Consumer {
         for other in [
             self.receive_resume_at,
             self.shutdown_deadline.filter(|_| self.any_running()),
+            self.delete_due,
         ] {
             t = match (t, other) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -1272,7 +1283,7 @@ impl Consumer {
                 retry_at: None,
                 queued: true,
             };
-            self.pending_delete.push_back(id);
+            self.queue_delete(id);
             self.reschedule(id);
         }
     }
@@ -1566,7 +1577,7 @@ impl Consumer {
             } if retry_at.is_some_and(|t| t <= now) => {
                 *retry_at = None;
                 *queued = true;
-                self.pending_delete.push_back(id);
+                self.queue_delete(id);
             }
             _ => {}
         }
@@ -1575,7 +1586,17 @@ impl Consumer {
 
     // ----- batching -------------------------------------------------------
 
-    /// Turns pending per-message wishes into batch actions.
+    /// Queues a delete for the next batch.
+    fn queue_delete(&mut self, id: MessageId) {
+        self.pending_delete.push_back(id);
+        if self.delete_due.is_none() {
+            self.delete_due = Some(self.now + self.config.delete_batch_window);
+        }
+    }
+
+    /// Turns pending per-message wishes into batch actions. Deletes go out
+    /// in full batches at once, and the rest when the oldest has waited the
+    /// batch window (at once while shutting down).
     fn flush(&mut self) {
         if !self.pending_acquire.is_empty() {
             let entries = std::mem::take(&mut self.pending_acquire);
@@ -1584,7 +1605,9 @@ impl Consumer {
                 ttl: self.config.lock_timeout,
             });
         }
-        while !self.pending_delete.is_empty() {
+        let due =
+            self.delete_due.is_some_and(|t| t <= self.now) || self.shutdown_deadline.is_some();
+        while self.pending_delete.len() >= MAX_BATCH || (due && !self.pending_delete.is_empty()) {
             let n = self.pending_delete.len().min(MAX_BATCH);
             let mut entries = Vec::with_capacity(n);
             for id in self.pending_delete.drain(..n) {
@@ -1598,6 +1621,9 @@ impl Consumer {
             if !entries.is_empty() {
                 self.actions.push_back(Action::Delete { entries });
             }
+        }
+        if self.pending_delete.is_empty() {
+            self.delete_due = None;
         }
         while !self.pending_visibility.is_empty() {
             let n = self.pending_visibility.len().min(MAX_BATCH);

@@ -37,6 +37,7 @@
 //! | `INIESTA_FAILURE_BACKOFF_BASE` | none (`0`) | after a failed handler, hide the message for base × 2^(receive count − 1); unset or 0 leaves the queue's visibility timeout alone |
 //! | `INIESTA_FAILURE_BACKOFF_MAX` | `15m` | the longest such backoff (at most 12 h, SQS's limit) |
 //! | `INIESTA_SHUTDOWN_GRACE` | `30` (s) | how long shutdown waits for running handlers |
+//! | `INIESTA_DELETE_BATCH_WINDOW` | `10ms` | how long a finished message waits for others to share its `DeleteMessageBatch` call (0 = delete at once) |
 //! | `INIESTA_RETURN_UNSTARTED_ON_SHUTDOWN` | `true` | at shutdown, make received but unstarted messages visible again at once |
 //! | `INIESTA_LOCK_KEY_PREFIX` | `sqs:event:` | prefix of the Redis key locked per event |
 //! | `INIESTA_RAW_DELIVERY` | detected at start-up | whether SNS delivers raw messages (`true`/`false`; `auto` or unset = detect) |
@@ -140,6 +141,8 @@ pub mod vars {
     pub const FAILURE_BACKOFF_MAX: &str = "INIESTA_FAILURE_BACKOFF_MAX";
     /// How long shutdown waits for running handlers.
     pub const SHUTDOWN_GRACE: &str = "INIESTA_SHUTDOWN_GRACE";
+    /// How long a finished message waits for others to share its delete call.
+    pub const DELETE_BATCH_WINDOW: &str = "INIESTA_DELETE_BATCH_WINDOW";
     /// Whether shutdown makes unstarted messages visible again.
     pub const RETURN_UNSTARTED_ON_SHUTDOWN: &str = "INIESTA_RETURN_UNSTARTED_ON_SHUTDOWN";
     /// Prefix of the lock key.
@@ -174,6 +177,7 @@ pub mod vars {
         FAILURE_BACKOFF_BASE,
         FAILURE_BACKOFF_MAX,
         SHUTDOWN_GRACE,
+        DELETE_BATCH_WINDOW,
         RETURN_UNSTARTED_ON_SHUTDOWN,
         LOCK_KEY_PREFIX,
         RAW_DELIVERY,
@@ -409,6 +413,10 @@ pub struct Settings {
     /// How long shutdown waits for running handlers
     /// (`INIESTA_SHUTDOWN_GRACE`).
     pub shutdown_grace: Duration,
+    /// How long a finished message waits for others to share its
+    /// `DeleteMessageBatch` call (`INIESTA_DELETE_BATCH_WINDOW`; fewer
+    /// calls, at the price of that much delay before the delete).
+    pub delete_batch_window: Duration,
     /// At shutdown, make received but unstarted messages visible again at
     /// once (`INIESTA_RETURN_UNSTARTED_ON_SHUTDOWN`).
     pub return_unstarted_on_shutdown: bool,
@@ -447,6 +455,7 @@ impl Default for Settings {
             failure_backoff_base: None,
             failure_backoff_max: Duration::from_secs(15 * 60),
             shutdown_grace: Duration::from_secs(30),
+            delete_batch_window: Duration::from_millis(10),
             return_unstarted_on_shutdown: true,
             lock_key_prefix: DEFAULT_LOCK_KEY_PREFIX.to_owned(),
             raw_delivery: None,
@@ -484,6 +493,7 @@ impl fmt::Debug for Settings {
             .field("failure_backoff_base", &self.failure_backoff_base)
             .field("failure_backoff_max", &self.failure_backoff_max)
             .field("shutdown_grace", &self.shutdown_grace)
+            .field("delete_batch_window", &self.delete_batch_window)
             .field(
                 "return_unstarted_on_shutdown",
                 &self.return_unstarted_on_shutdown,
@@ -628,6 +638,11 @@ impl Settings {
                 parse_duration_in(v, Duration::ZERO, Duration::MAX)
             })
             .unwrap_or(d.shutdown_grace);
+        let delete_batch_window = r
+            .value(vars::DELETE_BATCH_WINDOW, false, |v| {
+                parse_duration_in(v, Duration::ZERO, Duration::from_secs(10))
+            })
+            .unwrap_or(d.delete_batch_window);
         let return_unstarted_on_shutdown = r
             .value(vars::RETURN_UNSTARTED_ON_SHUTDOWN, false, parse_bool)
             .unwrap_or(d.return_unstarted_on_shutdown);
@@ -672,6 +687,7 @@ impl Settings {
             failure_backoff_base,
             failure_backoff_max,
             shutdown_grace,
+            delete_batch_window,
             return_unstarted_on_shutdown,
             lock_key_prefix,
             raw_delivery,
@@ -1631,6 +1647,8 @@ mod tests {
         (vars::FAILURE_BACKOFF_MAX, "13h"),
         (vars::FAILURE_BACKOFF_MAX, "forever"),
         (vars::SHUTDOWN_GRACE, "NaN"),
+        (vars::DELETE_BATCH_WINDOW, "11s"),
+        (vars::DELETE_BATCH_WINDOW, "-5ms"),
         (vars::RETURN_UNSTARTED_ON_SHUTDOWN, "sometimes"),
         (vars::RAW_DELIVERY, "raw"),
     ];

@@ -21,6 +21,7 @@ fn config() -> ConsumerConfig {
     c.max_in_flight = 2;
     c.receive_batch = 10;
     c.concurrent_receives = 1;
+    c.delete_batch_window = Duration::ZERO;
     c
 }
 
@@ -480,4 +481,72 @@ fn an_empty_short_poll_pauses_the_next_receive() {
     assert_eq!(c.poll_timeout(), Some(t(105)));
     c.handle_timeout(t(105));
     assert!(matches!(&actions(&mut c)[..], [Action::Receive { .. }]));
+}
+
+#[test]
+fn deletes_wait_for_the_batch_window_unless_a_batch_is_full() {
+    let mut cfg = config();
+    cfg.delete_batch_window = Duration::from_millis(10);
+    cfg.max_in_flight = 12;
+    let mut c = Consumer::new(cfg, handlers(), t(0)).unwrap();
+    let Some(Action::Receive { id, .. }) = actions(&mut c).into_iter().next() else {
+        panic!("expected a receive")
+    };
+    let msgs = (0..10)
+        .map(|i| message(&format!("m{i}"), "E.svc"))
+        .collect();
+    c.handle_input(
+        t(0),
+        Input::Received {
+            id,
+            result: Ok(msgs),
+        },
+    );
+    let Some(Action::Acquire { entries, .. }) = actions(&mut c)
+        .into_iter()
+        .find(|a| matches!(a, Action::Acquire { .. }))
+    else {
+        panic!("expected an acquire")
+    };
+    // All ten are duplicates of finished work: acked without dispatch.
+    for (id, _) in &entries[..9] {
+        c.handle_input(
+            t(1),
+            Input::Acquired {
+                id: *id,
+                outcome: AcquireOutcome::Done,
+            },
+        );
+    }
+    assert!(
+        !actions(&mut c)
+            .iter()
+            .any(|a| matches!(a, Action::Delete { .. })),
+        "nine deletes wait for company"
+    );
+    assert_eq!(c.poll_timeout(), Some(t(11)));
+    c.handle_input(
+        t(2),
+        Input::Acquired {
+            id: entries[9].0,
+            outcome: AcquireOutcome::Done,
+        },
+    );
+    let a = actions(&mut c);
+    assert!(
+        matches!(&a[..], [Action::Delete { entries }] if entries.len() == 10),
+        "a full batch goes at once: {a:?}"
+    );
+
+    // A lone delete goes out when the window has passed.
+    let mut cfg = config();
+    cfg.delete_batch_window = Duration::from_millis(10);
+    let mut c = Consumer::new(cfg, handlers(), t(0)).unwrap();
+    let after = receive_and_lock(&mut c, vec![message("m1", "E.svc")], AcquireOutcome::Done);
+    assert!(
+        !after.iter().any(|a| matches!(a, Action::Delete { .. })),
+        "{after:?}"
+    );
+    c.handle_timeout(t(10));
+    assert!(matches!(&actions(&mut c)[..], [Action::Delete { .. }]));
 }
