@@ -25,7 +25,6 @@
 //! is left for redelivery (optionally hidden for an exponential backoff).
 //! Unparseable messages are reported and left in the queue (a dead-letter
 //! queue ends their journey), never deleted.
-#![allow(clippy::too_many_lines)]
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -1256,11 +1255,11 @@ impl Consumer {
         }
         match result {
             Ok(()) => self.start_delete(id),
-            Err(LockError::Unavailable(reason))
+            // A transient failure: try again while the lock is still ours.
+            Err(LockError::Unavailable(_))
                 if *attempts < self.config.complete_retries
                     && self.now + self.config.retry_delay < *valid_until =>
             {
-                let _ = reason;
                 *attempts += 1;
                 *retry_at = Some(self.now + self.config.retry_delay * *attempts);
                 self.reschedule(id);
