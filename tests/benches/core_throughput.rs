@@ -18,6 +18,7 @@
 //! - `INIESTA_BENCH_ONLY`: run only the scenarios whose name contains this
 //!   text (`raw 100/10`, `envelope`, …), e.g. for a run under callgrind.
 
+use iniesta_tests::env_u64;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -231,16 +232,6 @@ fn run_once(scenario: Scenario, n: u64) -> Measured {
     }
 }
 
-fn env_number(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a positive number")),
-        Err(_) => default,
-    }
-}
-
 fn median(sorted: &[f64]) -> f64 {
     let n = sorted.len();
     if n % 2 == 1 {
@@ -251,8 +242,8 @@ fn median(sorted: &[f64]) -> f64 {
 }
 
 fn main() {
-    let n = env_number("INIESTA_BENCH_MESSAGES", 200_000).max(1);
-    let runs = env_number("INIESTA_BENCH_RUNS", 5).max(1);
+    let n = env_u64("INIESTA_BENCH_MESSAGES", 200_000).max(1);
+    let runs = env_u64("INIESTA_BENCH_RUNS", 5).max(1);
     let only = std::env::var("INIESTA_BENCH_ONLY").ok();
     let scenarios = [
         (DeliveryMode::Raw, 100, 10),

@@ -33,6 +33,7 @@
 //! Needs `moto_server` and `redis-server` on `PATH`; without them it says so
 //! and exits.
 
+use iniesta_tests::{env_list, env_u64};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -61,16 +62,6 @@ const WAIT_SECONDS: i32 = 20;
 
 // ----- settings ---------------------------------------------------------------
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
-        _ => default,
-    }
-}
-
 struct Settings {
     n: usize,
     loops: Vec<usize>,
@@ -80,21 +71,7 @@ struct Settings {
 
 impl Settings {
     fn from_env() -> Settings {
-        let loops = std::env::var("DRAIN_LOOPS")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| {
-                v.split(',')
-                    .map(|x| {
-                        x.trim()
-                            .parse::<usize>()
-                            .ok()
-                            .filter(|n| (1..=100).contains(n))
-                            .unwrap_or_else(|| panic!("DRAIN_LOOPS: bad value {x:?}"))
-                    })
-                    .collect()
-            })
-            .unwrap_or_else(|| vec![1, 4]);
+        let loops = env_list("DRAIN_LOOPS", &[1, 4], |n| (1..=100).contains(&n));
         Settings {
             n: env_u64("DRAIN_N", 2000).max(1) as usize,
             loops,

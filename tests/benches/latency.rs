@@ -34,6 +34,7 @@
 //!   The fast messages' rate and the run's time show that a slow handler
 //!   holds only its own slot: no batch waits for it.
 
+use iniesta_tests::{env_list, env_u64};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -57,16 +58,6 @@ const SLOW_MARK: &str = "slow";
 
 // ----- settings ---------------------------------------------------------------
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
-        _ => default,
-    }
-}
-
 #[derive(Debug, Clone)]
 struct Settings {
     latency: Duration,
@@ -82,21 +73,7 @@ struct Settings {
 
 impl Settings {
     fn from_env() -> Self {
-        let in_flight = std::env::var("LATENCY_IN_FLIGHT")
-            .ok()
-            .filter(|v| !v.trim().is_empty())
-            .map(|v| {
-                v.split(',')
-                    .map(|x| {
-                        x.trim()
-                            .parse::<usize>()
-                            .ok()
-                            .filter(|n| *n > 0)
-                            .unwrap_or_else(|| panic!("LATENCY_IN_FLIGHT: bad value {x:?}"))
-                    })
-                    .collect()
-            })
-            .unwrap_or_else(|| vec![1, 10, 100, 1000]);
+        let in_flight = env_list("LATENCY_IN_FLIGHT", &[1, 10, 100, 1000], |n| n > 0);
         let svg = match std::env::var("LATENCY_SVG") {
             Ok(v) if v.is_empty() => None,
             Ok(v) => Some(PathBuf::from(v)),

@@ -1,4 +1,51 @@
 //! Cross-crate tests of iniesta-rs: the property tests of the consumer's
 //! invariants, the consumer wired to Redlock and SQS, the end-to-end tests of
 //! the `iniesta` binary (in `tests/`), and the benchmarks (in `benches/`).
-//! The library itself holds nothing.
+//! The library holds what the benchmarks share: reading their knobs from the
+//! environment.
+
+/// The whole number in environment variable `name`, or `default` when it is
+/// unset or blank. A value that is not a whole number stops the run with a
+/// message naming the variable.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
+        _ => default,
+    }
+}
+
+/// The comma-separated list of whole numbers in `name`, each of which must
+/// pass `valid`, or `default` when unset or blank. A bad item stops the run
+/// with a message naming the variable and the item.
+pub fn env_list(name: &str, default: &[usize], valid: impl Fn(usize) -> bool) -> Vec<usize> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .split(',')
+            .map(|x| {
+                x.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| valid(*n))
+                    .unwrap_or_else(|| panic!("{name}: bad value {x:?}"))
+            })
+            .collect(),
+        _ => default.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_variables_give_the_defaults() {
+        assert_eq!(env_u64("INIESTA_TESTS_SURELY_UNSET", 7), 7);
+        assert_eq!(
+            env_list("INIESTA_TESTS_SURELY_UNSET", &[1, 4], |_| true),
+            [1, 4]
+        );
+    }
+}

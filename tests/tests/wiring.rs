@@ -110,6 +110,29 @@ async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> boo
     }
 }
 
+/// An in-memory topic and a queue subscribed to it (no filter), on a real
+/// clock.
+fn mock_world(visibility_timeout: Duration, raw_delivery: bool) -> (Arc<MockQueue>, MockTopic) {
+    let clock = Clock::real();
+    let queue = Arc::new(MockQueue::with_options(
+        "q",
+        &clock,
+        QueueOptions {
+            visibility_timeout,
+            ..QueueOptions::default()
+        },
+    ));
+    let topic = MockTopic::new("global", &clock);
+    topic.subscribe(
+        &queue,
+        SubscribeOptions {
+            raw_delivery,
+            filter_policy: None,
+        },
+    );
+    (queue, topic)
+}
+
 fn publish_mock(topic: &MockTopic, n: usize) {
     for i in 0..n {
         topic
@@ -129,23 +152,7 @@ async fn two_consumers_with_redlock_on_the_mock_queue_handle_each_event_once() {
     let Some(cluster) = RedisCluster::start(3) else {
         return;
     };
-    let clock = Clock::real();
-    let queue = Arc::new(MockQueue::with_options(
-        "q",
-        &clock,
-        QueueOptions {
-            visibility_timeout: Duration::from_secs(2),
-            ..QueueOptions::default()
-        },
-    ));
-    let topic = MockTopic::new("global", &clock);
-    topic.subscribe(
-        &queue,
-        SubscribeOptions {
-            raw_delivery: false,
-            filter_policy: None,
-        },
-    );
+    let (queue, topic) = mock_world(Duration::from_secs(2), false);
     // Every event arrives twice (SNS's at-least-once delivery).
     topic.duplicate_next(40);
     publish_mock(&topic, 40);
@@ -197,23 +204,7 @@ async fn with_a_redis_majority_down_nothing_is_dispatched_or_deleted_until_it_re
     let Some(mut cluster) = RedisCluster::start(3) else {
         return;
     };
-    let clock = Clock::real();
-    let queue = Arc::new(MockQueue::with_options(
-        "q",
-        &clock,
-        QueueOptions {
-            visibility_timeout: Duration::from_secs(1),
-            ..QueueOptions::default()
-        },
-    ));
-    let topic = MockTopic::new("global", &clock);
-    topic.subscribe(
-        &queue,
-        SubscribeOptions {
-            raw_delivery: true,
-            filter_policy: None,
-        },
-    );
+    let (queue, topic) = mock_world(Duration::from_secs(1), true);
     let lock = redlock(&cluster);
     cluster.servers_mut()[0].stop();
     cluster.servers_mut()[1].stop();
