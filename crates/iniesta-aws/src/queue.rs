@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::{
 };
 use iniesta_core::{
     AttributeValue, BackendError, EntryResult, Queue, ReceiptHandle, ReceiveRequest,
-    ReceivedMessage,
+    ReceivedMessage, SystemAttributes,
 };
 
 use crate::error::{backend_error, has_code, AwsError, SQS_NO_QUEUE};
@@ -262,13 +262,9 @@ fn received_from_sqs(m: &aws_sdk_sqs::types::Message) -> Option<ReceivedMessage>
         tracing::warn!("SQS returned a message without id or receipt handle; ignored");
         return None;
     };
-    let attributes: BTreeMap<String, String> = m
+    let attributes: SystemAttributes = m
         .attributes()
-        .map(|a| {
-            a.iter()
-                .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                .collect()
-        })
+        .map(|a| a.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect())
         .unwrap_or_default();
     let mut message_attributes = BTreeMap::new();
     for (name, value) in m.message_attributes().into_iter().flatten() {

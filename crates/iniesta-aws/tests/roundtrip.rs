@@ -55,14 +55,14 @@ async fn publish_receive_parse_delete_in_both_modes() {
         let raw_message = &received[0];
         assert!(raw_message.receive_count() >= 1);
         assert!(
-            raw_message.attributes.contains_key("SentTimestamp"),
+            raw_message.attributes.sent_timestamp.is_some(),
             "system attributes are requested: {:?}",
             raw_message.attributes
         );
         let m = parse(raw_message, &config(mode, &topic)).expect("parses");
         assert_eq!(m.event, "UserCreated.users");
         assert_eq!(
-            m.payload,
+            *m.payload(),
             Payload::Json(json!({"user_id": 7, "name": "Ada"}))
         );
         assert_eq!(m.version(), Some(2.0));
@@ -155,7 +155,7 @@ async fn python_iniesta_wire_format_parses() {
         let m = parse(&received[0], &config(mode, &topic)).expect("parses");
         assert_eq!(m.event, "Created.users");
         assert_eq!(
-            m.payload,
+            *m.payload(),
             Payload::Json(json!({"id": 1, "email": "a@example.com", "tags": ["x", "y"]}))
         );
         assert_eq!(m.version(), Some(1.0));

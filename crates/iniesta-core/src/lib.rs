@@ -35,7 +35,7 @@ pub use machine::{
 };
 pub use message::{
     parse, AttributeValue, DeliveryMode, Message, ParseConfig, ParseError, Payload, ReceiptHandle,
-    ReceivedMessage, SharedMessage,
+    ReceivedMessage, SharedMessage, SystemAttributes,
 };
 pub use ports::{
     AcquireOutcome, BackendError, EntryResult, LockBackend, LockError, LockToken, OutgoingMessage,

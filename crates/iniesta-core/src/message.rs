@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -89,6 +89,81 @@ pub const ATTR_SENT_TIMESTAMP: &str = "SentTimestamp";
 /// (epoch ms).
 pub const ATTR_FIRST_RECEIVE_TIMESTAMP: &str = "ApproximateFirstReceiveTimestamp";
 
+/// The SQS system attributes of one delivery. The three the consumer reads
+/// are typed (so a queue hands them over without a string per value and the
+/// consumer reads them without parsing); any other goes to
+/// [`other`](Self::other) as text.
+///
+/// Collecting `(name, value)` pairs sorts them out:
+///
+/// ```
+/// use iniesta_core::SystemAttributes;
+///
+/// let attrs: SystemAttributes = [
+///     ("ApproximateReceiveCount", "3"),
+///     ("SentTimestamp", "1700000000000"),
+///     ("SenderId", "AIDAEXAMPLE"),
+/// ]
+/// .into_iter()
+/// .collect();
+/// assert_eq!(attrs.receive_count, Some(3));
+/// assert_eq!(attrs.sent_timestamp, Some(1_700_000_000_000));
+/// assert_eq!(attrs.other["SenderId"], "AIDAEXAMPLE");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SystemAttributes {
+    /// `ApproximateReceiveCount`: how often the message was received,
+    /// counting this delivery.
+    pub receive_count: Option<u32>,
+    /// `SentTimestamp`: when the message was sent, in ms since the Unix
+    /// epoch.
+    pub sent_timestamp: Option<u64>,
+    /// `ApproximateFirstReceiveTimestamp`: when the message was first
+    /// received, in ms since the Unix epoch.
+    pub first_receive_timestamp: Option<u64>,
+    /// Every other system attribute (`SenderId`, `AWSTraceHeader`, …), and a
+    /// known one whose value is not a number, as the queue gave it.
+    pub other: BTreeMap<String, String>,
+}
+
+impl SystemAttributes {
+    /// Records one attribute: a known name with a numeric value goes to its
+    /// typed field, anything else to [`other`](Self::other).
+    pub fn insert(
+        &mut self,
+        name: impl AsRef<str> + Into<String>,
+        value: impl AsRef<str> + Into<String>,
+    ) {
+        let text = value.as_ref();
+        let typed = match name.as_ref() {
+            ATTR_RECEIVE_COUNT => text.parse().ok().map(|n| self.receive_count = Some(n)),
+            ATTR_SENT_TIMESTAMP => text.parse().ok().map(|n| self.sent_timestamp = Some(n)),
+            ATTR_FIRST_RECEIVE_TIMESTAMP => text
+                .parse()
+                .ok()
+                .map(|n| self.first_receive_timestamp = Some(n)),
+            _ => None,
+        };
+        if typed.is_none() {
+            self.other.insert(name.into(), value.into());
+        }
+    }
+}
+
+impl<K, V> FromIterator<(K, V)> for SystemAttributes
+where
+    K: AsRef<str> + Into<String>,
+    V: AsRef<str> + Into<String>,
+{
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut attrs = SystemAttributes::default();
+        for (name, value) in iter {
+            attrs.insert(name, value);
+        }
+        attrs
+    }
+}
+
 /// One delivery of one message, as a [`Queue`](crate::Queue) returns it:
 /// nothing parsed yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +175,7 @@ pub struct ReceivedMessage {
     /// The body as received.
     pub body: String,
     /// SQS system attributes (`ApproximateReceiveCount`, `SentTimestamp`, …).
-    pub attributes: BTreeMap<String, String>,
+    pub attributes: SystemAttributes,
     /// SQS message attributes (in raw delivery, the SNS message attributes).
     pub message_attributes: BTreeMap<String, AttributeValue>,
 }
@@ -108,10 +183,7 @@ pub struct ReceivedMessage {
 impl ReceivedMessage {
     /// `ApproximateReceiveCount`, or 1 when absent or unreadable.
     pub fn receive_count(&self) -> u32 {
-        self.attributes
-            .get(ATTR_RECEIVE_COUNT)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1)
+        self.attributes.receive_count.unwrap_or(1)
     }
 }
 
@@ -162,15 +234,13 @@ fn may_be_json(text: &str) -> bool {
 }
 
 /// A parsed event, as a handler sees it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Message {
     /// The event name (the value of the `INIESTA_SNS_EVENT_KEY` attribute).
     pub event: String,
     /// The published message text (the envelope's `Message`, or the body in
     /// raw delivery).
     pub body: String,
-    /// [`body`](Self::body) as JSON when it parses, else as text.
-    pub payload: Payload,
     /// The idempotency key: the SNS `MessageId` when there was an envelope,
     /// else the SQS message id.
     pub key: String,
@@ -189,9 +259,81 @@ pub struct Message {
     pub sent_timestamp: Option<u64>,
     /// When the message was first received, in ms since the Unix epoch.
     pub first_receive_timestamp: Option<u64>,
+    /// [`body`](Self::body) as JSON or text, parsed on first use: a handler
+    /// that decodes the body itself (or ignores it) does not pay for a
+    /// `serde_json::Value`.
+    payload: OnceLock<Payload>,
+}
+
+/// Equal when every field is: the payload follows from the body, so whether
+/// it was parsed yet does not matter.
+impl PartialEq for Message {
+    fn eq(&self, other: &Self) -> bool {
+        self.event == other.event
+            && self.body == other.body
+            && self.key == other.key
+            && self.sqs_message_id == other.sqs_message_id
+            && self.sns_message_id == other.sns_message_id
+            && self.topic_arn == other.topic_arn
+            && self.attributes == other.attributes
+            && self.receive_count == other.receive_count
+            && self.sent_timestamp == other.sent_timestamp
+            && self.first_receive_timestamp == other.first_receive_timestamp
+    }
 }
 
 impl Message {
+    /// [`body`](Self::body) as JSON when it parses, else as text. Parsed on
+    /// the first call and kept.
+    ///
+    /// ```
+    /// # use iniesta_core::{parse, AttributeValue, DeliveryMode, ParseConfig, Payload, ReceivedMessage, ReceiptHandle};
+    /// # let raw = ReceivedMessage {
+    /// #     message_id: "m-1".into(),
+    /// #     receipt_handle: ReceiptHandle("h".into()),
+    /// #     body: r#"{"user_id": 7}"#.into(),
+    /// #     attributes: Default::default(),
+    /// #     message_attributes: [("iniesta_pass".to_owned(), AttributeValue::String("UserCreated.users".into()))].into(),
+    /// # };
+    /// # let config = ParseConfig { mode: DeliveryMode::Raw, event_key: "iniesta_pass".into(), topic_arn: None };
+    /// let message = parse(&raw, &config).unwrap();
+    /// match message.payload() {
+    ///     Payload::Json(value) => assert_eq!(value["user_id"], 7),
+    ///     Payload::Text(text) => panic!("not JSON: {text}"),
+    /// }
+    /// ```
+    pub fn payload(&self) -> &Payload {
+        self.payload.get_or_init(|| Payload::from_text(&self.body))
+    }
+
+    /// Decodes [`body`](Self::body) as JSON into `T`, without building a
+    /// `serde_json::Value` first: the cheapest way for a handler to read a
+    /// typed event.
+    ///
+    /// ```
+    /// # use iniesta_core::{parse, AttributeValue, DeliveryMode, ParseConfig, ReceivedMessage, ReceiptHandle};
+    /// # let raw = ReceivedMessage {
+    /// #     message_id: "m-1".into(),
+    /// #     receipt_handle: ReceiptHandle("h".into()),
+    /// #     body: r#"{"user_id": 7, "name": "Ada"}"#.into(),
+    /// #     attributes: Default::default(),
+    /// #     message_attributes: [("iniesta_pass".to_owned(), AttributeValue::String("UserCreated.users".into()))].into(),
+    /// # };
+    /// # let config = ParseConfig { mode: DeliveryMode::Raw, event_key: "iniesta_pass".into(), topic_arn: None };
+    /// #[derive(serde::Deserialize)]
+    /// struct UserCreated {
+    ///     user_id: u64,
+    ///     name: String,
+    /// }
+    ///
+    /// let message = parse(&raw, &config).unwrap();
+    /// let event: UserCreated = message.json().unwrap();
+    /// assert_eq!((event.user_id, event.name.as_str()), (7, "Ada"));
+    /// ```
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.body)
+    }
+
     /// The `version` attribute as a number, when present (the original
     /// publisher sets it, default 1).
     pub fn version(&self) -> Option<f64> {
@@ -394,24 +536,20 @@ fn assemble(
     sns_message_id: Option<String>,
     topic_arn: Option<String>,
     attributes: BTreeMap<String, AttributeValue>,
-    system: &BTreeMap<String, String>,
+    system: &SystemAttributes,
 ) -> Message {
-    let ts = |name: &str| system.get(name).and_then(|v| v.parse().ok());
     Message {
         event,
-        payload: Payload::from_text(&body),
         body,
         key,
         sqs_message_id,
         sns_message_id,
         topic_arn,
         attributes,
-        receive_count: system
-            .get(ATTR_RECEIVE_COUNT)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1),
-        sent_timestamp: ts(ATTR_SENT_TIMESTAMP),
-        first_receive_timestamp: ts(ATTR_FIRST_RECEIVE_TIMESTAMP),
+        receive_count: system.receive_count.unwrap_or(1),
+        sent_timestamp: system.sent_timestamp,
+        first_receive_timestamp: system.first_receive_timestamp,
+        payload: OnceLock::new(),
     }
 }
 
@@ -479,8 +617,8 @@ mod tests {
             receipt_handle: ReceiptHandle("rh".into()),
             body: body.into(),
             attributes: [
-                (ATTR_RECEIVE_COUNT.to_string(), "3".to_string()),
-                (ATTR_SENT_TIMESTAMP.to_string(), "1700000000000".to_string()),
+                (ATTR_RECEIVE_COUNT, "3"),
+                (ATTR_SENT_TIMESTAMP, "1700000000000"),
             ]
             .into_iter()
             .collect(),
@@ -517,11 +655,42 @@ mod tests {
         .unwrap();
         assert_eq!(m.event, "Happened.svc");
         assert_eq!(m.key, "sqs-1");
-        assert_eq!(m.payload, Payload::Json(serde_json::json!({"a": 1})));
+        assert_eq!(*m.payload(), Payload::Json(serde_json::json!({"a": 1})));
         assert_eq!(m.receive_count, 3);
         assert_eq!(m.sent_timestamp, Some(1_700_000_000_000));
         assert_eq!(m.version(), Some(1.0));
         assert_eq!(m.sns_message_id, None);
+    }
+
+    #[test]
+    fn system_attributes_type_the_known_ones_and_keep_the_rest() {
+        let attrs: SystemAttributes = [
+            (ATTR_RECEIVE_COUNT, "x"),
+            (ATTR_SENT_TIMESTAMP, "5"),
+            (ATTR_FIRST_RECEIVE_TIMESTAMP, "-1"),
+            ("SenderId", "me"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(attrs.receive_count, None);
+        assert_eq!(attrs.sent_timestamp, Some(5));
+        assert_eq!(attrs.first_receive_timestamp, None);
+        assert_eq!(
+            attrs.other,
+            BTreeMap::from([
+                (ATTR_RECEIVE_COUNT.to_owned(), "x".to_owned()),
+                (ATTR_FIRST_RECEIVE_TIMESTAMP.to_owned(), "-1".to_owned()),
+                ("SenderId".to_owned(), "me".to_owned()),
+            ])
+        );
+        let m = ReceivedMessage {
+            message_id: "m".into(),
+            receipt_handle: ReceiptHandle("h".into()),
+            body: String::new(),
+            attributes: attrs,
+            message_attributes: BTreeMap::new(),
+        };
+        assert_eq!(m.receive_count(), 1, "an unreadable count reads as 1");
     }
 
     #[test]
@@ -557,7 +726,7 @@ mod tests {
         assert_eq!(m.event, "E.svc");
         assert_eq!(m.key, "sns-9");
         assert_eq!(m.sns_message_id.as_deref(), Some("sns-9"));
-        assert_eq!(m.payload, Payload::Text("plain text".into()));
+        assert_eq!(*m.payload(), Payload::Text("plain text".into()));
         assert_eq!(m.attributes, attrs);
     }
 
@@ -629,9 +798,9 @@ mod tests {
                 &cfg(DeliveryMode::Raw),
             )
             .unwrap();
-            assert_eq!(matches!(m.payload, Payload::Json(_)), json, "{body:?}");
+            assert_eq!(matches!(*m.payload(), Payload::Json(_)), json, "{body:?}");
             if !json {
-                assert_eq!(m.payload, Payload::Text(body.into()));
+                assert_eq!(*m.payload(), Payload::Text(body.into()));
             }
         }
     }

@@ -9,7 +9,7 @@ use iniesta_core::machine::{
 };
 use iniesta_core::{
     AcquireOutcome, AttributeValue, BackendError, DeliveryMode, HandlerRegistry, LockError,
-    LockToken, ParseConfig, ReceiptHandle, ReceivedMessage, Time,
+    LockToken, ParseConfig, ReceiptHandle, ReceivedMessage, SystemAttributes, Time,
 };
 
 fn config() -> ConsumerConfig {
@@ -36,7 +36,10 @@ fn message(id: &str, event: &str) -> ReceivedMessage {
         message_id: id.into(),
         receipt_handle: ReceiptHandle(format!("rh-{id}")),
         body: "{}".into(),
-        attributes: BTreeMap::from([("ApproximateReceiveCount".into(), "1".into())]),
+        attributes: SystemAttributes {
+            receive_count: Some(1),
+            ..SystemAttributes::default()
+        },
         message_attributes: BTreeMap::from([(
             "iniesta_pass".into(),
             AttributeValue::String(event.into()),
@@ -174,8 +177,7 @@ fn failure_releases_and_backs_off() {
     });
     let mut c = Consumer::new(cfg, handlers(), t(0)).unwrap();
     let mut m = message("m1", "E.svc");
-    m.attributes
-        .insert("ApproximateReceiveCount".into(), "3".into());
+    m.attributes.receive_count = Some(3);
     let after = receive_and_lock(&mut c, vec![m], acquired());
     let Some(Action::Dispatch { id, .. }) = after
         .into_iter()

@@ -9,12 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use event_listener::Event;
 use futures::future;
-use iniesta_core::message::{
-    ATTR_FIRST_RECEIVE_TIMESTAMP, ATTR_RECEIVE_COUNT, ATTR_SENT_TIMESTAMP,
-};
 use iniesta_core::{
     AttributeValue, BackendError, EntryResult, Queue, ReceiptHandle, ReceiveRequest,
-    ReceivedMessage, Time,
+    ReceivedMessage, SystemAttributes, Time,
 };
 
 use crate::clock::Clock;
@@ -382,21 +379,13 @@ impl MockQueue {
             m.receive_count = m.receive_count.saturating_add(1);
             m.visible_at = hide_until;
             let first = *m.first_received_at.get_or_insert(now);
+            let attributes = SystemAttributes {
+                receive_count: Some(m.receive_count),
+                sent_timestamp: Some(millis(m.sent_at)),
+                first_receive_timestamp: Some(millis(first)),
+                other: BTreeMap::new(),
+            };
             let mut digits = Digits::default();
-            // Built in key order, so the map is filled without sorting.
-            let mut attributes = BTreeMap::new();
-            attributes.insert(
-                ATTR_FIRST_RECEIVE_TIMESTAMP.to_owned(),
-                digits.format(millis(first)).to_owned(),
-            );
-            attributes.insert(
-                ATTR_RECEIVE_COUNT.to_owned(),
-                digits.format(u128::from(m.receive_count)).to_owned(),
-            );
-            attributes.insert(
-                ATTR_SENT_TIMESTAMP.to_owned(),
-                digits.format(millis(m.sent_at)).to_owned(),
-            );
             let id = message_id(n);
             let count = digits.format(u128::from(m.receive_count));
             let mut handle = String::with_capacity(id.len() + 1 + count.len());
@@ -707,8 +696,8 @@ impl Digits {
     }
 }
 
-fn millis(t: Time) -> u128 {
-    t.since_origin().as_millis()
+fn millis(t: Time) -> u64 {
+    u64::try_from(t.since_origin().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A decimal number as this crate writes them: digits only, no leading zero.
@@ -905,9 +894,9 @@ mod tests {
         assert_eq!(m.message_id, id);
         assert_eq!(m.body, "body");
         assert_eq!(m.message_attributes, attrs(&[("iniesta_pass", "A.b")]));
-        assert_eq!(m.attributes[ATTR_RECEIVE_COUNT], "1");
-        assert_eq!(m.attributes[ATTR_SENT_TIMESTAMP], "1234");
-        assert_eq!(m.attributes[ATTR_FIRST_RECEIVE_TIMESTAMP], "2234");
+        assert_eq!(m.attributes.receive_count, Some(1));
+        assert_eq!(m.attributes.sent_timestamp, Some(1234));
+        assert_eq!(m.attributes.first_receive_timestamp, Some(2234));
         assert_eq!(q.len(), 1);
         assert_eq!(q.visible_len(), 0);
         assert_eq!(q.in_flight_len(), 1);
@@ -928,8 +917,8 @@ mod tests {
         assert_eq!(second[0].receive_count(), 2);
         assert_ne!(second[0].receipt_handle, first[0].receipt_handle);
         assert_eq!(
-            second[0].attributes[ATTR_FIRST_RECEIVE_TIMESTAMP],
-            first[0].attributes[ATTR_FIRST_RECEIVE_TIMESTAMP],
+            second[0].attributes.first_receive_timestamp,
+            first[0].attributes.first_receive_timestamp,
             "first receive time is kept"
         );
     }
