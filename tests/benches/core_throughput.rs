@@ -22,6 +22,7 @@
 use iniesta_tests::env_u64;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,7 +103,10 @@ impl Runtime for LocalTokio {
         Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(at)))
     }
 
-    fn spawn(&self, future: BoxFuture<'static, ()>) {
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         drop(tokio::spawn(future));
     }
 }

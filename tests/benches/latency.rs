@@ -45,7 +45,7 @@ use iniesta_core::driver::{run, Runtime};
 use iniesta_core::machine::{Consumer, ConsumerConfig, Event};
 use iniesta_core::message::{ReceiptHandle, ReceivedMessage};
 use iniesta_core::ports::{
-    AcquireOutcome, BackendError, EntryResult, LockBackend, LockError, LockToken, Queue,
+    AcquireOutcome, BackendError, EntryResult, LockBackend, LockError, LockKey, LockToken, Queue,
     ReceiveRequest,
 };
 use iniesta_core::{AttributeValue, DeliveryMode, HandlerRegistry, ParseConfig, Stats};
@@ -140,7 +140,7 @@ impl<Q: Queue> Queue for Remote<Q> {
 
 #[async_trait]
 impl<L: LockBackend> LockBackend for Remote<L> {
-    async fn acquire(&self, keys: Vec<String>, ttl: Duration) -> Vec<AcquireOutcome> {
+    async fn acquire(&self, keys: Vec<LockKey>, ttl: Duration) -> Vec<AcquireOutcome> {
         // One round trip for the batch: Redlock pipelines a batch's keys to
         // each node and asks the nodes in parallel.
         self.trip().await;
@@ -149,7 +149,7 @@ impl<L: LockBackend> LockBackend for Remote<L> {
 
     async fn extend(
         &self,
-        key: String,
+        key: LockKey,
         token: LockToken,
         ttl: Duration,
     ) -> Result<Duration, LockError> {
@@ -159,7 +159,7 @@ impl<L: LockBackend> LockBackend for Remote<L> {
 
     async fn complete(
         &self,
-        key: String,
+        key: LockKey,
         token: LockToken,
         keep_for: Duration,
     ) -> Result<(), LockError> {
@@ -167,7 +167,7 @@ impl<L: LockBackend> LockBackend for Remote<L> {
         self.inner.complete(key, token, keep_for).await
     }
 
-    async fn release(&self, key: String, token: LockToken) -> Result<(), LockError> {
+    async fn release(&self, key: LockKey, token: LockToken) -> Result<(), LockError> {
         self.trip().await;
         self.inner.release(key, token).await
     }

@@ -22,7 +22,7 @@ use iniesta_core::machine::{
 use iniesta_core::message::envelope_json;
 use iniesta_core::{
     AcquireOutcome, AttributeValue, BackendError, Backoff, DeliveryMode, HandlerRegistry,
-    LockError, LockToken, ParseConfig, ReceiptHandle, Time,
+    LockError, LockKey, LockToken, ParseConfig, ReceiptHandle, Time,
 };
 use iniesta_mock::{Clock, LockState, MockLock, MockQueue, QueueOptions};
 use proptest::prelude::*;
@@ -139,7 +139,7 @@ enum Op {
         max: u32,
     },
     Acquire {
-        entries: Vec<(MessageId, String)>,
+        entries: Vec<(MessageId, LockKey)>,
         ttl: Duration,
     },
     Handler {
@@ -148,19 +148,19 @@ enum Op {
     },
     Extend {
         id: MessageId,
-        key: String,
+        key: LockKey,
         token: LockToken,
         ttl: Duration,
     },
     Complete {
         id: MessageId,
-        key: String,
+        key: LockKey,
         token: LockToken,
         keep_for: Duration,
     },
     Release {
         id: MessageId,
-        key: String,
+        key: LockKey,
         token: LockToken,
     },
     Delete {
@@ -545,7 +545,7 @@ impl Sim {
                     if let AcquireOutcome::Acquired { token, .. } = &outcome {
                         self.nodes[n]
                             .tokens
-                            .insert(token.clone(), (key.clone(), false));
+                            .insert(token.clone(), (key.to_string(), false));
                     }
                     inputs.push(Input::Acquired { id, outcome });
                 }
@@ -593,7 +593,7 @@ impl Sim {
                 if matches!(self.lock.state(&key), LockState::Done { .. })
                     && !matches!(before, LockState::Done { .. })
                 {
-                    self.completed_at.insert(key.clone(), now);
+                    self.completed_at.insert(key.to_string(), now);
                 }
                 if let Some(t) = self.nodes[n].tokens.get_mut(&token) {
                     t.1 = result.is_err();

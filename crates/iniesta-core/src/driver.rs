@@ -28,8 +28,12 @@ pub trait Runtime: Send + Sync + 'static {
     fn now(&self) -> Time;
     /// A future that completes at `deadline` (at once if it has passed).
     fn sleep_until(&self, deadline: Time) -> BoxFuture<'static, ()>;
-    /// Runs `future` to completion in the background.
-    fn spawn(&self, future: BoxFuture<'static, ()>);
+    /// Runs `future` to completion in the background. Generic, so that a
+    /// runtime that boxes its tasks anyway (tokio does) boxes each handler
+    /// once, not twice.
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static;
 }
 
 /// Sees every [`Event`] the machine reports (logging, metrics).
@@ -265,7 +269,7 @@ fn execute<Q, L, R>(
             let (handle, reg) = AbortHandle::new_pair();
             running.insert(id, handle);
             let finished = finished.clone();
-            runtime.spawn(Box::pin(async move {
+            runtime.spawn(async move {
                 // The call itself inside the guarded future too: a handler
                 // may panic before it returns its future.
                 let fut =
@@ -277,7 +281,7 @@ fn execute<Q, L, R>(
                     Ok(Ok(Ok(()))) => DispatchOutcome::Succeeded,
                 };
                 finished.push(Input::Dispatched { id, outcome });
-            }));
+            });
         }
         Action::Abort { id } => {
             if let Some(h) = running.get(&id) {

@@ -38,8 +38,8 @@ pub use message::{
     ReceivedMessage, SharedMessage, SystemAttributes,
 };
 pub use ports::{
-    AcquireOutcome, BackendError, EntryResult, LockBackend, LockError, LockToken, OutgoingMessage,
-    Queue, ReceiveRequest, Topic,
+    AcquireOutcome, BackendError, EntryResult, LockBackend, LockError, LockKey, LockToken,
+    OutgoingMessage, Queue, ReceiveRequest, Topic,
 };
 pub use registry::{Delivery, Handler, HandlerError, HandlerRegistry, RegistryError, Route};
 pub use stats::Stats;

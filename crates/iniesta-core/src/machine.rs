@@ -35,7 +35,7 @@ use crate::message::{
     parse_owned, ParseConfig, ParseError, ReceiptHandle, ReceivedMessage, SharedMessage,
 };
 use crate::ports::{
-    AcquireOutcome, BackendError, EntryResult, LockError, LockToken, ReceiveRequest,
+    AcquireOutcome, BackendError, EntryResult, LockError, LockKey, LockToken, ReceiveRequest,
 };
 use crate::registry::{Delivery, Handler, HandlerRegistry};
 use crate::time::Time;
@@ -373,7 +373,7 @@ pub enum Action {
     /// [`Input::Acquired`] per entry.
     Acquire {
         /// The messages and their lock keys.
-        entries: Vec<(MessageId, String)>,
+        entries: Vec<(MessageId, LockKey)>,
         /// Lock time to live.
         ttl: Duration,
     },
@@ -400,7 +400,7 @@ pub enum Action {
         /// Which message.
         id: MessageId,
         /// Lock key.
-        key: String,
+        key: LockKey,
         /// Our token.
         token: LockToken,
         /// New time to live.
@@ -417,7 +417,7 @@ pub enum Action {
         /// Which message.
         id: MessageId,
         /// Lock key.
-        key: String,
+        key: LockKey,
         /// Our token.
         token: LockToken,
         /// How long to keep the record.
@@ -428,7 +428,7 @@ pub enum Action {
         /// Which message.
         id: MessageId,
         /// Lock key.
-        key: String,
+        key: LockKey,
         /// Our token.
         token: LockToken,
     },
@@ -688,7 +688,7 @@ struct Entry {
     malformed_id: Option<String>,
     /// `None` for a malformed message (only ever returned to the queue).
     message: Option<SharedMessage>,
-    lock_key: String,
+    lock_key: LockKey,
     state: State,
     /// The entry's position in the timer set.
     timer: Option<Time>,
@@ -754,7 +754,9 @@ pub struct Consumer {
     reserved: usize,
     receive_failures: u32,
     receive_resume_at: Option<Time>,
-    pending_acquire: Vec<(MessageId, String)>,
+    pending_acquire: Vec<(MessageId, LockKey)>,
+    /// Scratch space for building lock keys.
+    key_buf: String,
     pending_delete: VecDeque<MessageId>,
     /// When the oldest pending delete must go out, full batch or not.
     delete_due: Option<Time>,
@@ -796,6 +798,7 @@ impl Consumer {
             receive_failures: 0,
             receive_resume_at: None,
             pending_acquire: Vec::new(),
+            key_buf: String::new(),
             pending_delete: VecDeque::new(),
             delete_due: None,
             pending_visibility: Vec::new(),
@@ -1014,7 +1017,7 @@ impl Consumer {
                             handle: raw.receipt_handle,
                             malformed_id: Some(raw.message_id),
                             message: None,
-                            lock_key: String::new(),
+                            lock_key: LockKey::from(""),
                             state: State::Acquiring { sent_at: self.now },
                             timer: None,
                             extend_sent_at: None,
@@ -1027,10 +1030,11 @@ impl Consumer {
             }
         };
         let id = MessageId(self.fresh_id());
-        let prefix = &self.config.lock_key_prefix;
-        let mut lock_key = String::with_capacity(prefix.len() + message.key.len());
-        lock_key.push_str(prefix);
-        lock_key.push_str(&message.key);
+        // Built in a reused buffer: one allocation, the shared key's own.
+        self.key_buf.clear();
+        self.key_buf.push_str(&self.config.lock_key_prefix);
+        self.key_buf.push_str(&message.key);
+        let lock_key = LockKey::from(self.key_buf.as_str());
         let shutting_down = self.shutdown_deadline.is_some();
         let state = State::Acquiring { sent_at: self.now };
         let acquire_key = (!shutting_down).then(|| lock_key.clone());

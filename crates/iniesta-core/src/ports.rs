@@ -109,6 +109,68 @@ pub trait Topic: Send + Sync + 'static {
     }
 }
 
+/// A full lock key: the consumer's prefix and the message's idempotency key
+/// (`sqs:event:<key>`). Cheap to clone (shared text): the consumer builds it
+/// once per message and hands the same text to acquire, extend, complete and
+/// release, and a backend may keep it without copying.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LockKey(Arc<str>);
+
+impl LockKey {
+    /// A key with the given text.
+    pub fn new(key: impl AsRef<str>) -> Self {
+        LockKey(Arc::from(key.as_ref()))
+    }
+
+    /// The key's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LockKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::ops::Deref for LockKey {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for LockKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for LockKey {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for LockKey {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl From<&str> for LockKey {
+    fn from(key: &str) -> Self {
+        LockKey(Arc::from(key))
+    }
+}
+
+impl From<String> for LockKey {
+    fn from(key: String) -> Self {
+        LockKey(Arc::from(key))
+    }
+}
+
 /// Proof of holding a lock, chosen by the backend (random, unguessable).
 /// Every write after acquire is checked against it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -172,13 +234,13 @@ pub enum LockError {
 pub trait LockBackend: Send + Sync + 'static {
     /// Tries to lock each key for `ttl`. One outcome per key, in order.
     /// Several keys let a backend batch its round trips.
-    async fn acquire(&self, keys: Vec<String>, ttl: Duration) -> Vec<AcquireOutcome>;
+    async fn acquire(&self, keys: Vec<LockKey>, ttl: Duration) -> Vec<AcquireOutcome>;
 
     /// Extends a lock we hold to `ttl` from now; returns the new validity,
     /// counted from when the request was sent.
     async fn extend(
         &self,
-        key: String,
+        key: LockKey,
         token: LockToken,
         ttl: Duration,
     ) -> Result<Duration, LockError>;
@@ -186,14 +248,14 @@ pub trait LockBackend: Send + Sync + 'static {
     /// Turns a lock we hold into a completion record kept for `keep_for`.
     async fn complete(
         &self,
-        key: String,
+        key: LockKey,
         token: LockToken,
         keep_for: Duration,
     ) -> Result<(), LockError>;
 
     /// Releases a lock we hold (compare-and-delete on the token). Releasing a
     /// lock that is no longer ours is `Err(NotHeld)` and changes nothing.
-    async fn release(&self, key: String, token: LockToken) -> Result<(), LockError>;
+    async fn release(&self, key: LockKey, token: LockToken) -> Result<(), LockError>;
 }
 
 #[async_trait]
@@ -227,12 +289,12 @@ impl<T: Topic + ?Sized> Topic for Arc<T> {
 
 #[async_trait]
 impl<T: LockBackend + ?Sized> LockBackend for Arc<T> {
-    async fn acquire(&self, keys: Vec<String>, ttl: Duration) -> Vec<AcquireOutcome> {
+    async fn acquire(&self, keys: Vec<LockKey>, ttl: Duration) -> Vec<AcquireOutcome> {
         (**self).acquire(keys, ttl).await
     }
     async fn extend(
         &self,
-        key: String,
+        key: LockKey,
         token: LockToken,
         ttl: Duration,
     ) -> Result<Duration, LockError> {
@@ -240,13 +302,13 @@ impl<T: LockBackend + ?Sized> LockBackend for Arc<T> {
     }
     async fn complete(
         &self,
-        key: String,
+        key: LockKey,
         token: LockToken,
         keep_for: Duration,
     ) -> Result<(), LockError> {
         (**self).complete(key, token, keep_for).await
     }
-    async fn release(&self, key: String, token: LockToken) -> Result<(), LockError> {
+    async fn release(&self, key: LockKey, token: LockToken) -> Result<(), LockError> {
         (**self).release(key, token).await
     }
 }

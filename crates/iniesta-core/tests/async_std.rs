@@ -3,6 +3,7 @@
 //! [`Runtime`]; this one is written here, in a few lines, on async-std.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,7 +35,10 @@ impl Runtime for AsyncStdRuntime {
         Box::pin(async_std::task::sleep(wait))
     }
 
-    fn spawn(&self, future: BoxFuture<'static, ()>) {
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         drop(async_std::task::spawn(future));
     }
 }

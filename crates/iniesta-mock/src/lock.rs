@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use iniesta_core::{AcquireOutcome, LockBackend, LockError, LockToken, Time};
+use iniesta_core::{AcquireOutcome, LockBackend, LockError, LockKey, LockToken, Time};
 
 use crate::clock::Clock;
 use crate::hash::FastMap;
@@ -69,7 +69,7 @@ impl Entry {
 
 #[derive(Default)]
 struct State {
-    keys: FastMap<String, Entry>,
+    keys: FastMap<LockKey, Entry>,
     next_token: u64,
     fail_next: u32,
     ambiguous_next: u32,
@@ -393,10 +393,10 @@ impl MockLock {
     }
 }
 
-/// A key as the caller hands it: borrowed (copied when stored) or owned.
+/// A key as the caller hands it: borrowed (copied when stored) or shared.
 enum Key<'a> {
     Borrowed(&'a str),
-    Owned(String),
+    Owned(LockKey),
 }
 
 impl Key<'_> {
@@ -407,9 +407,9 @@ impl Key<'_> {
         }
     }
 
-    fn into_owned(self) -> String {
+    fn into_owned(self) -> LockKey {
         match self {
-            Key::Borrowed(k) => k.to_owned(),
+            Key::Borrowed(k) => LockKey::from(k),
             Key::Owned(k) => k,
         }
     }
@@ -506,8 +506,8 @@ impl fmt::Debug for MockLock {
 /// The async face of the backend: each method calls its `_now` version.
 #[async_trait]
 impl LockBackend for MockLock {
-    async fn acquire(&self, keys: Vec<String>, ttl: Duration) -> Vec<AcquireOutcome> {
-        // The keys are ours: a newly locked key is stored without a copy.
+    async fn acquire(&self, keys: Vec<LockKey>, ttl: Duration) -> Vec<AcquireOutcome> {
+        // The keys are shared: a newly locked key is stored without a copy.
         let now = self.inner.clock.now();
         let mut st = self.guard();
         let out = keys
@@ -520,7 +520,7 @@ impl LockBackend for MockLock {
 
     async fn extend(
         &self,
-        key: String,
+        key: LockKey,
         token: LockToken,
         ttl: Duration,
     ) -> Result<Duration, LockError> {
@@ -529,14 +529,14 @@ impl LockBackend for MockLock {
 
     async fn complete(
         &self,
-        key: String,
+        key: LockKey,
         token: LockToken,
         keep_for: Duration,
     ) -> Result<(), LockError> {
         self.complete_now(&key, &token, keep_for)
     }
 
-    async fn release(&self, key: String, token: LockToken) -> Result<(), LockError> {
+    async fn release(&self, key: LockKey, token: LockToken) -> Result<(), LockError> {
         self.release_now(&key, &token)
     }
 }
@@ -744,7 +744,9 @@ mod tests {
         assert!(matches!(out[0], AcquireOutcome::Unavailable(_)));
         assert!(matches!(out[1], AcquireOutcome::Acquired { .. }));
         assert!(matches!(out[2], AcquireOutcome::Acquired { .. }));
-        let out = futures::executor::block_on(lock.acquire(keys.to_vec(), TTL));
+        let out = futures::executor::block_on(
+            lock.acquire(keys.iter().map(|k| k.as_str().into()).collect(), TTL),
+        );
         assert!(matches!(out[0], AcquireOutcome::Acquired { .. }));
         assert_eq!(out[1], AcquireOutcome::Busy);
         assert_eq!(out[2], AcquireOutcome::Busy);

@@ -15,7 +15,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use iniesta_core::ports::{AcquireOutcome, LockBackend};
+//! use iniesta_core::ports::{AcquireOutcome, LockBackend, LockKey};
 //! use iniesta_redlock::{Redlock, RedlockConfig};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,7 +24,7 @@
 //!     "redis://10.0.0.2:6379/",
 //!     "redis://10.0.0.3:6379/",
 //! ]))?;
-//! let key = "sqs:event:1f2e".to_string();
+//! let key = LockKey::from("sqs:event:1f2e");
 //! match lock.acquire(vec![key.clone()], Duration::from_secs(10)).await.remove(0) {
 //!     AcquireOutcome::Acquired { token, .. } => {
 //!         // ... do the work, then keep a record for a day:

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::future::join_all;
-use iniesta_core::ports::{AcquireOutcome, LockBackend, LockError, LockToken};
+use iniesta_core::ports::{AcquireOutcome, LockBackend, LockError, LockKey, LockToken};
 use rand::Rng;
 use redis::{Script, Value};
 
@@ -237,7 +237,7 @@ impl Tally {
 
 #[async_trait]
 impl LockBackend for Redlock {
-    async fn acquire(&self, keys: Vec<String>, ttl: Duration) -> Vec<AcquireOutcome> {
+    async fn acquire(&self, keys: Vec<LockKey>, ttl: Duration) -> Vec<AcquireOutcome> {
         let ttl_ms = px(ttl);
         let ttl = Duration::from_millis(ttl_ms);
         if self.validity(ttl, Duration::ZERO).is_none() {
@@ -257,7 +257,7 @@ impl LockBackend for Redlock {
             let calls: Vec<Invocation> = pending
                 .iter()
                 .map(|&i| Invocation {
-                    key: keys[i].clone(),
+                    key: keys[i].to_string(),
                     args: vec![new_token().to_string(), ttl_arg.clone()],
                 })
                 .collect();
@@ -330,14 +330,14 @@ impl LockBackend for Redlock {
 
     async fn extend(
         &self,
-        key: String,
+        key: LockKey,
         token: LockToken,
         ttl: Duration,
     ) -> Result<Duration, LockError> {
         let ttl_ms = px(ttl);
         let ttl = Duration::from_millis(ttl_ms);
         let call = Invocation {
-            key: key.clone(),
+            key: key.to_string(),
             args: vec![token.to_string(), ttl_ms.to_string()],
         };
         let (tally, elapsed) = self.single(&EXTEND, call).await;
@@ -364,12 +364,12 @@ impl LockBackend for Redlock {
 
     async fn complete(
         &self,
-        key: String,
+        key: LockKey,
         token: LockToken,
         keep_for: Duration,
     ) -> Result<(), LockError> {
         let call = Invocation {
-            key: key.clone(),
+            key: key.to_string(),
             args: vec![token.to_string(), px(keep_for).to_string()],
         };
         let (tally, _) = self.single(&COMPLETE, call).await;
@@ -387,9 +387,9 @@ impl LockBackend for Redlock {
         Err(self.unavailable(&key, "cannot record completion of", &tally))
     }
 
-    async fn release(&self, key: String, token: LockToken) -> Result<(), LockError> {
+    async fn release(&self, key: LockKey, token: LockToken) -> Result<(), LockError> {
         let call = Invocation {
-            key: key.clone(),
+            key: key.to_string(),
             args: vec![token.to_string()],
         };
         let (tally, _) = self.single(&RELEASE, call).await;

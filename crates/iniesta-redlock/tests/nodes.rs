@@ -70,7 +70,7 @@ async fn holders(urls: &[String], key: &str, value: &str) -> usize {
 }
 
 async fn acquire_one(lock: &Redlock, key: &str, ttl: Duration) -> AcquireOutcome {
-    let mut out = lock.acquire(vec![key.to_string()], ttl).await;
+    let mut out = lock.acquire(vec![key.into()], ttl).await;
     assert_eq!(out.len(), 1);
     out.remove(0)
 }
@@ -114,7 +114,10 @@ async fn mutual_exclusion(nodes: usize) {
                 .map(|t| {
                     let lock = clients[t % clients.len()].clone();
                     let open = open.clone();
-                    tokio::spawn(async move { (open.clone(), lock.acquire(open, TTL).await) })
+                    tokio::spawn(async move {
+                        let keys = open.iter().map(|k| k.as_str().into()).collect();
+                        (open, lock.acquire(keys, TTL).await)
+                    })
                 })
                 .collect();
             for task in tasks {
@@ -524,7 +527,7 @@ async fn a_batch_gets_one_outcome_per_key_in_order() {
             "sqs:event:b-free2",
         ];
         let out = lock
-            .acquire(keys.iter().map(|k| k.to_string()).collect(), TTL)
+            .acquire(keys.iter().map(|k| (*k).into()).collect(), TTL)
             .await;
         assert_eq!(out.len(), 4, "{out:?}");
         assert!(matches!(out[0], AcquireOutcome::Acquired { .. }), "{out:?}");
@@ -554,7 +557,9 @@ async fn a_batch_with_a_node_down_decides_every_key() {
     bounded(async {
         cluster[0].stop();
         let keys: Vec<String> = (0..8).map(|i| format!("sqs:event:bd-{i}")).collect();
-        let out = lock.acquire(keys.clone(), TTL).await;
+        let out = lock
+            .acquire(keys.iter().map(|k| k.as_str().into()).collect(), TTL)
+            .await;
         assert_eq!(out.len(), keys.len());
         for (key, o) in keys.iter().zip(&out) {
             assert!(matches!(o, AcquireOutcome::Acquired { .. }), "{key}: {o:?}");

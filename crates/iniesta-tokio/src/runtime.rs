@@ -2,6 +2,7 @@
 
 use futures::future::BoxFuture;
 use iniesta_core::{Runtime, Time};
+use std::future::Future;
 use tokio::time::Instant;
 
 /// The tokio implementation of [`iniesta_core::Runtime`]: the driver's
@@ -68,7 +69,10 @@ impl Runtime for TokioRuntime {
         Box::pin(tokio::time::sleep_until(self.instant(deadline)))
     }
 
-    fn spawn(&self, future: BoxFuture<'static, ()>) {
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
         // The driver learns the outcome through its own channel; the join
         // handle is not needed.
         drop(tokio::spawn(future));

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use iniesta_core::ports::{AcquireOutcome, LockBackend};
+use iniesta_core::ports::{AcquireOutcome, LockBackend, LockKey};
 use iniesta_core::settings::{vars, InitializationType, Settings};
 use iniesta_core::HandlerRegistry;
 use iniesta_redlock::{Redlock, RedlockConfig};
@@ -110,7 +110,7 @@ fn redlock(config: &Config) -> Result<Redlock, CliError> {
 /// Takes and releases a throw-away lock, so that unreachable Redis servers
 /// stop the command at once instead of leaving every message unlocked.
 async fn probe_lock(lock: &Redlock, settings: &Settings) -> Result<(), CliError> {
-    let key = format!("iniesta:probe:{}", std::process::id());
+    let key = LockKey::from(format!("iniesta:probe:{}", std::process::id()));
     let outcome = lock
         .acquire(vec![key.clone()], Duration::from_secs(5))
         .await
