@@ -285,7 +285,7 @@ fn received_from_sqs(m: &aws_sdk_sqs::types::Message) -> Option<ReceivedMessage>
         receipt_handle: ReceiptHandle(receipt.to_owned()),
         body: m.body().unwrap_or_default().to_owned(),
         attributes,
-        message_attributes,
+        message_attributes: message_attributes.into(),
     })
 }
 

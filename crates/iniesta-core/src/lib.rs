@@ -34,8 +34,8 @@ pub use machine::{
     Input, MessageId, ReceiveId,
 };
 pub use message::{
-    parse, AttributeValue, DeliveryMode, Message, ParseConfig, ParseError, Payload, ReceiptHandle,
-    ReceivedMessage, SharedMessage, SystemAttributes,
+    parse, AttributeValue, Attributes, DeliveryMode, Message, ParseConfig, ParseError, Payload,
+    ReceiptHandle, ReceivedMessage, SharedMessage, SystemAttributes,
 };
 pub use ports::{
     AcquireOutcome, BackendError, EntryResult, LockBackend, LockError, LockKey, LockToken,

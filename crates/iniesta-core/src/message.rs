@@ -70,6 +70,93 @@ impl AttributeValue {
     }
 }
 
+/// Message attributes: name → typed value, in name order.
+///
+/// Read like a map (it derefs to `BTreeMap<String, AttributeValue>`), and
+/// cheap to clone: the map is shared, because attributes do not change after
+/// a message is received. An in-memory queue hands out the same map on every
+/// receive instead of copying it.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use iniesta_core::{AttributeValue, Attributes};
+///
+/// let attrs: Attributes = [("version".to_owned(), AttributeValue::Number("2".into()))]
+///     .into_iter()
+///     .collect();
+/// assert_eq!(attrs.get("version").and_then(AttributeValue::as_str), Some("2"));
+/// let copy = attrs.clone(); // no copy of the map
+/// assert_eq!(copy, attrs);
+///
+/// let mut changed = copy;
+/// changed.to_mut().remove("version"); // copies, once, on first change
+/// assert!(changed.is_empty() && !attrs.is_empty());
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Attributes(Arc<BTreeMap<String, AttributeValue>>);
+
+impl Attributes {
+    /// No attributes.
+    pub fn new() -> Self {
+        Attributes::default()
+    }
+
+    /// The map, for changing: copied first if it is shared.
+    pub fn to_mut(&mut self) -> &mut BTreeMap<String, AttributeValue> {
+        Arc::make_mut(&mut self.0)
+    }
+
+    /// The map itself (copied if it is shared).
+    pub fn into_map(self) -> BTreeMap<String, AttributeValue> {
+        Arc::try_unwrap(self.0).unwrap_or_else(|shared| (*shared).clone())
+    }
+}
+
+impl std::ops::Deref for Attributes {
+    type Target = BTreeMap<String, AttributeValue>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl From<BTreeMap<String, AttributeValue>> for Attributes {
+    fn from(map: BTreeMap<String, AttributeValue>) -> Self {
+        Attributes(Arc::new(map))
+    }
+}
+
+impl<const N: usize> From<[(String, AttributeValue); N]> for Attributes {
+    fn from(pairs: [(String, AttributeValue); N]) -> Self {
+        Attributes(Arc::new(BTreeMap::from(pairs)))
+    }
+}
+
+impl FromIterator<(String, AttributeValue)> for Attributes {
+    fn from_iter<I: IntoIterator<Item = (String, AttributeValue)>>(iter: I) -> Self {
+        Attributes(Arc::new(iter.into_iter().collect()))
+    }
+}
+
+impl PartialEq<BTreeMap<String, AttributeValue>> for Attributes {
+    fn eq(&self, other: &BTreeMap<String, AttributeValue>) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl<'a> IntoIterator for &'a Attributes {
+    type Item = (&'a String, &'a AttributeValue);
+    type IntoIter = std::collections::btree_map::Iter<'a, String, AttributeValue>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
 /// An opaque SQS receipt handle: the right to delete or hide one delivery of
 /// a message. It goes stale when the message is received again.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -177,7 +264,7 @@ pub struct ReceivedMessage {
     /// SQS system attributes (`ApproximateReceiveCount`, `SentTimestamp`, …).
     pub attributes: SystemAttributes,
     /// SQS message attributes (in raw delivery, the SNS message attributes).
-    pub message_attributes: BTreeMap<String, AttributeValue>,
+    pub message_attributes: Attributes,
 }
 
 impl ReceivedMessage {
@@ -252,7 +339,7 @@ pub struct Message {
     pub topic_arn: Option<String>,
     /// The event's message attributes (SNS attributes from the envelope, or
     /// SQS message attributes in raw delivery).
-    pub attributes: BTreeMap<String, AttributeValue>,
+    pub attributes: Attributes,
     /// `ApproximateReceiveCount` of this delivery (1 on the first).
     pub receive_count: u32,
     /// When the message was sent to the queue, in ms since the Unix epoch.
@@ -472,7 +559,7 @@ pub fn parse_owned(
                 message_id,
                 Some(env.message_id),
                 Some(env.topic_arn),
-                attributes,
+                Attributes::from(attributes),
                 &system,
             );
             Ok((message, receipt_handle))
@@ -535,7 +622,7 @@ fn assemble(
     sqs_message_id: String,
     sns_message_id: Option<String>,
     topic_arn: Option<String>,
-    attributes: BTreeMap<String, AttributeValue>,
+    attributes: Attributes,
     system: &SystemAttributes,
 ) -> Message {
     Message {
@@ -688,7 +775,7 @@ mod tests {
             receipt_handle: ReceiptHandle("h".into()),
             body: String::new(),
             attributes: attrs,
-            message_attributes: BTreeMap::new(),
+            message_attributes: Attributes::new(),
         };
         assert_eq!(m.receive_count(), 1, "an unreadable count reads as 1");
     }

@@ -43,7 +43,8 @@ fn message(id: &str, event: &str) -> ReceivedMessage {
         message_attributes: BTreeMap::from([(
             "iniesta_pass".into(),
             AttributeValue::String(event.into()),
-        )]),
+        )])
+        .into(),
     }
 }
 
@@ -237,7 +238,7 @@ fn no_handler_is_released_not_deleted() {
 fn malformed_messages_are_reported_and_left() {
     let mut c = Consumer::new(config(), handlers(), t(0)).unwrap();
     let mut bad = message("m1", "E.svc");
-    bad.message_attributes.clear();
+    bad.message_attributes.to_mut().clear();
     let Some(Action::Receive { id, .. }) = actions(&mut c).into_iter().next() else {
         panic!()
     };

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use event_listener::Event;
 use futures::future;
 use iniesta_core::{
-    AttributeValue, BackendError, EntryResult, Queue, ReceiptHandle, ReceiveRequest,
+    AttributeValue, Attributes, BackendError, EntryResult, Queue, ReceiptHandle, ReceiveRequest,
     ReceivedMessage, SystemAttributes, Time,
 };
 
@@ -72,7 +72,7 @@ pub struct QueuedMessage {
     /// The body.
     pub body: String,
     /// The SQS message attributes.
-    pub message_attributes: BTreeMap<String, AttributeValue>,
+    pub message_attributes: Attributes,
     /// How often the message was received.
     pub receive_count: u32,
     /// When it was sent.
@@ -126,7 +126,8 @@ fn take(counter: &mut u32) -> bool {
 
 struct Stored {
     body: String,
-    attributes: BTreeMap<String, AttributeValue>,
+    /// Shared with every delivery of the message (no copy per receive).
+    attributes: Attributes,
     receive_count: u32,
     sent_at: Time,
     first_received_at: Option<Time>,
@@ -306,7 +307,7 @@ impl MockQueue {
                 n,
                 Box::new(Stored {
                     body: body.into(),
-                    attributes: message_attributes,
+                    attributes: Attributes::from(message_attributes),
                     receive_count: 0,
                     sent_at: now,
                     first_received_at: None,
