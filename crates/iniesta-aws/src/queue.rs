@@ -113,7 +113,7 @@ impl SqsQueue {
             .map(|(i, h)| {
                 DeleteMessageBatchRequestEntry::builder()
                     .id(i.to_string())
-                    .receipt_handle(&h.0)
+                    .receipt_handle(h.as_str())
                     .build()
             })
             .collect();
@@ -149,7 +149,7 @@ impl SqsQueue {
             .map(|(i, (h, d))| {
                 ChangeMessageVisibilityBatchRequestEntry::builder()
                     .id(i.to_string())
-                    .receipt_handle(&h.0)
+                    .receipt_handle(h.as_str())
                     .visibility_timeout(visibility_seconds(*d))
                     .build()
             })
@@ -282,7 +282,7 @@ fn received_from_sqs(m: &aws_sdk_sqs::types::Message) -> Option<ReceivedMessage>
     }
     Some(ReceivedMessage {
         message_id: message_id.to_owned(),
-        receipt_handle: ReceiptHandle(receipt.to_owned()),
+        receipt_handle: ReceiptHandle::new(receipt),
         body: m.body().unwrap_or_default().to_owned(),
         attributes,
         message_attributes: message_attributes.into(),

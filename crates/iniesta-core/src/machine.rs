@@ -1602,7 +1602,10 @@ impl Consumer {
     /// batch window (at once while shutting down).
     fn flush(&mut self) {
         if !self.pending_acquire.is_empty() {
-            let entries = std::mem::take(&mut self.pending_acquire);
+            // The next batch is likely as large: room for it at once, not
+            // by doubling.
+            let room = Vec::with_capacity(self.pending_acquire.len());
+            let entries = std::mem::replace(&mut self.pending_acquire, room);
             self.actions.push_back(Action::Acquire {
                 entries,
                 ttl: self.config.lock_timeout,

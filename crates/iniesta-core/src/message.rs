@@ -159,8 +159,23 @@ impl<'a> IntoIterator for &'a Attributes {
 
 /// An opaque SQS receipt handle: the right to delete or hide one delivery of
 /// a message. It goes stale when the message is received again.
+///
+/// Shared text: the consumer keeps it while the message is in progress and
+/// hands it to delete and visibility calls without copying it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ReceiptHandle(pub String);
+pub struct ReceiptHandle(pub Arc<str>);
+
+impl ReceiptHandle {
+    /// A handle with the given text.
+    pub fn new(handle: impl AsRef<str>) -> Self {
+        ReceiptHandle(Arc::from(handle.as_ref()))
+    }
+
+    /// The handle's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 impl fmt::Display for ReceiptHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -34,7 +34,7 @@ fn handlers() -> HandlerRegistry {
 fn message(id: &str, event: &str) -> ReceivedMessage {
     ReceivedMessage {
         message_id: id.into(),
-        receipt_handle: ReceiptHandle(format!("rh-{id}")),
+        receipt_handle: ReceiptHandle::new(format!("rh-{id}")),
         body: "{}".into(),
         attributes: SystemAttributes {
             receive_count: Some(1),

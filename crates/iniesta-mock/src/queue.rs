@@ -370,6 +370,8 @@ impl MockQueue {
             }
         }
         let mut out = Vec::with_capacity(taken.len());
+        // Each handle is written here, then copied into its shared text.
+        let mut handle = String::new();
         for n in taken {
             // Re-inserted only after the loop above, so a zero visibility
             // timeout cannot return one message twice in one receive.
@@ -389,12 +391,12 @@ impl MockQueue {
             let mut digits = Digits::default();
             let id = message_id(n);
             let count = digits.format(u128::from(m.receive_count));
-            let mut handle = String::with_capacity(id.len() + 1 + count.len());
+            handle.clear();
             handle.push_str(&id);
             handle.push('/');
             handle.push_str(count);
             out.push(ReceivedMessage {
-                receipt_handle: ReceiptHandle(handle),
+                receipt_handle: ReceiptHandle::new(&handle),
                 message_id: id,
                 body: m.body.clone(),
                 attributes,
@@ -1029,10 +1031,10 @@ mod tests {
             format!("{foreign_id}/1"),
         ];
         for h in bad {
-            let e = q.delete_now(&ReceiptHandle(h.clone())).unwrap_err();
+            let e = q.delete_now(&ReceiptHandle::new(&h)).unwrap_err();
             assert_eq!(code(e), codes::RECEIPT_HANDLE_IS_INVALID, "{h}");
             let e = q
-                .change_visibility_now(&ReceiptHandle(h.clone()), SECOND)
+                .change_visibility_now(&ReceiptHandle::new(&h), SECOND)
                 .unwrap_err();
             assert_eq!(code(e), codes::RECEIPT_HANDLE_IS_INVALID, "{h}");
         }
@@ -1283,7 +1285,7 @@ mod tests {
         assert!(q.snapshot().is_empty());
         assert_eq!(q.deleted_at(&m.message_id), None);
         assert_eq!(q.delete_now(&m.receipt_handle), Ok(()));
-        let unissued = ReceiptHandle(format!("{}/2", m.message_id));
+        let unissued = ReceiptHandle::new(format!("{}/2", m.message_id));
         assert_eq!(
             code(q.delete_now(&unissued).unwrap_err()),
             codes::RECEIPT_HANDLE_IS_INVALID
