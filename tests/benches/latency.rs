@@ -159,12 +159,12 @@ impl<L: LockBackend> LockBackend for Remote<L> {
 
     async fn complete(
         &self,
-        key: LockKey,
-        token: LockToken,
+        entries: Vec<(LockKey, LockToken)>,
         keep_for: Duration,
-    ) -> Result<(), LockError> {
+    ) -> Vec<Result<(), LockError>> {
+        // One round trip for the batch, as for acquire.
         self.trip().await;
-        self.inner.complete(key, token, keep_for).await
+        self.inner.complete(entries, keep_for).await
     }
 
     async fn release(&self, key: LockKey, token: LockToken) -> Result<(), LockError> {

@@ -470,17 +470,18 @@ impl Sim {
                 token,
                 ttl,
             }),
-            Action::Complete {
-                id,
-                key,
-                token,
-                keep_for,
-            } => node.pending.push(Op::Complete {
-                id,
-                key,
-                token,
-                keep_for,
-            }),
+            // A batch is split into one op per entry, answered in any
+            // order: more schedules than a driver's one batched answer.
+            Action::Complete { entries, keep_for } => {
+                for (id, key, token) in entries {
+                    node.pending.push(Op::Complete {
+                        id,
+                        key,
+                        token,
+                        keep_for,
+                    });
+                }
+            }
             Action::Release { id, key, token } => {
                 node.expect_release.remove(&id);
                 node.pending.push(Op::Release { id, key, token })

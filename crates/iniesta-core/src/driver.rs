@@ -302,18 +302,28 @@ fn execute<Q, L, R>(
                 })
             }));
         }
-        Action::Complete {
-            id,
-            key,
-            token,
-            keep_for,
-        } => {
+        Action::Complete { entries, keep_for } => {
             let l = lock.clone();
             io.push(Box::pin(async move {
-                Answer::One(Input::Completed {
-                    id,
-                    result: L::complete(&*l, key, token, keep_for).await,
-                })
+                let (ids, rest): (Vec<_>, Vec<_>) = entries
+                    .into_iter()
+                    .map(|(id, key, token)| (id, (key, token)))
+                    .unzip();
+                let mut results = L::complete(&*l, rest, keep_for).await;
+                // Too few answers break the backend's contract; the missing
+                // ones are failures (the machine retries or deletes anyway).
+                results.resize(
+                    ids.len(),
+                    Err(crate::ports::LockError::Unavailable(
+                        "lock backend returned too few answers".into(),
+                    )),
+                );
+                Answer::Many(
+                    ids.into_iter()
+                        .zip(results)
+                        .map(|(id, result)| Input::Completed { id, result })
+                        .collect(),
+                )
             }));
         }
         Action::Release { id, key, token } => {

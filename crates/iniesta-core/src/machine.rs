@@ -316,7 +316,7 @@ pub enum Input {
         /// The new validity, counted from when the extend was sent.
         result: Result<Duration, LockError>,
     },
-    /// An [`Action::Complete`] was answered.
+    /// One entry of an [`Action::Complete`] was answered.
     Completed {
         /// Which message.
         id: MessageId,
@@ -412,15 +412,12 @@ pub enum Action {
         /// The messages, their receipt handles and new timeouts.
         entries: Vec<(MessageId, ReceiptHandle, Duration)>,
     },
-    /// Turn a lock into a completion record; answer with [`Input::Completed`].
+    /// Turn locks into completion records (one backend call for all);
+    /// answer with one [`Input::Completed`] per entry.
     Complete {
-        /// Which message.
-        id: MessageId,
-        /// Lock key.
-        key: LockKey,
-        /// Our token.
-        token: LockToken,
-        /// How long to keep the record.
+        /// The messages, their lock keys and our tokens.
+        entries: Vec<(MessageId, LockKey, LockToken)>,
+        /// How long to keep the records.
         keep_for: Duration,
     },
     /// Release a lock; answer with [`Input::Released`].
@@ -472,10 +469,16 @@ impl std::fmt::Debug for Action {
                 .debug_struct("ChangeVisibility")
                 .field("entries", entries)
                 .finish(),
-            Action::Complete { id, key, .. } => f
+            Action::Complete { entries, keep_for } => f
                 .debug_struct("Complete")
-                .field("id", id)
-                .field("key", key)
+                .field(
+                    "entries",
+                    &entries
+                        .iter()
+                        .map(|(id, key, _)| (id, key))
+                        .collect::<Vec<_>>(),
+                )
+                .field("keep_for", keep_for)
                 .finish(),
             Action::Release { id, key, .. } => f
                 .debug_struct("Release")
@@ -757,6 +760,8 @@ pub struct Consumer {
     pending_acquire: Vec<(MessageId, LockKey)>,
     /// Scratch space for building lock keys.
     key_buf: String,
+    /// Completion records to write, sent as one batch per round.
+    pending_complete: Vec<(MessageId, LockKey, LockToken)>,
     pending_delete: VecDeque<MessageId>,
     /// When the oldest pending delete must go out, full batch or not.
     delete_due: Option<Time>,
@@ -799,6 +804,7 @@ impl Consumer {
             receive_resume_at: None,
             pending_acquire: Vec::new(),
             key_buf: String::new(),
+            pending_complete: Vec::new(),
             pending_delete: VecDeque::new(),
             delete_due: None,
             pending_visibility: Vec::new(),
@@ -1157,12 +1163,8 @@ impl Consumer {
                     attempts: 0,
                     retry_at: None,
                 };
-                self.actions.push_back(Action::Complete {
-                    id,
-                    key: entry.lock_key.clone(),
-                    token,
-                    keep_for: self.config.dedupe_window,
-                });
+                self.pending_complete
+                    .push((id, entry.lock_key.clone(), token));
                 self.reschedule(id);
             }
             outcome => {
@@ -1568,12 +1570,8 @@ impl Consumer {
                 token, retry_at, ..
             } if retry_at.is_some_and(|t| t <= now) => {
                 *retry_at = None;
-                self.actions.push_back(Action::Complete {
-                    id,
-                    key: entry.lock_key.clone(),
-                    token: token.clone(),
-                    keep_for: self.config.dedupe_window,
-                });
+                self.pending_complete
+                    .push((id, entry.lock_key.clone(), token.clone()));
             }
             State::Deleting {
                 retry_at, queued, ..
@@ -1609,6 +1607,14 @@ impl Consumer {
             self.actions.push_back(Action::Acquire {
                 entries,
                 ttl: self.config.lock_timeout,
+            });
+        }
+        if !self.pending_complete.is_empty() {
+            let room = Vec::with_capacity(self.pending_complete.len());
+            let entries = std::mem::replace(&mut self.pending_complete, room);
+            self.actions.push_back(Action::Complete {
+                entries,
+                keep_for: self.config.dedupe_window,
             });
         }
         let due =

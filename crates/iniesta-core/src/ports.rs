@@ -245,13 +245,14 @@ pub trait LockBackend: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<Duration, LockError>;
 
-    /// Turns a lock we hold into a completion record kept for `keep_for`.
+    /// Turns locks we hold into completion records kept for `keep_for`.
+    /// One result per `(key, token)`, in order. Several entries let a
+    /// backend batch its round trips, as for [`acquire`](Self::acquire).
     async fn complete(
         &self,
-        key: LockKey,
-        token: LockToken,
+        entries: Vec<(LockKey, LockToken)>,
         keep_for: Duration,
-    ) -> Result<(), LockError>;
+    ) -> Vec<Result<(), LockError>>;
 
     /// Releases a lock we hold (compare-and-delete on the token). Releasing a
     /// lock that is no longer ours is `Err(NotHeld)` and changes nothing.
@@ -302,11 +303,10 @@ impl<T: LockBackend + ?Sized> LockBackend for Arc<T> {
     }
     async fn complete(
         &self,
-        key: LockKey,
-        token: LockToken,
+        entries: Vec<(LockKey, LockToken)>,
         keep_for: Duration,
-    ) -> Result<(), LockError> {
-        (**self).complete(key, token, keep_for).await
+    ) -> Vec<Result<(), LockError>> {
+        (**self).complete(entries, keep_for).await
     }
     async fn release(&self, key: LockKey, token: LockToken) -> Result<(), LockError> {
         (**self).release(key, token).await

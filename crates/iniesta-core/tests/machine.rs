@@ -125,7 +125,7 @@ fn success_completes_then_deletes() {
     );
     let a = actions(&mut c);
     assert!(
-        matches!(&a[..], [Action::Complete { key, .. }] if key == "sqs:event:m1"),
+        matches!(&a[..], [Action::Complete { entries, .. }] if entries.len() == 1 && entries[0].1 == "sqs:event:m1"),
         "{a:?}"
     );
     assert!(
@@ -143,6 +143,71 @@ fn success_completes_then_deletes() {
     assert!(events(&mut c)
         .iter()
         .any(|e| matches!(e, Event::Deleted { .. })));
+}
+
+#[test]
+fn handlers_that_end_together_share_one_complete_call() {
+    let mut c = Consumer::new(config(), handlers(), t(0)).unwrap();
+    let after = receive_and_lock(
+        &mut c,
+        vec![message("m1", "E.svc"), message("m2", "E.svc")],
+        acquired(),
+    );
+    let ids: Vec<_> = after
+        .iter()
+        .filter_map(|a| match a {
+            Action::Dispatch { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), 2, "{after:?}");
+    for &id in &ids {
+        c.handle_input(
+            t(5),
+            Input::Dispatched {
+                id,
+                outcome: DispatchOutcome::Succeeded,
+            },
+        );
+    }
+    let a = actions(&mut c);
+    let [Action::Complete { entries, .. }] = &a[..] else {
+        panic!("expected one complete for both, got {a:?}");
+    };
+    let keys: Vec<&str> = entries.iter().map(|(_, key, _)| key.as_str()).collect();
+    assert_eq!(keys, ["sqs:event:m1", "sqs:event:m2"]);
+    // Answered one by one: a failure of one entry is retried alone.
+    c.handle_input(
+        t(6),
+        Input::Completed {
+            id: ids[0],
+            result: Ok(()),
+        },
+    );
+    c.handle_input(
+        t(6),
+        Input::Completed {
+            id: ids[1],
+            result: Err(LockError::Unavailable("blip".into())),
+        },
+    );
+    let a = actions(&mut c);
+    assert!(
+        a.iter().all(|a| !matches!(a, Action::Complete { .. })),
+        "the retry waits for its delay: {a:?}"
+    );
+    c.handle_timeout(t(60_000));
+    let a = actions(&mut c);
+    let retried: Vec<_> = a
+        .iter()
+        .filter_map(|a| match a {
+            Action::Complete { entries, .. } => {
+                Some(entries.iter().map(|e| e.0).collect::<Vec<_>>())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retried, vec![vec![ids[1]]], "{a:?}");
 }
 
 #[test]

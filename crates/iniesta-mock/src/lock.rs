@@ -529,11 +529,13 @@ impl LockBackend for MockLock {
 
     async fn complete(
         &self,
-        key: LockKey,
-        token: LockToken,
+        entries: Vec<(LockKey, LockToken)>,
         keep_for: Duration,
-    ) -> Result<(), LockError> {
-        self.complete_now(&key, &token, keep_for)
+    ) -> Vec<Result<(), LockError>> {
+        entries
+            .iter()
+            .map(|(key, token)| self.complete_now(key, token, keep_for))
+            .collect()
     }
 
     async fn release(&self, key: LockKey, token: LockToken) -> Result<(), LockError> {
@@ -802,7 +804,8 @@ mod tests {
             let out = lock.acquire(vec!["k".into()], TTL).await;
             let t = acquired(out.into_iter().next().unwrap());
             assert_eq!(lock.extend("k".into(), t.clone(), TTL).await, Ok(TTL));
-            lock.complete("k".into(), t.clone(), TTL).await.unwrap();
+            let done = lock.complete(vec![("k".into(), t.clone())], TTL).await;
+            assert_eq!(done, vec![Ok(())]);
             assert_eq!(lock.release("k".into(), t).await, Err(LockError::NotHeld));
         });
         assert!(matches!(lock.state("k"), LockState::Done { .. }));

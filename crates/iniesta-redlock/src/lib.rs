@@ -28,7 +28,8 @@
 //! match lock.acquire(vec![key.clone()], Duration::from_secs(10)).await.remove(0) {
 //!     AcquireOutcome::Acquired { token, .. } => {
 //!         // ... do the work, then keep a record for a day:
-//!         lock.complete(key, token, Duration::from_secs(86_400)).await?;
+//!         let keep_for = Duration::from_secs(86_400);
+//!         lock.complete(vec![(key, token)], keep_for).await.remove(0)?;
 //!     }
 //!     AcquireOutcome::Done => { /* already processed: acknowledge */ }
 //!     _ => { /* busy elsewhere or backend trouble: leave for redelivery */ }

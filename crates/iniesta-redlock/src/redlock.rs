@@ -364,27 +364,44 @@ impl LockBackend for Redlock {
 
     async fn complete(
         &self,
-        key: LockKey,
-        token: LockToken,
+        entries: Vec<(LockKey, LockToken)>,
         keep_for: Duration,
-    ) -> Result<(), LockError> {
-        let call = Invocation {
-            key: key.to_string(),
-            args: vec![token.to_string(), px(keep_for).to_string()],
-        };
-        let (tally, _) = self.single(&COMPLETE, call).await;
-        for e in &tally.errors {
-            tracing::warn!(%key, error = %e, "Redis node failed during complete");
+    ) -> Vec<Result<(), LockError>> {
+        if entries.is_empty() {
+            return Vec::new();
         }
-        if tally.granted >= self.quorum {
-            tracing::debug!(%key, nodes = tally.granted, "completion recorded");
-            return Ok(());
-        }
-        if self.quorum_impossible(&tally) {
-            tracing::debug!(%key, converted = tally.granted, "lock not held; completion not recorded on a majority");
-            return Err(LockError::NotHeld);
-        }
-        Err(self.unavailable(&key, "cannot record completion of", &tally))
+        // One pipeline per node for the whole batch, as for acquire.
+        let keep_ms = px(keep_for).to_string();
+        let calls: Vec<Invocation> = entries
+            .iter()
+            .map(|(key, token)| Invocation {
+                key: key.to_string(),
+                args: vec![token.to_string(), keep_ms.clone()],
+            })
+            .collect();
+        let replies = self.on_all(&COMPLETE, &calls).await;
+        entries
+            .iter()
+            .enumerate()
+            .map(|(pos, (key, _))| {
+                let mut tally = Tally::default();
+                for reply in &replies {
+                    tally.count(entry(reply, pos), |v| matches!(v, Value::Int(1)));
+                }
+                for e in &tally.errors {
+                    tracing::warn!(%key, error = %e, "Redis node failed during complete");
+                }
+                if tally.granted >= self.quorum {
+                    tracing::debug!(%key, nodes = tally.granted, "completion recorded");
+                    return Ok(());
+                }
+                if self.quorum_impossible(&tally) {
+                    tracing::debug!(%key, converted = tally.granted, "lock not held; completion not recorded on a majority");
+                    return Err(LockError::NotHeld);
+                }
+                Err(self.unavailable(key, "cannot record completion of", &tally))
+            })
+            .collect()
     }
 
     async fn release(&self, key: LockKey, token: LockToken) -> Result<(), LockError> {

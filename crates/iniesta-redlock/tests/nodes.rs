@@ -11,7 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use iniesta_core::ports::{AcquireOutcome, LockBackend, LockError, LockToken};
+use iniesta_core::ports::{AcquireOutcome, LockBackend, LockError, LockKey, LockToken};
 use iniesta_redlock::{Redlock, RedlockConfig, DONE_PREFIX};
 use iniesta_testkit::redis::RedisCluster;
 
@@ -177,7 +177,7 @@ async fn done_after_complete_even_when_a_minority_lost_the_record() {
         let lock = redlock(&cluster, 1);
         let key = "sqs:event:done";
         let token = token_of(acquire_one(&lock, key, TTL).await);
-        lock.complete(key.into(), token.clone(), KEEP)
+        complete_one(&lock, key, token.clone(), KEEP)
             .await
             .expect("complete");
         let record = format!("{DONE_PREFIX}{token}");
@@ -185,7 +185,7 @@ async fn done_after_complete_even_when_a_minority_lost_the_record() {
 
         assert_eq!(acquire_one(&lock, key, TTL).await, AcquireOutcome::Done);
         // Completing again with the same token is harmless.
-        lock.complete(key.into(), token.clone(), KEEP)
+        complete_one(&lock, key, token.clone(), KEEP)
             .await
             .expect("idempotent complete");
 
@@ -237,7 +237,7 @@ async fn only_the_owner_extends_completes_or_releases() {
             Err(LockError::NotHeld)
         );
         assert_eq!(
-            lock.complete(key.into(), wrong.clone(), KEEP).await,
+            complete_one(&lock, key, wrong.clone(), KEEP).await,
             Err(LockError::NotHeld)
         );
         // The lock is unchanged.
@@ -264,7 +264,7 @@ async fn only_the_owner_extends_completes_or_releases() {
             Err(LockError::NotHeld)
         );
         assert_eq!(
-            lock.complete(key.into(), token, KEEP).await,
+            complete_one(&lock, key, token, KEEP).await,
             Err(LockError::NotHeld)
         );
         let again = token_of(acquire_one(&lock, key, TTL).await);
@@ -293,7 +293,7 @@ async fn expiry_frees_the_key() {
             Err(LockError::NotHeld)
         );
         assert_eq!(
-            lock.complete(key.into(), first.clone(), KEEP).await,
+            complete_one(&lock, key, first.clone(), KEEP).await,
             Err(LockError::NotHeld)
         );
         assert_eq!(
@@ -345,7 +345,7 @@ async fn survives_a_minority_down_and_recovers_after_a_majority_restart() {
         lock.extend(key.into(), token.clone(), TTL)
             .await
             .expect("extend with 2 of 3");
-        lock.complete(key.into(), token, KEEP)
+        complete_one(&lock, key, token, KEEP)
             .await
             .expect("complete with 2 of 3");
         assert_eq!(acquire_one(&lock, key, TTL).await, AcquireOutcome::Done);
@@ -375,8 +375,7 @@ async fn survives_a_minority_down_and_recovers_after_a_majority_restart() {
             Err(LockError::Unavailable(_))
         ));
         assert!(matches!(
-            lock.complete("sqs:event:held".into(), held.clone(), KEEP)
-                .await,
+            complete_one(&lock, "sqs:event:held", held.clone(), KEEP).await,
             Err(LockError::Unavailable(_))
         ));
         assert!(matches!(
@@ -390,7 +389,7 @@ async fn survives_a_minority_down_and_recovers_after_a_majority_restart() {
         let key = "sqs:event:back";
         let token = token_of(acquire_one(&lock, key, TTL).await);
         assert_eq!(holders(&cluster.urls(), key, token.as_str()).await, 3);
-        lock.complete(key.into(), token, KEEP)
+        complete_one(&lock, key, token, KEEP)
             .await
             .expect("complete after restart");
         assert_eq!(acquire_one(&lock, key, TTL).await, AcquireOutcome::Done);
@@ -440,7 +439,7 @@ async fn a_stalled_node_does_not_hold_up_the_majority() {
         lock.extend(key.into(), token.clone(), TTL)
             .await
             .expect("extend despite a stalled node");
-        lock.complete(key.into(), token.clone(), KEEP)
+        complete_one(&lock, key, token.clone(), KEEP)
             .await
             .expect("complete despite a stalled node");
         assert_eq!(acquire_one(&lock, key, TTL).await, AcquireOutcome::Done);
@@ -515,8 +514,7 @@ async fn a_batch_gets_one_outcome_per_key_in_order() {
         let other = redlock(&cluster, 0);
         let busy = token_of(acquire_one(&other, "sqs:event:b-busy", TTL).await);
         let done = token_of(acquire_one(&other, "sqs:event:b-done", TTL).await);
-        other
-            .complete("sqs:event:b-done".into(), done, KEEP)
+        complete_one(&other, "sqs:event:b-done", done, KEEP)
             .await
             .unwrap();
 
@@ -549,6 +547,54 @@ async fn a_batch_gets_one_outcome_per_key_in_order() {
 }
 
 #[tokio::test]
+async fn a_complete_batch_decides_each_key_on_its_own() {
+    let Some(cluster) = RedisCluster::start(3) else {
+        return;
+    };
+    let urls = cluster.urls();
+    bounded(async {
+        let lock = redlock(&cluster, 0);
+        let mine = token_of(acquire_one(&lock, "sqs:event:c-mine", TTL).await);
+        let theirs = token_of(acquire_one(&lock, "sqs:event:c-theirs", TTL).await);
+        let also = token_of(acquire_one(&lock, "sqs:event:c-also", TTL).await);
+        let out = lock
+            .complete(
+                vec![
+                    ("sqs:event:c-mine".into(), mine.clone()),
+                    // Not our token: refused, and the holder keeps it.
+                    ("sqs:event:c-theirs".into(), LockToken::new("not-the-token")),
+                    // Never locked: nothing to turn into a record.
+                    ("sqs:event:c-free".into(), LockToken::new("no-lock")),
+                    ("sqs:event:c-also".into(), also.clone()),
+                ],
+                KEEP,
+            )
+            .await;
+        assert_eq!(
+            out,
+            vec![
+                Ok(()),
+                Err(LockError::NotHeld),
+                Err(LockError::NotHeld),
+                Ok(())
+            ]
+        );
+        let record = |t: &LockToken| format!("{DONE_PREFIX}{t}");
+        assert_eq!(holders(&urls, "sqs:event:c-mine", &record(&mine)).await, 3);
+        assert_eq!(holders(&urls, "sqs:event:c-also", &record(&also)).await, 3);
+        assert_eq!(
+            holders(&urls, "sqs:event:c-theirs", theirs.as_str()).await,
+            3
+        );
+        for url in &urls {
+            assert_eq!(raw_get(url, "sqs:event:c-free").await, None);
+        }
+        assert!(lock.complete(Vec::new(), KEEP).await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_batch_with_a_node_down_decides_every_key() {
     let Some(mut cluster) = RedisCluster::start(3) else {
         return;
@@ -566,4 +612,18 @@ async fn a_batch_with_a_node_down_decides_every_key() {
         }
     })
     .await;
+}
+
+/// One key's complete, through the batched call.
+async fn complete_one<L: LockBackend + ?Sized>(
+    lock: &L,
+    key: impl AsRef<str>,
+    token: LockToken,
+    keep_for: Duration,
+) -> Result<(), LockError> {
+    let mut out = lock
+        .complete(vec![(LockKey::new(key), token)], keep_for)
+        .await;
+    assert_eq!(out.len(), 1, "one answer per entry");
+    out.remove(0)
 }
