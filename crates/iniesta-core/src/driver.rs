@@ -17,7 +17,8 @@ use futures::stream::FuturesUnordered;
 use futures::task::AtomicWaker;
 use futures::{FutureExt, StreamExt};
 
-use crate::machine::{Action, Consumer, DispatchOutcome, Event, IdMap, Input};
+use crate::machine::{Action, Consumer, DispatchOutcome, Event, IdMap, Input, MessageId};
+use crate::ports::{AcquireOutcome, EntryResult, LockError};
 use crate::ports::{LockBackend, Queue};
 use crate::stats::Stats;
 use crate::time::Time;
@@ -52,11 +53,44 @@ impl<F: FnMut(&Event) + Send> Observer for F {
     }
 }
 
-/// What one IO future answers: one input (lock calls), or one per entry
-/// (batch calls), without a `Vec` for the single ones.
+/// What one IO future answers: one input (single calls), or a batch call's
+/// ids and results, turned into one input per entry only when they are
+/// handed to the machine (no `Vec<Input>` per batch).
 enum Answer {
     One(Input),
-    Many(Vec<Input>),
+    Acquired(Vec<MessageId>, Vec<AcquireOutcome>),
+    Completed(Vec<MessageId>, Vec<Result<(), LockError>>),
+    Deleted(Vec<MessageId>, Vec<EntryResult>),
+    VisibilityChanged(Vec<MessageId>, Vec<EntryResult>),
+}
+
+impl Answer {
+    /// Appends the inputs this answer stands for to `inputs`.
+    fn push_into(self, inputs: &mut Vec<Input>) {
+        match self {
+            Answer::One(input) => inputs.push(input),
+            Answer::Acquired(ids, outcomes) => inputs.extend(
+                ids.into_iter()
+                    .zip(outcomes)
+                    .map(|(id, outcome)| Input::Acquired { id, outcome }),
+            ),
+            Answer::Completed(ids, results) => inputs.extend(
+                ids.into_iter()
+                    .zip(results)
+                    .map(|(id, result)| Input::Completed { id, result }),
+            ),
+            Answer::Deleted(ids, results) => inputs.extend(
+                ids.into_iter()
+                    .zip(results)
+                    .map(|(id, result)| Input::Deleted { id, result }),
+            ),
+            Answer::VisibilityChanged(ids, results) => inputs.extend(
+                ids.into_iter()
+                    .zip(results)
+                    .map(|(id, result)| Input::VisibilityChanged { id, result }),
+            ),
+        }
+    }
 }
 
 type Io = FuturesUnordered<BoxFuture<'static, Answer>>;
@@ -113,7 +147,7 @@ where
     let mut stats = Stats::default();
     let mut io: Io = FuturesUnordered::new();
     let finished = Arc::new(Finished::default());
-    let mut running: IdMap<crate::machine::MessageId, AbortHandle> = IdMap::default();
+    let mut running: IdMap<MessageId, AbortHandle> = IdMap::default();
     let mut receiving: IdMap<crate::machine::ReceiveId, AbortHandle> = IdMap::default();
     let mut shutdown = Box::pin(shutdown.fuse());
     let mut shutdown_seen = false;
@@ -164,10 +198,7 @@ where
             }
             finished.drain_into(cx, &mut inputs);
             while let Poll::Ready(Some(answer)) = io.poll_next_unpin(cx) {
-                match answer {
-                    Answer::One(input) => inputs.push(input),
-                    Answer::Many(batch) => inputs.extend(batch),
-                }
+                answer.push_into(&mut inputs);
             }
             let fired = match &mut sleep {
                 Some((_, s)) => s.as_mut().poll(cx).is_ready(),
@@ -212,7 +243,7 @@ fn execute<Q, L, R>(
     runtime: &R,
     finished: &Arc<Finished>,
     io: &mut Io,
-    running: &mut IdMap<crate::machine::MessageId, AbortHandle>,
+    running: &mut IdMap<MessageId, AbortHandle>,
     receiving: &mut IdMap<crate::machine::ReceiveId, AbortHandle>,
 ) where
     Q: Queue + ?Sized,
@@ -247,18 +278,11 @@ fn execute<Q, L, R>(
                 // contract; treat the missing ones as unavailable.
                 outcomes.resize(
                     n,
-                    crate::ports::AcquireOutcome::Unavailable(
-                        crate::ports::LockError::Unavailable(
-                            "lock backend returned too few answers".into(),
-                        ),
-                    ),
+                    AcquireOutcome::Unavailable(LockError::Unavailable(
+                        "lock backend returned too few answers".into(),
+                    )),
                 );
-                Answer::Many(
-                    ids.into_iter()
-                        .zip(outcomes)
-                        .map(|(id, outcome)| Input::Acquired { id, outcome })
-                        .collect(),
-                )
+                Answer::Acquired(ids, outcomes)
             }));
         }
         Action::Dispatch {
@@ -314,16 +338,11 @@ fn execute<Q, L, R>(
                 // ones are failures (the machine retries or deletes anyway).
                 results.resize(
                     ids.len(),
-                    Err(crate::ports::LockError::Unavailable(
+                    Err(LockError::Unavailable(
                         "lock backend returned too few answers".into(),
                     )),
                 );
-                Answer::Many(
-                    ids.into_iter()
-                        .zip(results)
-                        .map(|(id, result)| Input::Completed { id, result })
-                        .collect(),
-                )
+                Answer::Completed(ids, results)
             }));
         }
         Action::Release { id, key, token } => {
@@ -340,12 +359,7 @@ fn execute<Q, L, R>(
             io.push(Box::pin(async move {
                 let (ids, handles): (Vec<_>, Vec<_>) = entries.into_iter().unzip();
                 let results = pad(Q::delete_batch(&*q, handles).await, ids.len());
-                Answer::Many(
-                    ids.into_iter()
-                        .zip(results)
-                        .map(|(id, result)| Input::Deleted { id, result })
-                        .collect(),
-                )
+                Answer::Deleted(ids, results)
             }));
         }
         Action::ChangeVisibility { entries } => {
@@ -354,12 +368,7 @@ fn execute<Q, L, R>(
                 let (ids, rest): (Vec<_>, Vec<_>) =
                     entries.into_iter().map(|(id, h, d)| (id, (h, d))).unzip();
                 let results = pad(Q::change_visibility_batch(&*q, rest).await, ids.len());
-                Answer::Many(
-                    ids.into_iter()
-                        .zip(results)
-                        .map(|(id, result)| Input::VisibilityChanged { id, result })
-                        .collect(),
-                )
+                Answer::VisibilityChanged(ids, results)
             }));
         }
     }
@@ -367,7 +376,7 @@ fn execute<Q, L, R>(
 
 /// Pads a batch answer that is too short (a backend bug) with errors, so that
 /// every entry is answered.
-fn pad(mut results: Vec<crate::ports::EntryResult>, n: usize) -> Vec<crate::ports::EntryResult> {
+fn pad(mut results: Vec<EntryResult>, n: usize) -> Vec<EntryResult> {
     results.resize(
         n,
         Err(crate::ports::BackendError::message(
