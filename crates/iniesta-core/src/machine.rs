@@ -26,8 +26,7 @@
 //! Unparseable messages are reported and left in the queue (a dead-letter
 //! queue ends their journey), never deleted.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,29 +46,9 @@ pub const MAX_BATCH: usize = 10;
 
 /// A map keyed by the machine's own counters ([`MessageId`], [`ReceiveId`]).
 /// They are never chosen by anyone outside, so the map needs no protection
-/// against hash flooding, only speed: one multiplication per key.
-pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
-
-/// Hashes a `u64` id with one multiplication by 2^64/φ, which spreads
-/// consecutive ids over the high bits the hash table reads.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
+/// against hash flooding, only speed: the Fx hash (one multiplication per
+/// key).
+pub(crate) type IdMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// Identifies one message in progress inside one [`Consumer`]. Never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -86,7 +86,6 @@
 
 mod clock;
 pub mod codes;
-mod hash;
 mod lock;
 mod queue;
 mod topic;

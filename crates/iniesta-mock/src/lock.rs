@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use iniesta_core::{AcquireOutcome, LockBackend, LockError, LockKey, LockToken, Time};
 
 use crate::clock::Clock;
-use crate::hash::FastMap;
+use rustc_hash::FxHashMap;
 
 /// The state of one key, after expiry is applied ([`MockLock::state`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl Entry {
 
 #[derive(Default)]
 struct State {
-    keys: FastMap<LockKey, Entry>,
+    keys: FxHashMap<LockKey, Entry>,
     next_token: u64,
     fail_next: u32,
     ambiguous_next: u32,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use event_listener::Event;
+use rustc_hash::FxHashMap;
 use futures::future;
 use iniesta_core::{
     AttributeValue, Attributes, BackendError, EntryResult, Queue, ReceiptHandle, ReceiveRequest,
@@ -135,8 +136,8 @@ struct Stored {
 }
 
 /// A deleted message: kept whole, or only its receive count. Messages are
-/// boxed in the maps so that the tree nodes stay small: inserting and
-/// removing then moves pointers, not whole messages.
+/// boxed in the maps so that the tables stay small: growing them then moves
+/// pointers, not whole messages.
 enum Gone {
     Kept {
         message: Box<Stored>,
@@ -158,13 +159,13 @@ impl Gone {
 
 #[derive(Default)]
 struct State {
-    /// Live messages by number (send order).
-    messages: BTreeMap<u64, Box<Stored>>,
+    /// Live messages by number.
+    messages: FxHashMap<u64, Box<Stored>>,
     /// Every live message as (visible_at, number): receives take from the
     /// front, so the oldest-visible message comes first, then send order.
     ready: BTreeSet<(Time, u64)>,
     /// Deleted messages by number.
-    gone: BTreeMap<u64, Gone>,
+    gone: FxHashMap<u64, Gone>,
     faults: Faults,
     stats: QueueStats,
 }
