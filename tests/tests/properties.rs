@@ -101,7 +101,9 @@ fn step() -> impl Strategy<Value = Step> {
 fn params() -> impl Strategy<Value = Params> {
     (
         1usize..=3,
-        1usize..=4,
+        // Mostly few slots (so that they fill up); now and then enough
+        // that a receive waits for a tenth of them to free up.
+        prop_oneof![4 => 1usize..=4, 1 => 10usize..=24],
         1u32..=3,
         1usize..=2,
         any::<bool>(),

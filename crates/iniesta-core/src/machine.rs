@@ -911,10 +911,11 @@ impl Consumer {
         if self.shutdown_deadline.is_some() || self.receive_resume_at.is_some() {
             return;
         }
+        let least = self.least_receive();
         while self.receives.len() < self.config.concurrent_receives {
             let used = self.entries.len() + self.reserved;
             let free = self.config.max_in_flight.saturating_sub(used);
-            if free == 0 {
+            if free < least {
                 break;
             }
             let max = free.min(self.config.receive_batch as usize) as u32;
@@ -930,6 +931,17 @@ impl Consumer {
                 },
             });
         }
+    }
+
+    /// The fewest messages a receive asks for: a tenth of `max_in_flight`,
+    /// at most a full batch. Receiving as soon as one slot frees up would,
+    /// under a backlog, fetch one or two messages per call (every call is
+    /// billed, and each is a round trip); waiting for a tenth of the slots
+    /// keeps at least nine tenths busy and lets a busy consumer receive full
+    /// batches. With fewer than 20 slots it is 1: receive as soon as one
+    /// frees up.
+    fn least_receive(&self) -> usize {
+        (self.config.max_in_flight / 10).clamp(1, self.config.receive_batch as usize)
     }
 
     fn fresh_id(&mut self) -> u64 {

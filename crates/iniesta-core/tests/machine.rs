@@ -531,6 +531,85 @@ fn invalid_configuration_is_refused() {
 }
 
 #[test]
+fn with_many_slots_a_receive_waits_for_a_tenth_of_them() {
+    let mut cfg = config();
+    cfg.max_in_flight = 50;
+    cfg.concurrent_receives = 5;
+    let mut c = Consumer::new(cfg, handlers(), t(0)).unwrap();
+    let receives: Vec<_> = actions(&mut c)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Receive { id, request } => Some((id, request.max_messages)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        receives.iter().map(|r| r.1).sum::<u32>(),
+        50,
+        "{receives:?}"
+    );
+    // Every receive comes back: 50 messages, every slot taken.
+    let mut n = 0;
+    for (id, max) in receives {
+        let msgs = (0..max)
+            .map(|_| {
+                n += 1;
+                message(&format!("m{n}"), "E.svc")
+            })
+            .collect();
+        c.handle_input(
+            t(0),
+            Input::Received {
+                id,
+                result: Ok(msgs),
+            },
+        );
+    }
+    let lock = actions(&mut c);
+    let keys: Vec<_> = lock
+        .iter()
+        .flat_map(|a| match a {
+            Action::Acquire { entries, .. } => entries.iter().map(|e| e.0).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(keys.len(), 50);
+    // Four end (Busy: not dispatched, forgotten): four free slots are
+    // fewer than a tenth of 50, so no receive yet.
+    for &id in &keys[..4] {
+        c.handle_input(
+            t(1),
+            Input::Acquired {
+                id,
+                outcome: AcquireOutcome::Busy,
+            },
+        );
+    }
+    let a = actions(&mut c);
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::Receive { .. })),
+        "4 of 50 free: no receive yet: {a:?}"
+    );
+    // The fifth frees a tenth: one receive, for the five free slots.
+    c.handle_input(
+        t(1),
+        Input::Acquired {
+            id: keys[4],
+            outcome: AcquireOutcome::Busy,
+        },
+    );
+    let a = actions(&mut c);
+    let asked: Vec<u32> = a
+        .iter()
+        .filter_map(|a| match a {
+            Action::Receive { request, .. } => Some(request.max_messages),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, vec![5], "{a:?}");
+}
+
+#[test]
 fn an_empty_short_poll_pauses_the_next_receive() {
     let mut cfg = config();
     cfg.wait_time = Duration::ZERO;

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use event_listener::Event;
-use rustc_hash::FxHashMap;
 use futures::future;
 use iniesta_core::{
     AttributeValue, Attributes, BackendError, EntryResult, Queue, ReceiptHandle, ReceiveRequest,
     ReceivedMessage, SystemAttributes, Time,
 };
+use rustc_hash::FxHashMap;
 
 use crate::clock::Clock;
 use crate::codes;
