@@ -1,8 +1,8 @@
 //! An in-memory SQS standard queue.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt;
-use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -161,9 +161,13 @@ impl Gone {
 struct State {
     /// Live messages by number.
     messages: FxHashMap<u64, Box<Stored>>,
-    /// Every live message as (visible_at, number): receives take from the
-    /// front, so the oldest-visible message comes first, then send order.
-    ready: BTreeSet<(Time, u64)>,
+    /// (visible_at, number) of every live message, earliest first: receives
+    /// take from the top, so the oldest-visible message comes first, then
+    /// send order. Entries are not removed when a message is deleted or its
+    /// visibility changes; such a stale entry (its message gone, or its time
+    /// no longer the message's) is skipped when it reaches the top. That
+    /// keeps deletes and visibility changes off the heap.
+    ready: BinaryHeap<Reverse<(Time, u64)>>,
     /// Deleted messages by number.
     gone: FxHashMap<u64, Gone>,
     faults: Faults,
@@ -315,7 +319,7 @@ impl MockQueue {
                     visible_at: now,
                 }),
             );
-            st.ready.insert((now, n));
+            st.ready.push(Reverse((now, n)));
             st.stats.sent += 1;
         }
         self.inner.arrived.notify(usize::MAX);
@@ -360,12 +364,19 @@ impl MockQueue {
         visibility: Option<Duration>,
     ) -> Vec<ReceivedMessage> {
         let hide_until = now + visibility.unwrap_or(self.inner.options.visibility_timeout);
-        let mut taken = Vec::new();
+        let mut taken: Vec<u64> = Vec::new();
         while taken.len() < max as usize {
-            match st.ready.first() {
-                Some(&(visible_at, n)) if visible_at <= now => {
-                    st.ready.pop_first();
-                    taken.push(n);
+            match st.ready.peek() {
+                Some(&Reverse((visible_at, n))) if visible_at <= now => {
+                    st.ready.pop();
+                    let live = st
+                        .messages
+                        .get(&n)
+                        .is_some_and(|m| m.visible_at == visible_at);
+                    // A stale entry, or a second entry of one message.
+                    if live && !taken.contains(&n) {
+                        taken.push(n);
+                    }
                 }
                 _ => break,
             }
@@ -374,11 +385,11 @@ impl MockQueue {
         // Each handle is written here, then copied into its shared text.
         let mut handle = String::new();
         for n in taken {
-            // Re-inserted only after the loop above, so a zero visibility
-            // timeout cannot return one message twice in one receive.
-            st.ready.insert((hide_until, n));
+            // Pushed only after the loop above, so a zero visibility timeout
+            // cannot return one message twice in one receive.
+            st.ready.push(Reverse((hide_until, n)));
             let Some(m) = st.messages.get_mut(&n) else {
-                continue; // unreachable: `ready` lists live messages only
+                continue; // unreachable: only live messages were taken
             };
             m.receive_count = m.receive_count.saturating_add(1);
             m.visible_at = hide_until;
@@ -452,7 +463,6 @@ impl MockQueue {
         let Some(m) = st.messages.remove(&n) else {
             return Err(invalid_handle(handle));
         };
-        st.ready.remove(&(m.visible_at, n));
         let gone = if self.inner.options.retain_deleted {
             Gone::Kept {
                 message: m,
@@ -527,11 +537,11 @@ impl MockQueue {
                     "the message is visible: its visibility timeout ended",
                 ));
             }
-            let old = m.visible_at;
             let new = now + timeout;
-            m.visible_at = new;
-            st.ready.remove(&(old, n));
-            st.ready.insert((new, n));
+            if new != m.visible_at {
+                m.visible_at = new;
+                st.ready.push(Reverse((new, n)));
+            }
             st.stats.visibility_changes += 1;
         }
         // Waiting long polls re-check: on a real clock they sleep until the
@@ -553,16 +563,15 @@ impl MockQueue {
     /// Messages a receive would return now.
     pub fn visible_len(&self) -> usize {
         let now = self.inner.clock.now();
-        self.state().ready.range(..=(now, u64::MAX)).count()
+        let st = self.state();
+        st.messages.values().filter(|m| m.visible_at <= now).count()
     }
 
     /// Messages received and still hidden.
     pub fn in_flight_len(&self) -> usize {
         let now = self.inner.clock.now();
         let st = self.state();
-        st.ready
-            .range((Bound::Excluded((now, u64::MAX)), Bound::Unbounded))
-            .count()
+        st.messages.values().filter(|m| m.visible_at > now).count()
     }
 
     /// Messages deleted so far.
@@ -646,14 +655,19 @@ impl MockQueue {
         self.state().faults = Faults::default();
     }
 
-    /// The earliest time after `now` at which a hidden message becomes
-    /// visible.
-    fn next_visible_after(&self, now: Time) -> Option<Time> {
-        self.state()
-            .ready
-            .range((Bound::Excluded((now, u64::MAX)), Bound::Unbounded))
-            .next()
-            .map(|(t, _)| *t)
+    /// The earliest time at which a message is visible: after `now` when
+    /// none is visible now (a receive just came back empty), else a time
+    /// already past, which means "look again at once". Stale entries on top
+    /// of the heap are dropped on the way.
+    fn next_visible(&self) -> Option<Time> {
+        let mut st = self.state();
+        while let Some(&Reverse((t, n))) = st.ready.peek() {
+            if st.messages.get(&n).is_some_and(|m| m.visible_at == t) {
+                return Some(t);
+            }
+            st.ready.pop();
+        }
+        None
     }
 }
 
@@ -819,9 +833,7 @@ impl Queue for MockQueue {
             if clock.is_virtual() {
                 future::select(arrived, moved).await;
             } else {
-                let wake_at = self
-                    .next_visible_after(now)
-                    .map_or(deadline, |t| t.min(deadline));
+                let wake_at = self.next_visible().map_or(deadline, |t| t.min(deadline));
                 let timer = futures_timer::Delay::new(wake_at.saturating_duration_since(now));
                 let _ = future::select(arrived, timer).await;
             }
@@ -884,6 +896,35 @@ mod tests {
         assert_eq!(q.name(), "q");
         assert_eq!(q.arn(), "arn:aws:sqs:us-east-1:000000000000:q");
         assert!(q.url().ends_with("/000000000000/q"), "{}", q.url());
+    }
+
+    #[test]
+    fn visibility_moved_back_and_forth_never_returns_a_message_twice() {
+        let clock = Clock::virtual_clock();
+        let q = MockQueue::new("q", &clock);
+        let a = q.send("a", BTreeMap::new());
+        let b = q.send("b", BTreeMap::new());
+        let first = q.receive_now(1, None);
+        assert_eq!(first[0].message_id, a);
+        // Back to visible now, then hidden and visible again: the queue
+        // holds several entries for `a` by now.
+        q.change_visibility_now(&first[0].receipt_handle, Duration::ZERO)
+            .unwrap();
+        let again = q.receive_now(10, Some(Duration::ZERO));
+        let ids: Vec<_> = again.iter().map(|m| m.message_id.clone()).collect();
+        assert_eq!(ids, [a.clone(), b.clone()], "each once, oldest first");
+        let third = q.receive_now(10, Some(DEFAULT_VISIBILITY_TIMEOUT));
+        let ids: Vec<_> = third.iter().map(|m| m.message_id.clone()).collect();
+        assert_eq!(ids, [a.clone(), b.clone()]);
+        assert_eq!(q.visible_len(), 0);
+        assert_eq!(q.in_flight_len(), 2);
+        // A deleted message is not returned, even with entries left behind.
+        q.delete_now(&third[0].receipt_handle).unwrap();
+        clock.advance(DEFAULT_VISIBILITY_TIMEOUT);
+        let last = q.receive_now(10, None);
+        let ids: Vec<_> = last.iter().map(|m| m.message_id.clone()).collect();
+        assert_eq!(ids, [b]);
+        assert_eq!(last[0].receive_count(), 3);
     }
 
     #[test]
