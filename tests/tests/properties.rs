@@ -431,7 +431,7 @@ impl Sim {
             }
             Action::Acquire { entries, ttl } => node.pending.push(Op::Acquire { entries, ttl }),
             Action::Dispatch { id, delivery, .. } => {
-                let key = format!("sqs:event:{}", delivery.message.key);
+                let key = format!("sqs:event:{}", delivery.message.key());
                 if let Some((g, other)) = self.active.get(&key) {
                     violated!(self, "I1: {key} dispatched by node g{generation} ({id:?}) while g{g} ({other:?}) runs it");
                 }

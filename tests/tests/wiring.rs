@@ -35,7 +35,7 @@ fn registry(handled: Handled) -> HandlerRegistry {
             *handled
                 .lock()
                 .unwrap()
-                .entry(d.message.key.clone())
+                .entry(d.message.key().to_owned())
                 .or_default() += 1;
             Ok::<_, String>(())
         }

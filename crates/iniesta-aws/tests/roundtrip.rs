@@ -68,10 +68,10 @@ async fn publish_receive_parse_delete_in_both_modes() {
         assert_eq!(m.version(), Some(2.0));
         match mode {
             DeliveryMode::Envelope => {
-                assert_eq!(m.key, sns_id, "envelope: the SNS message id is the key");
+                assert_eq!(m.key(), sns_id, "envelope: the SNS message id is the key");
                 assert_eq!(m.topic_arn.as_deref(), Some(topic.topic_arn()));
             }
-            _ => assert_eq!(m.key, raw_message.message_id),
+            _ => assert_eq!(m.key(), raw_message.message_id),
         }
 
         let results = queue
@@ -326,7 +326,7 @@ async fn publish_batch_over_ten_keeps_each_result_with_its_message() {
         .iter()
         .map(|r| {
             let m = parse(r, &config(DeliveryMode::Envelope, &topic)).expect("parses");
-            (m.key, m.body)
+            (m.key().to_owned(), m.body)
         })
         .collect();
     assert_eq!(by_id.len(), 12, "every message arrived once: {by_id:?}");

@@ -343,9 +343,6 @@ pub struct Message {
     /// The published message text (the envelope's `Message`, or the body in
     /// raw delivery).
     pub body: String,
-    /// The idempotency key: the SNS `MessageId` when there was an envelope,
-    /// else the SQS message id.
-    pub key: String,
     /// The SQS message id of this delivery.
     pub sqs_message_id: String,
     /// The SNS message id, when the message came in an envelope.
@@ -373,7 +370,6 @@ impl PartialEq for Message {
     fn eq(&self, other: &Self) -> bool {
         self.event == other.event
             && self.body == other.body
-            && self.key == other.key
             && self.sqs_message_id == other.sqs_message_id
             && self.sns_message_id == other.sns_message_id
             && self.topic_arn == other.topic_arn
@@ -385,6 +381,16 @@ impl PartialEq for Message {
 }
 
 impl Message {
+    /// The idempotency key: the SNS `MessageId` when there was an envelope,
+    /// else the SQS message id. Copies of one published event share it
+    /// (SNS fan-out and SQS redelivery keep the id), so it names the lock and
+    /// the completion record.
+    pub fn key(&self) -> &str {
+        self.sns_message_id
+            .as_deref()
+            .unwrap_or(&self.sqs_message_id)
+    }
+
     /// [`body`](Self::body) as JSON when it parses, else as text. Parsed on
     /// the first call and kept.
     ///
@@ -543,7 +549,6 @@ pub fn parse_owned(
             let message = assemble(
                 event,
                 body,
-                message_id.clone(),
                 message_id,
                 None,
                 None,
@@ -570,7 +575,6 @@ pub fn parse_owned(
             let message = assemble(
                 event,
                 env.message,
-                env.message_id.clone(),
                 message_id,
                 Some(env.message_id),
                 Some(env.topic_arn),
@@ -633,7 +637,6 @@ fn unwrap_envelope(
 fn assemble(
     event: String,
     body: String,
-    key: String,
     sqs_message_id: String,
     sns_message_id: Option<String>,
     topic_arn: Option<String>,
@@ -643,7 +646,6 @@ fn assemble(
     Message {
         event,
         body,
-        key,
         sqs_message_id,
         sns_message_id,
         topic_arn,
@@ -756,7 +758,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.event, "Happened.svc");
-        assert_eq!(m.key, "sqs-1");
+        assert_eq!(m.key(), "sqs-1");
         assert_eq!(*m.payload(), Payload::Json(serde_json::json!({"a": 1})));
         assert_eq!(m.receive_count, 3);
         assert_eq!(m.sent_timestamp, Some(1_700_000_000_000));
@@ -826,7 +828,7 @@ mod tests {
         let body = envelope_json(TOPIC, "sns-9", "plain text", &attrs);
         let m = parse(&raw(&body, &[]), &cfg(DeliveryMode::Envelope)).unwrap();
         assert_eq!(m.event, "E.svc");
-        assert_eq!(m.key, "sns-9");
+        assert_eq!(m.key(), "sns-9");
         assert_eq!(m.sns_message_id.as_deref(), Some("sns-9"));
         assert_eq!(*m.payload(), Payload::Text("plain text".into()));
         assert_eq!(m.attributes, attrs);

@@ -81,7 +81,7 @@ fn consumes_every_event_once_on_async_std() {
                     *handled
                         .lock()
                         .unwrap()
-                        .entry(d.message.key.clone())
+                        .entry(d.message.key().to_owned())
                         .or_default() += 1;
                     Ok::<_, String>(())
                 }

@@ -114,7 +114,7 @@ fn success_completes_then_deletes() {
     else {
         panic!("expected a dispatch");
     };
-    assert_eq!(delivery.message.key, "m1");
+    assert_eq!(delivery.message.key(), "m1");
     assert_eq!(delivery.token, LockToken::new("tok"));
     c.handle_input(
         t(5),

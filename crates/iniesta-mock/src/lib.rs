@@ -57,7 +57,7 @@
 //! };
 //! let message = parse(&received[0], &config).unwrap();
 //! assert_eq!(message.event, "UserCreated.accounts");
-//! assert_eq!(message.key, sns_id); // the SNS message id is the idempotency key
+//! assert_eq!(message.key(), sns_id); // the SNS message id is the idempotency key
 //!
 //! queue.delete_now(&received[0].receipt_handle).unwrap();
 //! assert!(queue.is_empty());

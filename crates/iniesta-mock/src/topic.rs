@@ -411,7 +411,7 @@ mod tests {
         let m = parse(&got[0], &config(&topic, DeliveryMode::Envelope)).unwrap();
         assert_eq!(m.event, "A.svc");
         assert_eq!(m.body, "plain text");
-        assert_eq!(m.key, id);
+        assert_eq!(m.key(), id);
         assert_eq!(m.attributes, sent.attributes);
     }
 
@@ -428,8 +428,8 @@ mod tests {
         let cfg = config(&topic, DeliveryMode::Envelope);
         let first = parse(&got[0], &cfg).unwrap();
         let second = parse(&got[1], &cfg).unwrap();
-        assert_eq!(first.key, id);
-        assert_eq!(second.key, id);
+        assert_eq!(first.key(), id);
+        assert_eq!(second.key(), id);
         assert_ne!(first.sqs_message_id, second.sqs_message_id);
         assert_eq!(parse(&got[2], &cfg).unwrap().event, "B.svc");
         assert_eq!(topic.stats().delivered, 3);

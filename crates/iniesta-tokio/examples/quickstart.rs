@@ -128,7 +128,9 @@ fn print_outcome(event: &Event) {
     match event {
         Event::Succeeded { message, elapsed } => println!(
             "ok        {} (key {}, delivery {}) in {elapsed:.1?}",
-            message.event, message.key, message.receive_count
+            message.event,
+            message.key(),
+            message.receive_count
         ),
         Event::Failed {
             message, outcome, ..
@@ -140,16 +142,20 @@ fn print_outcome(event: &Event) {
             };
             println!(
                 "failed    {} (key {}, delivery {}): {why}; it will come back",
-                message.event, message.key, message.receive_count
+                message.event,
+                message.key(),
+                message.receive_count
             );
         }
         Event::Duplicate { message } => println!(
             "duplicate {} (key {}): already handled; deleted without running the handler",
-            message.event, message.key
+            message.event,
+            message.key()
         ),
         Event::NoHandler { message } => println!(
             "unhandled {} (key {}): no handler; left in the queue",
-            message.event, message.key
+            message.event,
+            message.key()
         ),
         _ => {}
     }

@@ -261,29 +261,29 @@ impl Observer for TracingObserver {
                 "could not parse a message; it stays in the queue (a dead-letter queue ends its journey)"
             ),
             Event::Skipped { message } => debug!(
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key,
+                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
                 "skipped: another consumer holds this event's lock"
             ),
             Event::Duplicate { message } => debug!(
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key,
+                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
                 "duplicate of an event already handled; deleting it without running the handler"
             ),
             Event::LockUnavailable { message, error } => warn!(
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key,
+                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
                 %error,
                 "the lock backend is unavailable; the message is left for redelivery"
             ),
             Event::NoHandler { message } => warn!(
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key,
+                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
                 "no handler for this event and no default handler; the message stays in the queue"
             ),
             Event::Dispatched { message } => debug!(
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key,
+                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
                 receive_count = message.receive_count, body = %message.body,
                 "handler started"
             ),
             Event::Succeeded { message, elapsed } => debug!(
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key,
+                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
                 elapsed = ?elapsed,
                 "handler succeeded"
             ),
@@ -295,33 +295,33 @@ impl Observer for TracingObserver {
                 let (kind, text) = outcome_text(outcome);
                 warn!(
                     event = %message.event, message_id = %message.sqs_message_id,
-                    key = %message.key, receive_count = message.receive_count,
+                    key = %message.key(), receive_count = message.receive_count,
                     elapsed = ?elapsed, outcome = kind, error = %text,
                     "handler failed ({kind}); the message is left for redelivery"
                 );
             }
             Event::Aborting { message, reason } => warn!(
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key,
+                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
                 reason = ?reason,
                 "aborting the handler: {}", reason_text(reason)
             ),
             Event::ExtendFailed { message, error } => warn!(
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key,
+                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
                 %error,
                 "could not extend the lock of a running handler; trying again"
             ),
             Event::CompleteFailed { message, error } => warn!(
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key,
+                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
                 %error,
                 "could not write the completion record; deleting the message anyway"
             ),
             Event::ReleaseFailed { message, error } => warn!(
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key,
+                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
                 %error,
                 "could not release the lock; it expires by its time to live"
             ),
             Event::Deleted { message } => debug!(
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key,
+                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
                 "deleted from the queue"
             ),
             Event::DeleteFailed {
@@ -329,7 +329,7 @@ impl Observer for TracingObserver {
                 error,
                 will_retry,
             } => warn!(
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key,
+                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
                 %error, will_retry,
                 "deleting the message failed{}",
                 if *will_retry {
@@ -482,7 +482,7 @@ impl Handler for Traced {
             "iniesta.message",
             event = %m.event,
             message_id = %m.sqs_message_id,
-            key = %m.key,
+            key = %m.key(),
             receive_count = m.receive_count,
         );
         self.inner.handle(delivery).instrument(span).await

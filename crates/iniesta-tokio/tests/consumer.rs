@@ -48,7 +48,7 @@ async fn every_event_is_handled_once_and_duplicates_are_acked() {
         .on(["A.svc", "B.svc"], move |d: Delivery| {
             let seen = s1.clone();
             async move {
-                seen.lock().unwrap().push(d.message.key.clone());
+                seen.lock().unwrap().push(d.message.key().to_owned());
                 Ok::<_, String>(())
             }
         })
@@ -57,7 +57,7 @@ async fn every_event_is_handled_once_and_duplicates_are_acked() {
             async move {
                 seen.lock()
                     .unwrap()
-                    .push(format!("default:{}", d.message.key));
+                    .push(format!("default:{}", d.message.key()));
                 Ok::<_, String>(())
             }
         })

@@ -35,7 +35,7 @@ impl PrintHandler {
 pub fn json_line(message: &Message) -> String {
     serde_json::json!({
         "event": message.event,
-        "key": message.key,
+        "key": message.key(),
         "message_id": message.sqs_message_id,
         "sns_message_id": message.sns_message_id,
         "receive_count": message.receive_count,
@@ -52,7 +52,7 @@ impl Handler for PrintHandler {
         let message = &delivery.message;
         tracing::info!(
             event = %message.event,
-            key = %message.key,
+            key = %message.key(),
             receive_count = message.receive_count,
             call,
             "handler started"
