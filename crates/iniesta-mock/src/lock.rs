@@ -456,24 +456,15 @@ fn acquire_one(st: &mut State, now: Time, key: Key<'_>, ttl: Duration) -> Acquir
     }
 }
 
-/// `tok-{n}`, written straight into the token's one allocation.
+/// `tok-{n}`, written on the stack and copied into the token's one
+/// allocation.
 fn token_for(n: u64) -> LockToken {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n);
     let mut buf = [0u8; 24];
     buf[..4].copy_from_slice(b"tok-");
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let len = digits.len() - i;
-    buf[4..4 + len].copy_from_slice(&digits[i..]);
-    LockToken::new(std::str::from_utf8(&buf[..4 + len]).expect("ASCII"))
+    buf[4..4 + digits.len()].copy_from_slice(digits.as_bytes());
+    LockToken::new(std::str::from_utf8(&buf[..4 + digits.len()]).expect("ASCII"))
 }
 
 fn count<T>(

@@ -400,9 +400,9 @@ impl MockQueue {
                 first_receive_timestamp: Some(millis(first)),
                 other: BTreeMap::new(),
             };
-            let mut digits = Digits::default();
+            let mut digits = itoa::Buffer::new();
             let id = message_id(n);
-            let count = digits.format(u128::from(m.receive_count));
+            let count = digits.format(m.receive_count);
             handle.clear();
             handle.push_str(&id);
             handle.push('/');
@@ -681,37 +681,12 @@ impl fmt::Debug for MockQueue {
 }
 
 fn message_id(n: u64) -> String {
-    let digits = &mut Digits::default();
-    let digits = digits.format(u128::from(n));
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(n);
     let mut id = String::with_capacity(4 + digits.len());
     id.push_str("msg-");
     id.push_str(digits);
     id
-}
-
-/// Decimal digits of a number, written without the formatting machinery
-/// (ids, handles and timestamps are made on every receive).
-struct Digits([u8; 40]);
-
-impl Default for Digits {
-    fn default() -> Self {
-        Digits([0; 40])
-    }
-}
-
-impl Digits {
-    fn format(&mut self, mut n: u128) -> &str {
-        let mut i = self.0.len();
-        loop {
-            i -= 1;
-            self.0[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        std::str::from_utf8(&self.0[i..]).expect("ASCII digits")
-    }
 }
 
 fn millis(t: Time) -> u64 {
