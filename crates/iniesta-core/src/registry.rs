@@ -1,6 +1,5 @@
 //! Handlers and the registry that routes events to them.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -113,7 +112,9 @@ pub enum Route {
 /// ```
 #[derive(Clone, Default)]
 pub struct HandlerRegistry {
-    by_event: HashMap<String, Arc<dyn Handler>>,
+    /// Fx-hashed: the app chooses the names, so lookups of any name cannot
+    /// be slowed by collisions, and a lookup per message stays cheap.
+    by_event: rustc_hash::FxHashMap<String, Arc<dyn Handler>>,
     default: Option<Arc<dyn Handler>>,
 }
 
