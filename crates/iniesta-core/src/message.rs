@@ -2,6 +2,7 @@
 //! handler sees ([`Message`]), and the parsing between them for both SNS
 //! delivery modes.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
@@ -495,24 +496,28 @@ pub struct ParseConfig {
     pub topic_arn: Option<String>,
 }
 
+/// The fields of an SNS envelope the consumer reads. Text that is only
+/// compared or converted is borrowed from the body (copied only when it
+/// holds JSON escapes).
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct Envelope {
-    #[serde(rename = "Type")]
-    kind: String,
+struct Envelope<'a> {
+    #[serde(rename = "Type", borrow)]
+    kind: Cow<'a, str>,
     message_id: String,
-    topic_arn: String,
+    #[serde(borrow)]
+    topic_arn: Cow<'a, str>,
     message: String,
-    #[serde(default)]
-    message_attributes: BTreeMap<String, EnvelopeAttribute>,
+    #[serde(default, borrow)]
+    message_attributes: BTreeMap<Cow<'a, str>, EnvelopeAttribute<'a>>,
 }
 
 #[derive(Deserialize)]
-struct EnvelopeAttribute {
-    #[serde(rename = "Type")]
-    kind: String,
-    #[serde(rename = "Value")]
-    value: String,
+struct EnvelopeAttribute<'a> {
+    #[serde(rename = "Type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(rename = "Value", borrow)]
+    value: Cow<'a, str>,
 }
 
 /// Parses one delivery into a [`Message`].
@@ -577,7 +582,7 @@ pub fn parse_owned(
                 env.message,
                 message_id,
                 Some(env.message_id),
-                Some(env.topic_arn),
+                Some(env.topic_arn.into_owned()),
                 Attributes::from(attributes),
                 &system,
             );
@@ -599,11 +604,11 @@ fn event_of(
 }
 
 /// Reads and checks an SNS envelope; returns it with its attributes decoded.
-fn unwrap_envelope(
-    body: &str,
+fn unwrap_envelope<'a>(
+    body: &'a str,
     config: &ParseConfig,
-) -> Result<(Envelope, BTreeMap<String, AttributeValue>), ParseError> {
-    let mut env: Envelope =
+) -> Result<(Envelope<'a>, BTreeMap<String, AttributeValue>), ParseError> {
+    let mut env: Envelope<'a> =
         serde_json::from_str(body).map_err(|e| ParseError::NotAnEnvelope(e.to_string()))?;
     if env.kind != "Notification" {
         return Err(ParseError::NotAnEnvelope(format!(
@@ -612,10 +617,10 @@ fn unwrap_envelope(
         )));
     }
     if let Some(expected) = &config.topic_arn {
-        if &env.topic_arn != expected {
+        if env.topic_arn != expected.as_str() {
             return Err(ParseError::WrongTopic {
                 expected: expected.clone(),
-                got: env.topic_arn,
+                got: env.topic_arn.into_owned(),
             });
         }
     }
@@ -623,12 +628,12 @@ fn unwrap_envelope(
     for (name, a) in std::mem::take(&mut env.message_attributes) {
         let v = AttributeValue::from_wire(&a.kind, &a.value).map_err(|e| match e {
             ParseError::BadAttribute { reason, .. } => ParseError::BadAttribute {
-                name: name.clone(),
+                name: name.clone().into_owned(),
                 reason,
             },
             other => other,
         })?;
-        attributes.insert(name, v);
+        attributes.insert(name.into_owned(), v);
     }
     Ok((env, attributes))
 }
@@ -821,6 +826,11 @@ mod tests {
             (
                 "arr".to_string(),
                 AttributeValue::StringArray(r#"["a",1]"#.into()),
+            ),
+            // Escaped in the JSON: read into owned text, not borrowed.
+            (
+                "q\"uote\u{e9}".to_string(),
+                AttributeValue::String("line\none \"two\"".into()),
             ),
         ]
         .into_iter()
