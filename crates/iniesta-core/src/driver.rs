@@ -18,10 +18,12 @@ use futures::task::AtomicWaker;
 use futures::{FutureExt, StreamExt};
 
 use crate::machine::{Action, Consumer, DispatchOutcome, Event, IdMap, Input, MessageId};
-use crate::ports::{AcquireOutcome, EntryResult, LockError};
+use crate::message::ReceiptHandle;
+use crate::ports::{AcquireOutcome, EntryResult, LockError, LockKey, LockToken};
 use crate::ports::{LockBackend, Queue};
 use crate::stats::Stats;
 use crate::time::Time;
+use std::time::Duration;
 
 /// What the driver needs from an async runtime.
 pub trait Runtime: Send + Sync + 'static {
@@ -56,12 +58,17 @@ impl<F: FnMut(&Event) + Send> Observer for F {
 /// What one IO future answers: one input (single calls), or a batch call's
 /// ids and results, turned into one input per entry only when they are
 /// handed to the machine (no `Vec<Input>` per batch).
+/// The batch variants keep the action's own entry list for the ids (the
+/// backend gets a copy of the keys or handles, which are shared text).
 enum Answer {
     One(Input),
-    Acquired(Vec<MessageId>, Vec<AcquireOutcome>),
-    Completed(Vec<MessageId>, Vec<Result<(), LockError>>),
-    Deleted(Vec<MessageId>, Vec<EntryResult>),
-    VisibilityChanged(Vec<MessageId>, Vec<EntryResult>),
+    Acquired(Vec<(MessageId, LockKey)>, Vec<AcquireOutcome>),
+    Completed(
+        Vec<(MessageId, LockKey, LockToken)>,
+        Vec<Result<(), LockError>>,
+    ),
+    Deleted(Vec<(MessageId, ReceiptHandle)>, Vec<EntryResult>),
+    VisibilityChanged(Vec<(MessageId, ReceiptHandle, Duration)>, Vec<EntryResult>),
 }
 
 impl Answer {
@@ -69,25 +76,29 @@ impl Answer {
     fn push_into(self, inputs: &mut Vec<Input>) {
         match self {
             Answer::One(input) => inputs.push(input),
-            Answer::Acquired(ids, outcomes) => inputs.extend(
-                ids.into_iter()
+            Answer::Acquired(entries, outcomes) => inputs.extend(
+                entries
+                    .iter()
                     .zip(outcomes)
-                    .map(|(id, outcome)| Input::Acquired { id, outcome }),
+                    .map(|(&(id, _), outcome)| Input::Acquired { id, outcome }),
             ),
-            Answer::Completed(ids, results) => inputs.extend(
-                ids.into_iter()
+            Answer::Completed(entries, results) => inputs.extend(
+                entries
+                    .iter()
                     .zip(results)
-                    .map(|(id, result)| Input::Completed { id, result }),
+                    .map(|(&(id, ..), result)| Input::Completed { id, result }),
             ),
-            Answer::Deleted(ids, results) => inputs.extend(
-                ids.into_iter()
+            Answer::Deleted(entries, results) => inputs.extend(
+                entries
+                    .iter()
                     .zip(results)
-                    .map(|(id, result)| Input::Deleted { id, result }),
+                    .map(|(&(id, _), result)| Input::Deleted { id, result }),
             ),
-            Answer::VisibilityChanged(ids, results) => inputs.extend(
-                ids.into_iter()
+            Answer::VisibilityChanged(entries, results) => inputs.extend(
+                entries
+                    .iter()
                     .zip(results)
-                    .map(|(id, result)| Input::VisibilityChanged { id, result }),
+                    .map(|(&(id, ..), result)| Input::VisibilityChanged { id, result }),
             ),
         }
     }
@@ -271,8 +282,8 @@ fn execute<Q, L, R>(
         Action::Acquire { entries, ttl } => {
             let l = lock.clone();
             io.push(Box::pin(async move {
-                let (ids, keys): (Vec<_>, Vec<_>) = entries.into_iter().unzip();
-                let n = ids.len();
+                let keys = entries.iter().map(|(_, key)| key.clone()).collect();
+                let n = entries.len();
                 let mut outcomes = L::acquire(&*l, keys, ttl).await;
                 // A backend that answers fewer outcomes than keys breaks its
                 // contract; treat the missing ones as unavailable.
@@ -282,7 +293,7 @@ fn execute<Q, L, R>(
                         "lock backend returned too few answers".into(),
                     )),
                 );
-                Answer::Acquired(ids, outcomes)
+                Answer::Acquired(entries, outcomes)
             }));
         }
         Action::Dispatch {
@@ -329,20 +340,20 @@ fn execute<Q, L, R>(
         Action::Complete { entries, keep_for } => {
             let l = lock.clone();
             io.push(Box::pin(async move {
-                let (ids, rest): (Vec<_>, Vec<_>) = entries
-                    .into_iter()
-                    .map(|(id, key, token)| (id, (key, token)))
-                    .unzip();
-                let mut results = L::complete(&*l, rest, keep_for).await;
+                let pairs = entries
+                    .iter()
+                    .map(|(_, key, token)| (key.clone(), token.clone()))
+                    .collect();
+                let mut results = L::complete(&*l, pairs, keep_for).await;
                 // Too few answers break the backend's contract; the missing
                 // ones are failures (the machine retries or deletes anyway).
                 results.resize(
-                    ids.len(),
+                    entries.len(),
                     Err(LockError::Unavailable(
                         "lock backend returned too few answers".into(),
                     )),
                 );
-                Answer::Completed(ids, results)
+                Answer::Completed(entries, results)
             }));
         }
         Action::Release { id, key, token } => {
@@ -357,18 +368,17 @@ fn execute<Q, L, R>(
         Action::Delete { entries } => {
             let q = queue.clone();
             io.push(Box::pin(async move {
-                let (ids, handles): (Vec<_>, Vec<_>) = entries.into_iter().unzip();
-                let results = pad(Q::delete_batch(&*q, handles).await, ids.len());
-                Answer::Deleted(ids, results)
+                let handles = entries.iter().map(|(_, h)| h.clone()).collect();
+                let results = pad(Q::delete_batch(&*q, handles).await, entries.len());
+                Answer::Deleted(entries, results)
             }));
         }
         Action::ChangeVisibility { entries } => {
             let q = queue.clone();
             io.push(Box::pin(async move {
-                let (ids, rest): (Vec<_>, Vec<_>) =
-                    entries.into_iter().map(|(id, h, d)| (id, (h, d))).unzip();
-                let results = pad(Q::change_visibility_batch(&*q, rest).await, ids.len());
-                Answer::VisibilityChanged(ids, results)
+                let rest = entries.iter().map(|(_, h, d)| (h.clone(), *d)).collect();
+                let results = pad(Q::change_visibility_batch(&*q, rest).await, entries.len());
+                Answer::VisibilityChanged(entries, results)
             }));
         }
     }

@@ -1030,7 +1030,7 @@ impl Consumer {
         // Built in a reused buffer: one allocation, the shared key's own.
         self.key_buf.clear();
         self.key_buf.push_str(&self.config.lock_key_prefix);
-        self.key_buf.push_str(&message.key());
+        self.key_buf.push_str(message.key());
         let lock_key = LockKey::from(self.key_buf.as_str());
         let shutting_down = self.shutdown_deadline.is_some();
         let state = State::Acquiring { sent_at: self.now };

@@ -172,6 +172,9 @@ struct State {
     gone: FxHashMap<u64, Gone>,
     faults: Faults,
     stats: QueueStats,
+    /// Scratch space of `take_visible`, kept between receives.
+    taken: Vec<u64>,
+    handle_buf: String,
 }
 
 struct Inner {
@@ -364,7 +367,9 @@ impl MockQueue {
         visibility: Option<Duration>,
     ) -> Vec<ReceivedMessage> {
         let hide_until = now + visibility.unwrap_or(self.inner.options.visibility_timeout);
-        let mut taken: Vec<u64> = Vec::new();
+        // Reused from receive to receive (no allocation per call).
+        let mut taken = std::mem::take(&mut st.taken);
+        taken.clear();
         while taken.len() < max as usize {
             match st.ready.peek() {
                 Some(&Reverse((visible_at, n))) if visible_at <= now => {
@@ -383,8 +388,8 @@ impl MockQueue {
         }
         let mut out = Vec::with_capacity(taken.len());
         // Each handle is written here, then copied into its shared text.
-        let mut handle = String::new();
-        for n in taken {
+        let mut handle = std::mem::take(&mut st.handle_buf);
+        for &n in &taken {
             // Pushed only after the loop above, so a zero visibility timeout
             // cannot return one message twice in one receive.
             st.ready.push(Reverse((hide_until, n)));
@@ -415,6 +420,8 @@ impl MockQueue {
                 message_attributes: m.attributes.clone(),
             });
         }
+        st.taken = taken;
+        st.handle_buf = handle;
         st.stats.received += out.len() as u64;
         out
     }
