@@ -26,7 +26,8 @@
 //! Unparseable messages are reported and left in the queue (a dead-letter
 //! queue ends their journey), never deleted.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -729,8 +730,15 @@ pub struct Consumer {
     now: Time,
     next_id: u64,
     entries: IdMap<MessageId, Entry>,
-    /// (deadline, message) for entries with a pending deadline.
-    timers: BTreeSet<(Time, MessageId)>,
+    /// (deadline, message), earliest on top. An entry is live while its
+    /// message is tracked with exactly that deadline (`Entry::timer`);
+    /// rescheduling or forgetting a message leaves the old entry behind,
+    /// stale, instead of searching for it. Stale entries are dropped when
+    /// they reach the top, after every input and timeout, so the top is
+    /// always live when [`Consumer::poll_timeout`] reads it.
+    timers: BinaryHeap<Reverse<(Time, MessageId)>>,
+    /// Whether an entry of `timers` went stale since the last clean-up.
+    timers_stale: bool,
     /// Outstanding receives: slots reserved, and when each was sent.
     receives: IdMap<ReceiveId, (u32, Time)>,
     reserved: usize,
@@ -776,7 +784,8 @@ impl Consumer {
             now,
             next_id: 0,
             entries: IdMap::default(),
-            timers: BTreeSet::new(),
+            timers: BinaryHeap::new(),
+            timers_stale: false,
             receives: IdMap::default(),
             reserved: 0,
             receive_failures: 0,
@@ -834,7 +843,7 @@ impl Consumer {
     /// When to call [`handle_timeout`](Self::handle_timeout) at the latest,
     /// if no input arrives first. `None`: only an input can make progress.
     pub fn poll_timeout(&self) -> Option<Time> {
-        let mut t = self.timers.first().map(|(t, _)| *t);
+        let mut t = self.timers.peek().map(|Reverse((t, _))| *t);
         for other in [
             self.receive_resume_at,
             self.shutdown_deadline.filter(|_| self.any_running()),
@@ -865,16 +874,18 @@ impl Consumer {
                 self.abort(id, AbortReason::ShutdownGrace);
             }
         }
-        while let Some(&(t, id)) = self.timers.first() {
+        while let Some(&Reverse((t, id))) = self.timers.peek() {
             if t > self.now {
                 break;
             }
-            self.timers.pop_first();
-            if let Some(e) = self.entries.get_mut(&id) {
-                e.timer = None;
+            self.timers.pop();
+            match self.entries.get_mut(&id) {
+                Some(e) if e.timer == Some(t) => e.timer = None,
+                _ => continue, // stale, and now gone
             }
             self.on_deadline(id);
         }
+        self.drop_stale_timers();
         self.fill_receives();
     }
 
@@ -892,6 +903,7 @@ impl Consumer {
             Input::VisibilityChanged { id, result } => self.on_visibility_changed(id, result),
             Input::Shutdown => self.on_shutdown(),
         }
+        self.drop_stale_timers();
         self.fill_receives();
     }
 
@@ -1452,9 +1464,8 @@ impl Consumer {
 
     fn forget(&mut self, id: MessageId) {
         if let Some(e) = self.entries.remove(&id) {
-            if let Some(t) = e.timer {
-                self.timers.remove(&(t, id));
-            }
+            // Its timer entry, if any, is stale from now on.
+            self.timers_stale |= e.timer.is_some();
         }
         self.report_if_stopped();
     }
@@ -1515,17 +1526,37 @@ impl Consumer {
             return;
         };
         let new = self.deadline_of(entry);
-        let old = entry.timer;
-        if new == old {
+        if new == entry.timer {
             return;
         }
-        if let Some(t) = old {
-            self.timers.remove(&(t, id));
-        }
+        // The old entry (if any) goes stale: `timer` no longer names it.
+        self.timers_stale |= entry.timer.is_some();
         if let Some(t) = new {
-            self.timers.insert((t, id));
+            self.timers.push(Reverse((t, id)));
         }
         self.entries.get_mut(&id).expect("entry exists").timer = new;
+    }
+
+    /// Drops stale entries from the top of the timer heap (see
+    /// [`Consumer::timers`]), and all of them when they outnumber the live
+    /// ones, so the heap stays in proportion to the messages in progress.
+    fn drop_stale_timers(&mut self) {
+        if !std::mem::take(&mut self.timers_stale) {
+            return;
+        }
+        let entries = &self.entries;
+        let live = |&Reverse((t, id)): &Reverse<(Time, MessageId)>| {
+            entries.get(&id).is_some_and(|e| e.timer == Some(t))
+        };
+        if self.timers.len() > 2 * entries.len() + 64 {
+            self.timers.retain(live);
+        }
+        while let Some(top) = self.timers.peek() {
+            if live(top) {
+                break;
+            }
+            self.timers.pop();
+        }
     }
 
     fn on_deadline(&mut self, id: MessageId) {
