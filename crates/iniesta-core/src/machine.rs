@@ -85,6 +85,9 @@ pub struct ConsumerConfig {
     /// How to parse messages.
     pub parse: ParseConfig,
     /// Most messages in progress at once (received and not yet finished).
+    /// A receive goes out once a tenth of these slots are free (at least
+    /// one, at most `receive_batch`), so that a busy consumer receives full
+    /// batches instead of one message per call.
     pub max_in_flight: usize,
     /// Most messages asked for per receive (1..=10).
     pub receive_batch: u32,

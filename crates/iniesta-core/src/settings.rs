@@ -29,7 +29,7 @@
 //! | `INIESTA_SNS_ENDPOINT_URL` | none (AWS) | another SNS endpoint (`http://` or `https://`) |
 //! | `SERVICE_NAME` | none | this service's name; used by the queue name template and for published event names |
 //! | `ENVIRONMENT` | `development` | the environment; used by the queue name template |
-//! | `INIESTA_MAX_IN_FLIGHT` | `10` | messages in progress at once (at least 1) |
+//! | `INIESTA_MAX_IN_FLIGHT` | `10` | messages in progress at once (at least 1); from 20 up, a receive waits until a tenth of them are free, so that it asks for a full batch |
 //! | `INIESTA_CONCURRENT_RECEIVES` | derived by the consumer | receive calls outstanding at once (1 to `INIESTA_MAX_IN_FLIGHT`) |
 //! | `INIESTA_DEDUPE_WINDOW` | `24h` | how long a completion record keeps a finished event from running again |
 //! | `INIESTA_HEARTBEAT_INTERVAL` | 0.6 × lock timeout | how often a running handler's lock and message visibility are extended; shorter than the lock timeout |
