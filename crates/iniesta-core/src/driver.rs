@@ -19,8 +19,9 @@ use futures::{FutureExt, StreamExt};
 
 use crate::machine::{Action, Consumer, DispatchOutcome, Event, IdMap, Input, MessageId};
 use crate::message::ReceiptHandle;
-use crate::ports::{AcquireOutcome, EntryResult, LockError, LockKey, LockToken};
-use crate::ports::{LockBackend, Queue};
+use crate::ports::{
+    AcquireOutcome, EntryResult, LockBackend, LockError, LockKey, LockToken, Queue,
+};
 use crate::stats::Stats;
 use crate::time::Time;
 use std::time::Duration;
@@ -56,10 +57,10 @@ impl<F: FnMut(&Event) + Send> Observer for F {
 }
 
 /// What one IO future answers: one input (single calls), or a batch call's
-/// ids and results, turned into one input per entry only when they are
-/// handed to the machine (no `Vec<Input>` per batch).
-/// The batch variants keep the action's own entry list for the ids (the
-/// backend gets a copy of the keys or handles, which are shared text).
+/// entry list and results. The entry list is the action's own (the backend
+/// got copies of its keys or handles, which are shared text); it is turned
+/// into one input per entry only when handed to the machine, so no
+/// `Vec<Input>` is built per batch.
 enum Answer {
     One(Input),
     Acquired(Vec<(MessageId, LockKey)>, Vec<AcquireOutcome>),
