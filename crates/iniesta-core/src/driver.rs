@@ -75,32 +75,37 @@ enum Answer {
 impl Answer {
     /// Appends the inputs this answer stands for to `inputs`.
     fn push_into(self, inputs: &mut Vec<Input>) {
+        /// One input per entry: the entry's id with its result.
+        fn each<E, R>(
+            inputs: &mut Vec<Input>,
+            entries: &[E],
+            results: Vec<R>,
+            input: impl Fn(&E, R) -> Input,
+        ) {
+            inputs.extend(entries.iter().zip(results).map(|(e, r)| input(e, r)));
+        }
         match self {
             Answer::One(input) => inputs.push(input),
-            Answer::Acquired(entries, outcomes) => inputs.extend(
-                entries
-                    .iter()
-                    .zip(outcomes)
-                    .map(|(&(id, _), outcome)| Input::Acquired { id, outcome }),
-            ),
-            Answer::Completed(entries, results) => inputs.extend(
-                entries
-                    .iter()
-                    .zip(results)
-                    .map(|(&(id, ..), result)| Input::Completed { id, result }),
-            ),
-            Answer::Deleted(entries, results) => inputs.extend(
-                entries
-                    .iter()
-                    .zip(results)
-                    .map(|(&(id, _), result)| Input::Deleted { id, result }),
-            ),
-            Answer::VisibilityChanged(entries, results) => inputs.extend(
-                entries
-                    .iter()
-                    .zip(results)
-                    .map(|(&(id, ..), result)| Input::VisibilityChanged { id, result }),
-            ),
+            Answer::Acquired(entries, outcomes) => {
+                each(inputs, &entries, outcomes, |&(id, _), outcome| {
+                    Input::Acquired { id, outcome }
+                })
+            }
+            Answer::Completed(entries, results) => {
+                each(inputs, &entries, results, |&(id, ..), result| {
+                    Input::Completed { id, result }
+                })
+            }
+            Answer::Deleted(entries, results) => {
+                each(inputs, &entries, results, |&(id, _), result| {
+                    Input::Deleted { id, result }
+                })
+            }
+            Answer::VisibilityChanged(entries, results) => {
+                each(inputs, &entries, results, |&(id, ..), result| {
+                    Input::VisibilityChanged { id, result }
+                })
+            }
         }
     }
 }

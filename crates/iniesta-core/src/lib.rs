@@ -16,6 +16,31 @@
 //!   runtime-agnostic [driver] that runs it against the ports.
 #![warn(missing_docs)]
 
+/// The common face of the crate's shared-text newtypes over `Arc<str>`
+/// ([`ReceiptHandle`], [`LockKey`], [`LockToken`]): `new`, `as_str` and
+/// `Display`.
+macro_rules! shared_text {
+    ($name:ident) => {
+        impl $name {
+            /// Wraps the given text (one allocation; clones share it).
+            pub fn new(text: impl AsRef<str>) -> Self {
+                $name(std::sync::Arc::from(text.as_ref()))
+            }
+
+            /// The text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 pub mod driver;
 pub mod filters;
 pub mod machine;

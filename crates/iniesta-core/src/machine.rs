@@ -1624,19 +1624,13 @@ impl Consumer {
     /// in full batches at once, and the rest when the oldest has waited the
     /// batch window (at once while shutting down).
     fn flush(&mut self) {
-        if !self.pending_acquire.is_empty() {
-            // The next batch is likely as large: room for it at once, not
-            // by doubling.
-            let room = Vec::with_capacity(self.pending_acquire.len());
-            let entries = std::mem::replace(&mut self.pending_acquire, room);
+        if let Some(entries) = take_batch(&mut self.pending_acquire) {
             self.actions.push_back(Action::Acquire {
                 entries,
                 ttl: self.config.lock_timeout,
             });
         }
-        if !self.pending_complete.is_empty() {
-            let room = Vec::with_capacity(self.pending_complete.len());
-            let entries = std::mem::replace(&mut self.pending_complete, room);
+        if let Some(entries) = take_batch(&mut self.pending_complete) {
             self.actions.push_back(Action::Complete {
                 entries,
                 keep_for: self.config.dedupe_window,
@@ -1668,4 +1662,15 @@ impl Consumer {
             self.actions.push_back(Action::ChangeVisibility { entries });
         }
     }
+}
+
+/// The pending entries of a batch call, if any, leaving room for as many in
+/// their place: the next batch is likely as large, so it gets its room at
+/// once instead of by doubling.
+fn take_batch<T>(pending: &mut Vec<T>) -> Option<Vec<T>> {
+    if pending.is_empty() {
+        return None;
+    }
+    let room = Vec::with_capacity(pending.len());
+    Some(std::mem::replace(pending, room))
 }

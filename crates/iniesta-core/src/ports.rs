@@ -6,7 +6,6 @@
 //! a backend error, and MUST return batch results in the order of the request.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,23 +115,7 @@ pub trait Topic: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LockKey(Arc<str>);
 
-impl LockKey {
-    /// A key with the given text.
-    pub fn new(key: impl AsRef<str>) -> Self {
-        LockKey(Arc::from(key.as_ref()))
-    }
-
-    /// The key's text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for LockKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+shared_text!(LockKey);
 
 impl std::ops::Deref for LockKey {
     type Target = str;
@@ -176,23 +159,7 @@ impl From<String> for LockKey {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LockToken(pub Arc<str>);
 
-impl LockToken {
-    /// A token with the given text.
-    pub fn new(token: impl AsRef<str>) -> Self {
-        LockToken(Arc::from(token.as_ref()))
-    }
-
-    /// The token's text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for LockToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+shared_text!(LockToken);
 
 /// The answer to an acquire.
 #[derive(Debug, Clone, PartialEq, Eq)]
