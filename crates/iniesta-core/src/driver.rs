@@ -112,21 +112,27 @@ impl Answer {
 
 type Io = FuturesUnordered<BoxFuture<'static, Answer>>;
 
-/// Where spawned handlers leave their [`Input::Dispatched`] for the driver:
-/// a shared list and the driver's waker (no allocation per message, unlike
-/// a channel that allocates a node per send).
+/// Where answers that do not come back as an IO future's result are left
+/// for the driver: spawned handlers' [`Input::Dispatched`], and acquire
+/// answers handed over as each key is decided. A shared list and the
+/// driver's waker (no allocation per message, unlike a channel that
+/// allocates a node per send).
 #[derive(Default)]
-struct Finished {
+struct Inbox {
     inputs: Mutex<Vec<Input>>,
     waker: AtomicWaker,
 }
 
-impl Finished {
+impl Inbox {
     fn push(&self, input: Input) {
+        self.push_all(std::iter::once(input));
+    }
+
+    fn push_all(&self, inputs: impl IntoIterator<Item = Input>) {
         self.inputs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(input);
+            .extend(inputs);
         self.waker.wake();
     }
 
@@ -163,7 +169,7 @@ where
 {
     let mut stats = Stats::default();
     let mut io: Io = FuturesUnordered::new();
-    let finished = Arc::new(Finished::default());
+    let inbox = Arc::new(Inbox::default());
     let mut running: IdMap<MessageId, AbortHandle> = IdMap::default();
     let mut receiving: IdMap<crate::machine::ReceiveId, AbortHandle> = IdMap::default();
     let mut shutdown = Box::pin(shutdown.fuse());
@@ -188,7 +194,7 @@ where
                 &queue,
                 &lock,
                 &runtime,
-                &finished,
+                &inbox,
                 &mut io,
                 &mut running,
                 &mut receiving,
@@ -213,7 +219,7 @@ where
                 shutdown_seen = true;
                 inputs.push(Input::Shutdown);
             }
-            finished.drain_into(cx, &mut inputs);
+            inbox.drain_into(cx, &mut inputs);
             while let Poll::Ready(Some(answer)) = io.poll_next_unpin(cx) {
                 answer.push_into(&mut inputs);
             }
@@ -258,7 +264,7 @@ fn execute<Q, L, R>(
     queue: &Arc<Q>,
     lock: &Arc<L>,
     runtime: &R,
-    finished: &Arc<Finished>,
+    inbox: &Arc<Inbox>,
     io: &mut Io,
     running: &mut IdMap<MessageId, AbortHandle>,
     receiving: &mut IdMap<crate::machine::ReceiveId, AbortHandle>,
@@ -287,19 +293,38 @@ fn execute<Q, L, R>(
         }
         Action::Acquire { entries, ttl } => {
             let l = lock.clone();
+            let inbox = inbox.clone();
             io.push(Box::pin(async move {
                 let keys = entries.iter().map(|(_, key)| key.clone()).collect();
-                let n = entries.len();
-                let mut outcomes = L::acquire(&*l, keys, ttl).await;
-                // A backend that answers fewer outcomes than keys breaks its
-                // contract; treat the missing ones as unavailable.
-                outcomes.resize(
-                    n,
+                let mut answered = vec![false; entries.len()];
+                // Each group of decided keys goes to the machine at once,
+                // through the inbox, while the backend retries the rest.
+                L::acquire_each(&*l, keys, ttl, &mut |decided| {
+                    let inputs = decided.into_iter().filter_map(|(i, outcome)| {
+                        let first = !std::mem::replace(answered.get_mut(i)?, true);
+                        first.then(|| Input::Acquired {
+                            id: entries[i].0,
+                            outcome,
+                        })
+                    });
+                    inbox.push_all(inputs);
+                })
+                .await;
+                // A key the backend left unanswered breaks its contract;
+                // treat it as unavailable (no dispatch, no delete).
+                let missing: Vec<_> = entries
+                    .into_iter()
+                    .zip(answered)
+                    .filter(|(_, answered)| !answered)
+                    .map(|(entry, _)| entry)
+                    .collect();
+                let outcomes = vec![
                     AcquireOutcome::Unavailable(LockError::Unavailable(
-                        "lock backend returned too few answers".into(),
-                    )),
-                );
-                Answer::Acquired(entries, outcomes)
+                        "lock backend left the key unanswered".into(),
+                    ));
+                    missing.len()
+                ];
+                Answer::Acquired(missing, outcomes)
             }));
         }
         Action::Dispatch {
@@ -309,7 +334,7 @@ fn execute<Q, L, R>(
         } => {
             let (handle, reg) = AbortHandle::new_pair();
             running.insert(id, handle);
-            let finished = finished.clone();
+            let inbox = inbox.clone();
             runtime.spawn(async move {
                 // The call itself inside the guarded future too: a handler
                 // may panic before it returns its future.
@@ -321,7 +346,7 @@ fn execute<Q, L, R>(
                     Ok(Ok(Err(e))) => DispatchOutcome::Failed(e.to_string()),
                     Ok(Ok(Ok(()))) => DispatchOutcome::Succeeded,
                 };
-                finished.push(Input::Dispatched { id, outcome });
+                inbox.push(Input::Dispatched { id, outcome });
             });
         }
         Action::Abort { id } => {

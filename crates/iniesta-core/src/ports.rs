@@ -203,6 +203,26 @@ pub trait LockBackend: Send + Sync + 'static {
     /// Several keys let a backend batch its round trips.
     async fn acquire(&self, keys: Vec<LockKey>, ttl: Duration) -> Vec<AcquireOutcome>;
 
+    /// [`acquire`](Self::acquire), answering each key as soon as it is
+    /// decided: `answer` gets `(index in keys, outcome)` pairs, a group at a
+    /// time. The driver calls this one, so that a key decided in a first
+    /// round is dispatched at once instead of waiting (its validity running
+    /// out) while another key of the batch is retried.
+    ///
+    /// An implementation MUST answer every key exactly once, and MUST NOT
+    /// retry a key that is [`Busy`](AcquireOutcome::Busy) (it means: someone
+    /// else works on it, skip). The default answers everything at once from
+    /// [`acquire`](Self::acquire).
+    async fn acquire_each(
+        &self,
+        keys: Vec<LockKey>,
+        ttl: Duration,
+        answer: &mut (dyn FnMut(Vec<(usize, AcquireOutcome)>) + Send),
+    ) {
+        let outcomes = self.acquire(keys, ttl).await;
+        answer(outcomes.into_iter().enumerate().collect());
+    }
+
     /// Extends a lock we hold to `ttl` from now; returns the new validity,
     /// counted from when the request was sent.
     async fn extend(
@@ -212,9 +232,20 @@ pub trait LockBackend: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<Duration, LockError>;
 
-    /// Turns locks we hold into completion records kept for `keep_for`.
-    /// One result per `(key, token)`, in order. Several entries let a
-    /// backend batch its round trips, as for [`acquire`](Self::acquire).
+    /// Writes completion records kept for `keep_for`. One result per
+    /// `(key, token)`, in order. Several entries let a backend batch its
+    /// round trips, as for [`acquire`](Self::acquire).
+    ///
+    /// For each key, an implementation MUST:
+    /// - turn our own lock (held with `token`) into the record;
+    /// - write the record on a free key (our lock expired while the handler
+    ///   finished: the work is done, and without a record a later duplicate
+    ///   would run it again);
+    /// - answer `Ok` when a completion record is there already (a retry after
+    ///   a lost reply, or another owner's finished work), without replacing
+    ///   another owner's record;
+    /// - answer `Err(NotHeld)` and change nothing only when another owner's
+    ///   lock holds the key.
     async fn complete(
         &self,
         entries: Vec<(LockKey, LockToken)>,
@@ -259,6 +290,14 @@ impl<T: Topic + ?Sized> Topic for Arc<T> {
 impl<T: LockBackend + ?Sized> LockBackend for Arc<T> {
     async fn acquire(&self, keys: Vec<LockKey>, ttl: Duration) -> Vec<AcquireOutcome> {
         (**self).acquire(keys, ttl).await
+    }
+    async fn acquire_each(
+        &self,
+        keys: Vec<LockKey>,
+        ttl: Duration,
+        answer: &mut (dyn FnMut(Vec<(usize, AcquireOutcome)>) + Send),
+    ) {
+        (**self).acquire_each(keys, ttl, answer).await
     }
     async fn extend(
         &self,
