@@ -24,6 +24,9 @@ pub enum LockState {
     },
     /// A completion record exists until `expires_at` (exclusive).
     Done {
+        /// The token of whoever wrote the record: a retried complete with
+        /// it renews the record, any other token leaves it alone.
+        token: LockToken,
         /// When the record ends by itself.
         expires_at: Time,
     },
@@ -56,13 +59,13 @@ pub struct LockStats {
 #[derive(Debug, Clone)]
 enum Entry {
     Locked { token: LockToken, expires_at: Time },
-    Done { expires_at: Time },
+    Done { token: LockToken, expires_at: Time },
 }
 
 impl Entry {
     fn expires_at(&self) -> Time {
         match self {
-            Entry::Locked { expires_at, .. } | Entry::Done { expires_at } => *expires_at,
+            Entry::Locked { expires_at, .. } | Entry::Done { expires_at, .. } => *expires_at,
         }
     }
 }
@@ -134,8 +137,13 @@ struct Inner {
 }
 
 /// An in-memory [`LockBackend`]: per key, free, locked (token, expiry) or
-/// done (a completion record, until the dedupe window ends), with expiry on
-/// the [`Clock`], and fault injection.
+/// done (a completion record with its writer's token, until the dedupe
+/// window ends), with expiry on the [`Clock`], and fault injection.
+///
+/// Completing follows the Redis scripts of `iniesta-redlock`: a complete
+/// is refused only when someone else holds a live lock on the key; a free
+/// key takes the record, so work that outlived its lock is still recorded
+/// (see [`complete_now`](Self::complete_now)).
 ///
 /// Tokens are `tok-{n}` from a counter, so runs are repeatable. Validities
 /// are the full TTL: there is no network and no drift to subtract.
@@ -258,10 +266,19 @@ impl MockLock {
         ambiguous(fault, result)
     }
 
-    /// Turns our lock on `key` into a completion record kept for `keep_for`
-    /// from now, so that acquires answer `Done` until then. Only a lock held
-    /// with `token` and not expired can be completed; anything else is
-    /// `Err(NotHeld)` and changes nothing.
+    /// Records that the work on `key` is done, kept for `keep_for` from
+    /// now, so that acquires answer `Done` until then. The record MUST NOT
+    /// be refused merely because our lock is gone: a handler that finished
+    /// after its lock expired still did the work, and without a record a
+    /// later duplicate would run it again. So:
+    /// - free (never locked, expired, released) → our record is written,
+    ///   `Ok`;
+    /// - our lock → it becomes our record, `Ok`;
+    /// - a record already there → `Ok`; ours is renewed to `keep_for`
+    ///   (a complete retried after a lost reply), another owner's is left
+    ///   as it is;
+    /// - someone else's lock → `Err(NotHeld)`, nothing changes (they may
+    ///   still fail, and their message must then be redelivered).
     pub fn complete_now(
         &self,
         key: &str,
@@ -275,14 +292,25 @@ impl MockLock {
         if fault == Fault::Fail {
             return Err(unavailable(INJECTED));
         }
+        let record = Entry::Done {
+            token: token.clone(),
+            expires_at: now + keep_for,
+        };
         let result = match st.live(key, now) {
-            Some(entry) if matches!(&*entry, Entry::Locked { token: held, .. } if held == token) => {
-                *entry = Entry::Done {
-                    expires_at: now + keep_for,
-                };
+            None => {
+                st.keys.insert(LockKey::from(key), record);
                 Ok(())
             }
-            _ => Err(LockError::NotHeld),
+            Some(entry) => match &*entry {
+                Entry::Locked { token: held, .. } | Entry::Done { token: held, .. }
+                    if held == token =>
+                {
+                    *entry = record;
+                    Ok(())
+                }
+                Entry::Done { .. } => Ok(()),
+                Entry::Locked { .. } => Err(LockError::NotHeld),
+            },
         };
         count(&mut st.stats, &result, |s| &mut s.completed);
         ambiguous(fault, result)
@@ -323,7 +351,8 @@ impl MockLock {
                 token: token.clone(),
                 expires_at: *expires_at,
             },
-            Some(Entry::Done { expires_at }) => LockState::Done {
+            Some(Entry::Done { token, expires_at }) => LockState::Done {
+                token: token.clone(),
                 expires_at: *expires_at,
             },
             None => LockState::Free,
@@ -535,275 +564,5 @@ impl LockBackend for MockLock {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const TTL: Duration = Duration::from_secs(10);
-
-    fn setup() -> (Clock, MockLock) {
-        let clock = Clock::virtual_clock();
-        let lock = MockLock::new(&clock);
-        (clock, lock)
-    }
-
-    fn acquired(outcome: AcquireOutcome) -> LockToken {
-        match outcome {
-            AcquireOutcome::Acquired { token, validity } => {
-                assert_eq!(validity, TTL);
-                token
-            }
-            other => panic!("expected Acquired, got {other:?}"),
-        }
-    }
-
-    fn is_unavailable<T: fmt::Debug>(r: &Result<T, LockError>) -> bool {
-        matches!(r, Err(LockError::Unavailable(_)))
-    }
-
-    #[test]
-    fn a_held_lock_is_busy_until_it_expires() {
-        let (clock, lock) = setup();
-        let t1 = acquired(lock.acquire_now("k", TTL));
-        assert_eq!(
-            lock.state("k"),
-            LockState::Locked {
-                token: t1.clone(),
-                expires_at: Time::ZERO + TTL
-            }
-        );
-        clock.advance(TTL - Duration::from_millis(1));
-        assert_eq!(lock.acquire_now("k", TTL), AcquireOutcome::Busy);
-        clock.advance(Duration::from_millis(1));
-        assert_eq!(lock.state("k"), LockState::Free);
-        let t2 = acquired(lock.acquire_now("k", TTL));
-        assert_ne!(t1, t2, "a fresh token per acquire");
-        // The old holder can do nothing any more.
-        assert_eq!(lock.extend_now("k", &t1, TTL), Err(LockError::NotHeld));
-        assert_eq!(lock.release_now("k", &t1), Err(LockError::NotHeld));
-        assert_eq!(lock.complete_now("k", &t1, TTL), Err(LockError::NotHeld));
-        assert!(matches!(lock.state("k"), LockState::Locked { token, .. } if token == t2));
-    }
-
-    #[test]
-    fn complete_answers_done_until_the_window_ends() {
-        let (clock, lock) = setup();
-        let t = acquired(lock.acquire_now("k", TTL));
-        let window = Duration::from_secs(3600);
-        lock.complete_now("k", &t, window).unwrap();
-        assert_eq!(
-            lock.state("k"),
-            LockState::Done {
-                expires_at: Time::ZERO + window
-            }
-        );
-        clock.advance(window - Duration::from_secs(1));
-        assert_eq!(lock.acquire_now("k", TTL), AcquireOutcome::Done);
-        // The record is not a lock: the token no longer works.
-        assert_eq!(lock.release_now("k", &t), Err(LockError::NotHeld));
-        clock.advance(Duration::from_secs(1));
-        assert_eq!(lock.state("k"), LockState::Free);
-        acquired(lock.acquire_now("k", TTL));
-    }
-
-    #[test]
-    fn complete_after_expiry_is_not_held() {
-        let (clock, lock) = setup();
-        let t = acquired(lock.acquire_now("k", TTL));
-        clock.advance(TTL);
-        assert_eq!(
-            lock.complete_now("k", &t, Duration::from_secs(60)),
-            Err(LockError::NotHeld)
-        );
-        assert_eq!(lock.state("k"), LockState::Free);
-    }
-
-    #[test]
-    fn release_with_the_wrong_token_changes_nothing() {
-        let (_, lock) = setup();
-        let t = acquired(lock.acquire_now("k", TTL));
-        let before = lock.state("k");
-        assert_eq!(
-            lock.release_now("k", &LockToken::new("tok-999")),
-            Err(LockError::NotHeld)
-        );
-        assert_eq!(lock.state("k"), before);
-        assert_eq!(lock.release_now("other", &t), Err(LockError::NotHeld));
-        lock.release_now("k", &t).unwrap();
-        assert_eq!(lock.state("k"), LockState::Free);
-        assert_eq!(lock.release_now("k", &t), Err(LockError::NotHeld));
-    }
-
-    #[test]
-    fn extend_moves_the_expiry_for_the_holder_only() {
-        let (clock, lock) = setup();
-        let t = acquired(lock.acquire_now("k", TTL));
-        clock.advance(Duration::from_secs(8));
-        assert_eq!(lock.extend_now("k", &t, TTL), Ok(TTL));
-        assert_eq!(
-            lock.extend_now("k", &LockToken::new("x"), TTL),
-            Err(LockError::NotHeld)
-        );
-        clock.advance(Duration::from_secs(9));
-        assert_eq!(lock.acquire_now("k", TTL), AcquireOutcome::Busy);
-        assert_eq!(
-            lock.state("k"),
-            LockState::Locked {
-                token: t,
-                expires_at: Time::from_millis(18_000)
-            }
-        );
-    }
-
-    #[test]
-    fn fail_next_answers_unavailable_and_changes_nothing() {
-        let (_, lock) = setup();
-        lock.fail_next(1);
-        assert!(matches!(
-            lock.acquire_now("k", TTL),
-            AcquireOutcome::Unavailable(LockError::Unavailable(_))
-        ));
-        assert_eq!(lock.state("k"), LockState::Free);
-        let t = acquired(lock.acquire_now("k", TTL));
-        lock.fail_next(3);
-        assert!(is_unavailable(&lock.extend_now("k", &t, TTL * 2)));
-        assert!(is_unavailable(&lock.complete_now("k", &t, TTL)));
-        assert!(is_unavailable(&lock.release_now("k", &t)));
-        assert_eq!(
-            lock.state("k"),
-            LockState::Locked {
-                token: t,
-                expires_at: Time::ZERO + TTL
-            }
-        );
-        assert_eq!(lock.stats().injected_faults, 4);
-    }
-
-    #[test]
-    fn ambiguous_faults_apply_but_answer_unavailable() {
-        let (_, lock) = setup();
-        lock.ambiguous_next(1);
-        assert!(matches!(
-            lock.acquire_now("k", TTL),
-            AcquireOutcome::Unavailable(_)
-        ));
-        // The acquire took effect: the key is locked by a token nobody got.
-        assert!(matches!(lock.state("k"), LockState::Locked { .. }));
-        assert_eq!(lock.acquire_now("k", TTL), AcquireOutcome::Busy);
-
-        let t = acquired(lock.acquire_now("k2", TTL));
-        lock.ambiguous_next(1);
-        assert!(is_unavailable(&lock.complete_now("k2", &t, TTL)));
-        assert_eq!(lock.acquire_now("k2", TTL), AcquireOutcome::Done);
-
-        let t = acquired(lock.acquire_now("k3", TTL));
-        lock.ambiguous_next(1);
-        assert!(is_unavailable(&lock.release_now("k3", &t)));
-        assert_eq!(lock.state("k3"), LockState::Free);
-    }
-
-    #[test]
-    fn fail_takes_precedence_over_ambiguous() {
-        let (_, lock) = setup();
-        lock.fail_next(1);
-        lock.ambiguous_next(1);
-        assert!(matches!(
-            lock.acquire_now("k", TTL),
-            AcquireOutcome::Unavailable(_)
-        ));
-        assert_eq!(
-            lock.state("k"),
-            LockState::Free,
-            "first: failed, not applied"
-        );
-        assert!(matches!(
-            lock.acquire_now("k", TTL),
-            AcquireOutcome::Unavailable(_)
-        ));
-        assert!(
-            matches!(lock.state("k"), LockState::Locked { .. }),
-            "second: applied"
-        );
-        lock.fail_next(4);
-        lock.clear_faults();
-        assert_eq!(lock.acquire_now("k", TTL), AcquireOutcome::Busy);
-    }
-
-    #[test]
-    fn multi_key_acquire_counts_faults_per_key() {
-        let (_, lock) = setup();
-        let keys = ["a".to_string(), "b".to_string(), "c".to_string()];
-        lock.fail_next(1);
-        let out = lock.acquire_many_now(&keys, TTL);
-        assert!(matches!(out[0], AcquireOutcome::Unavailable(_)));
-        assert!(matches!(out[1], AcquireOutcome::Acquired { .. }));
-        assert!(matches!(out[2], AcquireOutcome::Acquired { .. }));
-        let out = futures::executor::block_on(
-            lock.acquire(keys.iter().map(|k| k.as_str().into()).collect(), TTL),
-        );
-        assert!(matches!(out[0], AcquireOutcome::Acquired { .. }));
-        assert_eq!(out[1], AcquireOutcome::Busy);
-        assert_eq!(out[2], AcquireOutcome::Busy);
-    }
-
-    #[test]
-    fn expire_and_forget() {
-        let (_, lock) = setup();
-        let t = acquired(lock.acquire_now("k", TTL));
-        assert!(!lock.forget("k"), "a lock is not a completion record");
-        assert!(lock.expire("k"));
-        assert_eq!(lock.state("k"), LockState::Free);
-        assert_eq!(lock.release_now("k", &t), Err(LockError::NotHeld));
-        assert!(!lock.expire("k"));
-
-        let t = acquired(lock.acquire_now("k", TTL));
-        lock.complete_now("k", &t, TTL).unwrap();
-        assert!(!lock.expire("k"), "a record is not a lock");
-        assert!(lock.forget("k"));
-        acquired(lock.acquire_now("k", TTL));
-    }
-
-    #[test]
-    fn zero_ttl_is_refused() {
-        let (_, lock) = setup();
-        assert!(matches!(
-            lock.acquire_now("k", Duration::ZERO),
-            AcquireOutcome::Unavailable(_)
-        ));
-        assert_eq!(lock.state("k"), LockState::Free);
-        let t = acquired(lock.acquire_now("k", TTL));
-        assert!(is_unavailable(&lock.extend_now("k", &t, Duration::ZERO)));
-    }
-
-    #[test]
-    fn expired_entries_are_swept() {
-        let (clock, lock) = setup();
-        for i in 0..3000 {
-            lock.acquire_now(&format!("k{i}"), TTL);
-        }
-        clock.advance(TTL);
-        for _ in 0..3000 {
-            lock.acquire_now("other", TTL);
-        }
-        let left = lock.guard().keys.len();
-        assert!(left < 10, "{left} entries left after sweeping");
-    }
-
-    #[test]
-    fn async_face_calls_the_sync_versions() {
-        let (_, lock) = setup();
-        futures::executor::block_on(async {
-            let out = lock.acquire(vec!["k".into()], TTL).await;
-            let t = acquired(out.into_iter().next().unwrap());
-            assert_eq!(lock.extend("k".into(), t.clone(), TTL).await, Ok(TTL));
-            let done = lock.complete(vec![("k".into(), t.clone())], TTL).await;
-            assert_eq!(done, vec![Ok(())]);
-            assert_eq!(lock.release("k".into(), t).await, Err(LockError::NotHeld));
-        });
-        assert!(matches!(lock.state("k"), LockState::Done { .. }));
-        let s = lock.stats();
-        assert_eq!(
-            (s.acquired, s.extended, s.completed, s.not_held),
-            (1, 1, 1, 1)
-        );
-    }
-}
+#[path = "lock_tests.rs"]
+mod tests;
