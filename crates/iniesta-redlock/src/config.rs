@@ -20,12 +20,14 @@ pub struct RedlockConfig {
     /// with a majority (`N/2 + 1`) of them, so use an odd number, ideally at
     /// least three, on machines that fail independently.
     pub urls: Vec<String>,
-    /// How many times a key that came back `Busy` or `Unavailable` is tried
-    /// again after the first attempt (default 1). Only the keys that failed
-    /// are retried. `INIESTA_LOCK_RETRY_COUNT` counts *attempts* (the
-    /// original's meaning, default 1: no retry), so it maps to
-    /// `retry_count = attempts - 1`; the `Iniesta` builder and the CLI do
-    /// that.
+    /// How many times a key that came back `Unavailable` (no majority
+    /// either way, because nodes failed or answered too slowly) is tried
+    /// again after the first attempt (default 1). Only those keys are
+    /// retried; the others are answered at once, and a `Busy` key is never
+    /// retried (someone else works on it). `INIESTA_LOCK_RETRY_COUNT`
+    /// counts *attempts* (the original's meaning, default 1: no retry), so
+    /// it maps to `retry_count = attempts - 1`; the `Iniesta` builder and
+    /// the CLI do that.
     pub retry_count: u32,
     /// The shortest random pause before a retry (default 50 ms). A random
     /// pause keeps competing consumers from retrying in lock step.

@@ -10,8 +10,20 @@
 //!   [`validity`] is positive; a completion record on any node answers
 //!   `Done` (any two majorities intersect, so a record written on a majority
 //!   is always seen); anything less is undone on every node.
-//! - **extend**, **complete**, **release**: Lua scripts that act only when
-//!   the node holds the caller's token.
+//! - **extend**, **release**: Lua scripts that act only when the node holds
+//!   the caller's token.
+//! - **complete**: writes the completion record unless another owner holds
+//!   a live lock on the key. Our own lock becomes the record; a free key
+//!   (our lock expired while the work ran) takes it too, because the work
+//!   did finish and a later duplicate must not run it again; a record
+//!   already there is left in place (renewed when it is ours, so a retry
+//!   after a lost reply answers `Ok`).
+//!
+//! The crate is split the way its algorithm is: [`quorum`] holds the
+//! decisions (tally, majority, validity) as pure functions of the nodes'
+//! answers and the elapsed time; [`Redlock`] is the IO around them; and
+//! [`memory::MemoryNode`] applies the scripts' semantics to a map, so model
+//! tests run the real decisions on a virtual clock with any node faults.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -39,12 +51,14 @@
 #![warn(missing_docs)]
 
 mod config;
+pub mod memory;
 mod node;
+pub mod quorum;
 mod redlock;
+mod replies;
 mod scripts;
-mod validity;
 
 pub use config::{redact_url, RedlockConfig, RedlockError};
+pub use quorum::{drift, validity};
 pub use redlock::Redlock;
 pub use scripts::DONE_PREFIX;
-pub use validity::{drift, validity};

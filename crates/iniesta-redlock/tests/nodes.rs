@@ -6,84 +6,16 @@
 //! bounded by a generous timeout so a bug cannot hang the suite; none
 //! asserts on elapsed time.
 
+mod common;
+
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use iniesta_core::ports::{AcquireOutcome, LockBackend, LockError, LockKey, LockToken};
-use iniesta_redlock::{Redlock, RedlockConfig, DONE_PREFIX};
+use common::*;
+use iniesta_core::ports::{AcquireOutcome, LockBackend, LockError, LockToken};
+use iniesta_redlock::{Redlock, DONE_PREFIX};
 use iniesta_testkit::redis::RedisCluster;
-
-const TTL: Duration = Duration::from_secs(30);
-const KEEP: Duration = Duration::from_secs(600);
-
-/// Runs a test body with a generous upper bound, so it cannot hang.
-async fn bounded<F: Future<Output = ()>>(body: F) {
-    tokio::time::timeout(Duration::from_secs(90), body)
-        .await
-        .expect("test did not finish within 90 s");
-}
-
-/// A backend over `cluster` with a node timeout generous enough for a
-/// loaded test machine (timeouts are exercised on purpose elsewhere).
-fn redlock(cluster: &RedisCluster, retry_count: u32) -> Redlock {
-    redlock_with(cluster.urls(), retry_count, Duration::from_secs(2))
-}
-
-fn redlock_with(urls: Vec<String>, retry_count: u32, node_timeout: Duration) -> Redlock {
-    let mut config = RedlockConfig::with_urls(urls);
-    config.retry_count = retry_count;
-    config.retry_delay_min = Duration::from_millis(5);
-    config.retry_delay_max = Duration::from_millis(20);
-    config.node_timeout = node_timeout;
-    Redlock::new(config).expect("valid config")
-}
-
-/// The raw value of `key` on the node at `url`.
-async fn raw_get(url: &str, key: &str) -> Option<String> {
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("GET")
-        .arg(key)
-        .query_async(&mut conn)
-        .await
-        .unwrap()
-}
-
-/// Runs a raw command on the node at `url`.
-async fn raw(url: &str, cmd: &mut redis::Cmd) {
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let _: redis::Value = cmd.query_async(&mut conn).await.unwrap();
-}
-
-/// How many nodes hold `value` for `key`.
-async fn holders(urls: &[String], key: &str, value: &str) -> usize {
-    let mut n = 0;
-    for url in urls {
-        if raw_get(url, key).await.as_deref() == Some(value) {
-            n += 1;
-        }
-    }
-    n
-}
-
-async fn acquire_one(lock: &Redlock, key: &str, ttl: Duration) -> AcquireOutcome {
-    let mut out = lock.acquire(vec![key.into()], ttl).await;
-    assert_eq!(out.len(), 1);
-    out.remove(0)
-}
-
-fn token_of(outcome: AcquireOutcome) -> LockToken {
-    match outcome {
-        AcquireOutcome::Acquired { token, validity } => {
-            assert!(!validity.is_zero());
-            token
-        }
-        other => panic!("expected Acquired, got {other:?}"),
-    }
-}
 
 // ---------------------------------------------------------------------------
 // Mutual exclusion
@@ -213,6 +145,167 @@ async fn done_after_complete_even_when_a_minority_lost_the_record() {
     .await;
 }
 
+#[tokio::test]
+async fn complete_on_a_free_key_writes_a_record_that_acquire_answers_done() {
+    let Some(cluster) = RedisCluster::start(3) else {
+        return;
+    };
+    let urls = cluster.urls();
+    bounded(async {
+        let lock = redlock(&cluster, 0);
+        // Never locked (the lock was lost, say, to a server restart).
+        let key = "sqs:event:free-record";
+        let token = LockToken::new("0123456789abcdef0123456789abcdef");
+        complete_one(&lock, key, token.clone(), KEEP)
+            .await
+            .expect("a free key takes the record");
+        assert_eq!(
+            holders(&urls, key, &format!("{DONE_PREFIX}{token}")).await,
+            3
+        );
+        assert_eq!(acquire_one(&lock, key, TTL).await, AcquireOutcome::Done);
+
+        // Locked, then the lock expired while the work ran: still recorded.
+        let key = "sqs:event:late-record";
+        let short = Duration::from_millis(300);
+        let token = token_of(acquire_one(&lock, key, short).await);
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        for url in &urls {
+            assert_eq!(raw_get(url, key).await, None, "the lock expired");
+        }
+        complete_one(&lock, key, token.clone(), KEEP)
+            .await
+            .expect("work that outlived its lock is recorded");
+        assert_eq!(
+            holders(&urls, key, &format!("{DONE_PREFIX}{token}")).await,
+            3
+        );
+        assert_eq!(acquire_one(&lock, key, TTL).await, AcquireOutcome::Done);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn complete_is_refused_while_another_token_holds_the_lock() {
+    let Some(cluster) = RedisCluster::start(3) else {
+        return;
+    };
+    let urls = cluster.urls();
+    bounded(async {
+        let lock = redlock(&cluster, 0);
+        let key = "sqs:event:taken-over";
+        // Our lock expired and someone else took the key.
+        let ours = token_of(acquire_one(&lock, key, Duration::from_millis(300)).await);
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let theirs = token_of(acquire_one(&lock, key, TTL).await);
+        let before: Vec<i64> =
+            futures::future::join_all(urls.iter().map(|u| raw_pttl(u, key))).await;
+
+        assert_eq!(
+            complete_one(&lock, key, ours, KEEP).await,
+            Err(LockError::NotHeld)
+        );
+        // Their lock is untouched: same value, no longer lifetime.
+        assert_eq!(holders(&urls, key, theirs.as_str()).await, 3);
+        for (url, was) in urls.iter().zip(before) {
+            let now = raw_pttl(url, key).await;
+            assert!(now > 0 && now <= was, "{url}: pttl {now} after {was}");
+        }
+        assert_eq!(acquire_one(&lock, key, TTL).await, AcquireOutcome::Busy);
+        // And it is still theirs to complete.
+        complete_one(&lock, key, theirs.clone(), KEEP)
+            .await
+            .expect("the holder completes");
+        assert_eq!(
+            holders(&urls, key, &format!("{DONE_PREFIX}{theirs}")).await,
+            3
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_retried_complete_is_ok_and_never_takes_another_record() {
+    let Some(cluster) = RedisCluster::start(3) else {
+        return;
+    };
+    let urls = cluster.urls();
+    bounded(async {
+        let lock = redlock(&cluster, 0);
+        let key = "sqs:event:retried";
+        let token = token_of(acquire_one(&lock, key, TTL).await);
+        let record = format!("{DONE_PREFIX}{token}");
+        let short = Duration::from_secs(60);
+        complete_one(&lock, key, token.clone(), short)
+            .await
+            .expect("complete");
+        // The reply was lost, say, and the caller tries again, keeping the
+        // record longer this time: Ok, and renewed.
+        complete_one(&lock, key, token.clone(), KEEP)
+            .await
+            .expect("a retried complete is Ok");
+        assert_eq!(holders(&urls, key, &record).await, 3);
+        for url in &urls {
+            let left = raw_pttl(url, key).await;
+            assert!(
+                left > 60_000,
+                "{url}: the record was not renewed ({left} ms)"
+            );
+        }
+
+        // Another owner's complete on our record: Ok (the work is recorded),
+        // and the record stays ours, with its lifetime.
+        let other = LockToken::new("fedcba9876543210fedcba9876543210");
+        complete_one(&lock, key, other, Duration::from_secs(7 * 86_400))
+            .await
+            .expect("a record already there answers Ok");
+        assert_eq!(holders(&urls, key, &record).await, 3);
+        for url in &urls {
+            let left = raw_pttl(url, key).await;
+            assert!(
+                left <= KEEP.as_millis() as i64,
+                "{url}: renewed by another owner"
+            );
+        }
+        assert_eq!(acquire_one(&lock, key, TTL).await, AcquireOutcome::Done);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn complete_with_another_lock_on_a_minority_still_records() {
+    let Some(cluster) = RedisCluster::start(3) else {
+        return;
+    };
+    let urls = cluster.urls();
+    bounded(async {
+        let lock = redlock(&cluster, 0);
+        let key = "sqs:event:stray";
+        // A stray lock of someone else on one node (a partial acquire whose
+        // undo was lost): two free nodes still make a majority.
+        raw(
+            &urls[0],
+            redis::cmd("SET")
+                .arg(key)
+                .arg("stray-token")
+                .arg("PX")
+                .arg(30_000),
+        )
+        .await;
+        let token = LockToken::new("00112233445566778899aabbccddeeff");
+        complete_one(&lock, key, token.clone(), KEEP)
+            .await
+            .expect("a majority took the record");
+        assert_eq!(raw_get(&urls[0], key).await.as_deref(), Some("stray-token"));
+        assert_eq!(
+            holders(&urls[1..], key, &format!("{DONE_PREFIX}{token}")).await,
+            2
+        );
+        assert_eq!(acquire_one(&lock, key, TTL).await, AcquireOutcome::Done);
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------
 // Ownership and expiry
 
@@ -261,10 +354,6 @@ async fn only_the_owner_extends_completes_or_releases() {
         );
         assert_eq!(
             lock.extend(key.into(), token.clone(), TTL).await,
-            Err(LockError::NotHeld)
-        );
-        assert_eq!(
-            complete_one(&lock, key, token, KEEP).await,
             Err(LockError::NotHeld)
         );
         let again = token_of(acquire_one(&lock, key, TTL).await);
@@ -498,132 +587,4 @@ async fn node_errors_never_show_passwords() {
         assert_eq!(raw_get(&cluster.urls()[0], "sqs:event:secret").await, None);
     })
     .await;
-}
-
-// ---------------------------------------------------------------------------
-// Batches
-
-#[tokio::test]
-async fn a_batch_gets_one_outcome_per_key_in_order() {
-    let Some(cluster) = RedisCluster::start(3) else {
-        return;
-    };
-    let urls = cluster.urls();
-    bounded(async {
-        let lock = redlock(&cluster, 1);
-        let other = redlock(&cluster, 0);
-        let busy = token_of(acquire_one(&other, "sqs:event:b-busy", TTL).await);
-        let done = token_of(acquire_one(&other, "sqs:event:b-done", TTL).await);
-        complete_one(&other, "sqs:event:b-done", done, KEEP)
-            .await
-            .unwrap();
-
-        let keys = [
-            "sqs:event:b-free1",
-            "sqs:event:b-busy",
-            "sqs:event:b-done",
-            "sqs:event:b-free2",
-        ];
-        let out = lock
-            .acquire(keys.iter().map(|k| (*k).into()).collect(), TTL)
-            .await;
-        assert_eq!(out.len(), 4, "{out:?}");
-        assert!(matches!(out[0], AcquireOutcome::Acquired { .. }), "{out:?}");
-        assert_eq!(out[1], AcquireOutcome::Busy);
-        assert_eq!(out[2], AcquireOutcome::Done);
-        assert!(matches!(out[3], AcquireOutcome::Acquired { .. }), "{out:?}");
-        // The busy lock is still the other holder's; the record untouched.
-        assert_eq!(holders(&urls, "sqs:event:b-busy", busy.as_str()).await, 3);
-        let t0 = token_of(out[0].clone());
-        let t3 = token_of(out[3].clone());
-        assert_ne!(t0, t3, "each key gets its own token");
-        assert_eq!(holders(&urls, "sqs:event:b-free1", t0.as_str()).await, 3);
-        assert_eq!(holders(&urls, "sqs:event:b-free2", t3.as_str()).await, 3);
-
-        // An empty batch is an empty answer.
-        assert!(lock.acquire(Vec::new(), TTL).await.is_empty());
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_complete_batch_decides_each_key_on_its_own() {
-    let Some(cluster) = RedisCluster::start(3) else {
-        return;
-    };
-    let urls = cluster.urls();
-    bounded(async {
-        let lock = redlock(&cluster, 0);
-        let mine = token_of(acquire_one(&lock, "sqs:event:c-mine", TTL).await);
-        let theirs = token_of(acquire_one(&lock, "sqs:event:c-theirs", TTL).await);
-        let also = token_of(acquire_one(&lock, "sqs:event:c-also", TTL).await);
-        let out = lock
-            .complete(
-                vec![
-                    ("sqs:event:c-mine".into(), mine.clone()),
-                    // Not our token: refused, and the holder keeps it.
-                    ("sqs:event:c-theirs".into(), LockToken::new("not-the-token")),
-                    // Never locked: nothing to turn into a record.
-                    ("sqs:event:c-free".into(), LockToken::new("no-lock")),
-                    ("sqs:event:c-also".into(), also.clone()),
-                ],
-                KEEP,
-            )
-            .await;
-        assert_eq!(
-            out,
-            vec![
-                Ok(()),
-                Err(LockError::NotHeld),
-                Err(LockError::NotHeld),
-                Ok(())
-            ]
-        );
-        let record = |t: &LockToken| format!("{DONE_PREFIX}{t}");
-        assert_eq!(holders(&urls, "sqs:event:c-mine", &record(&mine)).await, 3);
-        assert_eq!(holders(&urls, "sqs:event:c-also", &record(&also)).await, 3);
-        assert_eq!(
-            holders(&urls, "sqs:event:c-theirs", theirs.as_str()).await,
-            3
-        );
-        for url in &urls {
-            assert_eq!(raw_get(url, "sqs:event:c-free").await, None);
-        }
-        assert!(lock.complete(Vec::new(), KEEP).await.is_empty());
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_batch_with_a_node_down_decides_every_key() {
-    let Some(mut cluster) = RedisCluster::start(3) else {
-        return;
-    };
-    let lock = redlock(&cluster, 0);
-    bounded(async {
-        cluster[0].stop();
-        let keys: Vec<String> = (0..8).map(|i| format!("sqs:event:bd-{i}")).collect();
-        let out = lock
-            .acquire(keys.iter().map(|k| k.as_str().into()).collect(), TTL)
-            .await;
-        assert_eq!(out.len(), keys.len());
-        for (key, o) in keys.iter().zip(&out) {
-            assert!(matches!(o, AcquireOutcome::Acquired { .. }), "{key}: {o:?}");
-        }
-    })
-    .await;
-}
-
-/// One key's complete, through the batched call.
-async fn complete_one<L: LockBackend + ?Sized>(
-    lock: &L,
-    key: impl AsRef<str>,
-    token: LockToken,
-    keep_for: Duration,
-) -> Result<(), LockError> {
-    let mut out = lock
-        .complete(vec![(LockKey::new(key), token)], keep_for)
-        .await;
-    assert_eq!(out.len(), 1, "one answer per entry");
-    out.remove(0)
 }

@@ -26,7 +26,7 @@ pub fn drift(ttl: Duration, drift_factor: f64, drift_min: Duration) -> Option<Du
 ///
 /// ```
 /// use std::time::Duration;
-/// use iniesta_redlock::validity;
+/// use iniesta_redlock::quorum::validity;
 /// let ms = Duration::from_millis;
 /// // 10 s TTL, 30 ms to acquire: 10 000 − 30 − (100 + 2) ms.
 /// assert_eq!(validity(ms(10_000), ms(30), 0.01, ms(2)), Some(ms(9_868)));
