@@ -14,7 +14,6 @@ use iniesta_core::FilterPolicy;
 use crate::clients::AwsClients;
 use crate::error::{backend_error, has_code, AwsError, SNS_NOT_FOUND, SQS_NO_QUEUE};
 use crate::policy::{evaluate_queue_policy, merge_send_statement, PolicyVerdict};
-use crate::queue::MAX_VISIBILITY_TIMEOUT;
 use crate::verify::{find_subscription, subscription_attributes};
 
 /// The topic to provision.
@@ -40,8 +39,8 @@ pub struct ProvisionRequest {
     pub filter_policy: FilterPolicy,
     /// `RawMessageDelivery` on the subscription.
     pub raw_delivery: bool,
-    /// The queue's visibility timeout; `None` leaves it as it is (30 s for a
-    /// new queue).
+    /// The queue's visibility timeout, rounded up to whole seconds and at
+    /// most 12 hours; `None` leaves it as it is (30 s for a new queue).
     pub visibility_timeout: Option<Duration>,
     /// Give the queue a dead-letter queue `{queue_name}-dlq` that takes a
     /// message after this many receives; `None` leaves the redrive policy as
@@ -101,7 +100,9 @@ pub async fn provision(
     let mut dead_letter_queue_arn = None;
     let mut queue_attrs = Vec::new();
     if let Some(v) = request.visibility_timeout {
-        let secs = v.min(MAX_VISIBILITY_TIMEOUT).as_secs();
+        // Rounded up like every visibility sent to SQS: a queue timeout
+        // shorter than asked would let messages reappear early.
+        let secs = iniesta_core::sqs::visibility_seconds(v);
         queue_attrs.push((QueueAttributeName::VisibilityTimeout, secs.to_string()));
     }
     if let Some(max_receives) = request.dead_letter_after {

@@ -9,19 +9,13 @@ use aws_sdk_sqs::types::{
     BatchResultErrorEntry, ChangeMessageVisibilityBatchRequestEntry,
     DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
 };
+use iniesta_core::sqs::{self, MAX_BATCH, MAX_WAIT_TIME};
 use iniesta_core::{
     AttributeValue, BackendError, EntryResult, Queue, ReceiptHandle, ReceiveRequest,
     ReceivedMessage, SystemAttributes,
 };
 
 use crate::error::{backend_error, has_code, AwsError, SQS_NO_QUEUE};
-
-/// The longest visibility timeout SQS accepts: 12 hours.
-pub const MAX_VISIBILITY_TIMEOUT: Duration = Duration::from_secs(12 * 60 * 60);
-/// The longest long-poll wait SQS accepts.
-pub const MAX_WAIT_TIME: Duration = Duration::from_secs(20);
-/// The most entries one SQS batch call takes.
-pub const MAX_BATCH: usize = 10;
 
 /// The default queue name template (`INIESTA_SQS_QUEUE_NAME_TEMPLATE`).
 pub const DEFAULT_QUEUE_NAME_TEMPLATE: &str = "iniesta-{env}-{service_name}";
@@ -75,6 +69,11 @@ pub async fn resolve_queue_url(
 /// Receives with long polling, all system attributes and all message
 /// attributes; deletes and changes visibility in batches, reporting each
 /// entry's result in request order.
+///
+/// Visibility timeouts go out as [`sqs::visibility_seconds`] gives them:
+/// rounded **up** to whole seconds and clamped to 12 hours, so a message is
+/// never hidden for less than the caller asked (a 0.8 s heartbeat extension
+/// is sent as 1 s, not 0).
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
@@ -143,18 +142,7 @@ impl SqsQueue {
         &self,
         entries: &[(ReceiptHandle, Duration)],
     ) -> Vec<EntryResult> {
-        let request: Result<Vec<_>, _> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, (h, d))| {
-                ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(h.as_str())
-                    .visibility_timeout(visibility_seconds(*d))
-                    .build()
-            })
-            .collect();
-        let request = match request {
+        let request = match visibility_entries(entries) {
             Ok(r) => r,
             Err(e) => return vec![Err(BackendError::message(e.to_string())); entries.len()],
         };
@@ -177,10 +165,28 @@ impl SqsQueue {
     }
 }
 
-/// A duration as SQS visibility seconds, clamped to the 12-hour maximum.
-fn visibility_seconds(d: Duration) -> i32 {
-    let secs = d.min(MAX_VISIBILITY_TIMEOUT).as_secs();
-    i32::try_from(secs).unwrap_or(i32::MAX)
+/// The entries of a ChangeMessageVisibilityBatch call; ids are the request
+/// indices, timeouts in whole seconds rounded up.
+fn visibility_entries(
+    entries: &[(ReceiptHandle, Duration)],
+) -> Result<Vec<ChangeMessageVisibilityBatchRequestEntry>, aws_sdk_sqs::error::BuildError> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, (h, d))| {
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(h.as_str())
+                .visibility_timeout(sdk_visibility(*d))
+                .build()
+        })
+        .collect()
+}
+
+/// A visibility timeout as the SDK takes it: [`sqs::visibility_seconds`]
+/// (rounded up, at most 43 200, so it always fits an `i32`).
+fn sdk_visibility(d: Duration) -> i32 {
+    i32::try_from(sqs::visibility_seconds(d)).unwrap_or(i32::MAX)
 }
 
 /// Maps a batch answer back to request order. Entry ids are the request
@@ -292,7 +298,9 @@ fn received_from_sqs(m: &aws_sdk_sqs::types::Message) -> Option<ReceivedMessage>
 #[async_trait]
 impl Queue for SqsQueue {
     /// Long-polls the queue. Out-of-range parameters are clamped to what SQS
-    /// accepts (1..=10 messages, 0..=20 s wait, at most 12 h visibility).
+    /// accepts (1..=10 messages, 0..=20 s wait, at most 12 h visibility); a
+    /// visibility timeout is rounded up to whole seconds, a wait is rounded
+    /// down (a shorter wait only returns earlier).
     async fn receive(&self, request: ReceiveRequest) -> Result<Vec<ReceivedMessage>, BackendError> {
         let max = request.max_messages.clamp(1, MAX_BATCH as u32) as i32;
         let wait = request.wait_time.min(MAX_WAIT_TIME).as_secs() as i32;
@@ -303,7 +311,7 @@ impl Queue for SqsQueue {
             .queue_url(&self.queue_url)
             .max_number_of_messages(max)
             .wait_time_seconds(wait)
-            .set_visibility_timeout(request.visibility_timeout.map(visibility_seconds))
+            .set_visibility_timeout(request.visibility_timeout.map(sdk_visibility))
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()
@@ -357,9 +365,38 @@ mod tests {
     }
 
     #[test]
-    fn visibility_is_clamped() {
-        assert_eq!(visibility_seconds(Duration::from_secs(5)), 5);
-        assert_eq!(visibility_seconds(Duration::from_secs(1 << 40)), 43_200);
+    fn visibility_is_rounded_up_and_clamped() {
+        assert_eq!(sdk_visibility(Duration::ZERO), 0);
+        assert_eq!(sdk_visibility(Duration::from_millis(800)), 1);
+        assert_eq!(sdk_visibility(Duration::from_secs(5)), 5);
+        assert_eq!(sdk_visibility(Duration::from_millis(5001)), 6);
+        assert_eq!(sdk_visibility(Duration::from_secs(1 << 40)), 43_200);
+        assert_eq!(sdk_visibility(Duration::MAX), 43_200);
+    }
+
+    #[test]
+    fn change_visibility_entries_carry_rounded_seconds() {
+        let entries = visibility_entries(&[
+            // A heartbeat extension of a 0.8 s lock timeout.
+            (ReceiptHandle::new("a"), Duration::from_millis(800)),
+            (ReceiptHandle::new("b"), Duration::ZERO),
+            (ReceiptHandle::new("c"), Duration::from_millis(2500)),
+            (ReceiptHandle::new("d"), Duration::from_secs(13 * 3600)),
+        ])
+        .unwrap();
+        let sent: Vec<(&str, &str, Option<i32>)> = entries
+            .iter()
+            .map(|e| (e.id(), e.receipt_handle(), e.visibility_timeout()))
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                ("0", "a", Some(1)),
+                ("1", "b", Some(0)),
+                ("2", "c", Some(3)),
+                ("3", "d", Some(43_200)),
+            ]
+        );
     }
 
     #[test]

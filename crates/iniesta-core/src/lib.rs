@@ -49,6 +49,7 @@ pub mod ports;
 pub mod publish;
 pub mod registry;
 pub mod settings;
+pub mod sqs;
 pub mod stats;
 pub mod time;
 

@@ -33,14 +33,25 @@
 //! | `INIESTA_CONCURRENT_RECEIVES` | derived by the consumer | receive calls outstanding at once (1 to `INIESTA_MAX_IN_FLIGHT`) |
 //! | `INIESTA_DEDUPE_WINDOW` | `24h` | how long a completion record keeps a finished event from running again |
 //! | `INIESTA_HEARTBEAT_INTERVAL` | 0.6 × lock timeout | how often a running handler's lock and message visibility are extended; shorter than the lock timeout |
-//! | `INIESTA_VISIBILITY_EXTENSION` | the lock timeout | how far each heartbeat pushes the message's visibility (1 s to 12 h, longer than the heartbeat interval) |
-//! | `INIESTA_FAILURE_BACKOFF_BASE` | none (`0`) | after a failed handler, hide the message for base × 2^(receive count − 1); unset or 0 leaves the queue's visibility timeout alone |
-//! | `INIESTA_FAILURE_BACKOFF_MAX` | `15m` | the longest such backoff (at most 12 h, SQS's limit) |
+//! | `INIESTA_VISIBILITY_EXTENSION` | the lock timeout | how far each heartbeat pushes the message's visibility (1 s to 12 h; rounded up to whole seconds, then longer than the heartbeat interval) |
+//! | `INIESTA_FAILURE_BACKOFF_BASE` | none (`0`) | after a failed handler, hide the message for base × 2^(receive count − 1); rounded up to whole seconds (under 1 s becomes 1 s); unset or 0 leaves the queue's visibility timeout alone |
+//! | `INIESTA_FAILURE_BACKOFF_MAX` | `15m` | the longest such backoff (at most 12 h, SQS's limit; rounded up to whole seconds) |
 //! | `INIESTA_SHUTDOWN_GRACE` | `30` (s) | how long shutdown waits for running handlers |
 //! | `INIESTA_DELETE_BATCH_WINDOW` | `10ms` | how long a finished message waits for others to share its `DeleteMessageBatch` call (0 = delete at once) |
 //! | `INIESTA_RETURN_UNSTARTED_ON_SHUTDOWN` | `true` | at shutdown, make received but unstarted messages visible again at once |
 //! | `INIESTA_LOCK_KEY_PREFIX` | `sqs:event:` | prefix of the Redis key locked per event |
 //! | `INIESTA_RAW_DELIVERY` | detected at start-up | whether SNS delivers raw messages (`true`/`false`; `auto` or unset = detect) |
+//! | `INIESTA_DELETE_UNMATCHED_EVENTS` | `false` | delete messages whose event does not match `INIESTA_SQS_CONSUMER_FILTERS` instead of leaving them for the dead-letter queue |
+//!
+//! SQS takes visibility timeouts in whole seconds and rounds nothing itself,
+//! so the durations iniesta sends as visibility timeouts
+//! (`INIESTA_VISIBILITY_EXTENSION`, or the lock timeout in its place, and
+//! the failure backoff) are held here as SQS will apply them: rounded
+//! **up** to whole seconds with [`sqs::visibility`]
+//! (`500ms` becomes 1 s, `2.5` becomes 3 s). They are checked against each
+//! other after that rounding, because the rounded value is how long a
+//! message really stays hidden. Rounding down would be unsafe: a visibility
+//! extension of 0.8 s sent as 0 makes a running message visible at once.
 //!
 //! Durations are a plain number of seconds (fractions allowed: `2.5`) or
 //! carry a unit (`500ms`, `2m`, `1h 30m`). Booleans accept `true`/`false`,
@@ -88,6 +99,7 @@ use std::time::Duration;
 
 use crate::filters::{Filter, FilterError, FilterPolicy};
 use crate::message::{DeliveryMode, ParseConfig};
+use crate::sqs;
 
 /// The names of the environment variables [`Settings`] reads.
 pub mod vars {
@@ -149,6 +161,8 @@ pub mod vars {
     pub const LOCK_KEY_PREFIX: &str = "INIESTA_LOCK_KEY_PREFIX";
     /// Whether SNS delivers raw messages.
     pub const RAW_DELIVERY: &str = "INIESTA_RAW_DELIVERY";
+    /// Whether messages whose event matches no consumer filter are deleted.
+    pub const DELETE_UNMATCHED_EVENTS: &str = "INIESTA_DELETE_UNMATCHED_EVENTS";
 
     /// Every variable above.
     pub const ALL: &[&str] = &[
@@ -181,12 +195,13 @@ pub mod vars {
         RETURN_UNSTARTED_ON_SHUTDOWN,
         LOCK_KEY_PREFIX,
         RAW_DELIVERY,
+        DELETE_UNMATCHED_EVENTS,
     ];
 }
 
 /// The longest visibility timeout SQS accepts (12 hours); backoffs and
 /// visibility extensions are bounded by it.
-pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+pub use crate::sqs::MAX_VISIBILITY;
 
 const DEFAULT_QUEUE_NAME_TEMPLATE: &str = "iniesta-{env}-{service_name}";
 const DEFAULT_EVENT_KEY: &str = "iniesta_pass";
@@ -197,8 +212,8 @@ const DEFAULT_CACHES: [&str; 3] = [
     "redis://localhost:6379/2",
     "redis://localhost:6379/3",
 ];
-const MAX_RECEIVE_MESSAGES: usize = 10;
-const MAX_RECEIVE_WAIT: Duration = Duration::from_secs(20);
+const MAX_RECEIVE_MESSAGES: usize = sqs::MAX_BATCH;
+const MAX_RECEIVE_WAIT: Duration = sqs::MAX_WAIT_TIME;
 
 const DURATION_EXPECTED: &str =
     "expected a duration in seconds (e.g. 10, 2.5) or with a unit (500ms, 2m)";
@@ -400,15 +415,17 @@ pub struct Settings {
     /// timeout. See [`Settings::heartbeat`].
     pub heartbeat_interval: Option<Duration>,
     /// How far each heartbeat pushes the message's visibility
-    /// (`INIESTA_VISIBILITY_EXTENSION`); `None` means the lock timeout. See
+    /// (`INIESTA_VISIBILITY_EXTENSION`), rounded up to whole seconds as SQS
+    /// applies it; `None` means the lock timeout. See
     /// [`Settings::visibility_extension_or_default`].
     pub visibility_extension: Option<Duration>,
     /// The backoff after a first failed delivery
-    /// (`INIESTA_FAILURE_BACKOFF_BASE`); `None` (unset or 0) means no
+    /// (`INIESTA_FAILURE_BACKOFF_BASE`), rounded up to whole seconds as SQS
+    /// applies it (under 1 s becomes 1 s); `None` (unset or 0) means no
     /// backoff. See [`Settings::failure_backoff`].
     pub failure_backoff_base: Option<Duration>,
-    /// The longest backoff, at most [`MAX_VISIBILITY`]
-    /// (`INIESTA_FAILURE_BACKOFF_MAX`).
+    /// The longest backoff, at most [`MAX_VISIBILITY`], rounded up to whole
+    /// seconds (`INIESTA_FAILURE_BACKOFF_MAX`).
     pub failure_backoff_max: Duration,
     /// How long shutdown waits for running handlers
     /// (`INIESTA_SHUTDOWN_GRACE`).
@@ -425,6 +442,13 @@ pub struct Settings {
     /// Whether SNS delivers raw messages (`INIESTA_RAW_DELIVERY`); `None`
     /// means detect it from the subscription at start-up.
     pub raw_delivery: Option<bool>,
+    /// Delete messages whose event does not match the consumer filters
+    /// instead of leaving them for the dead-letter queue
+    /// (`INIESTA_DELETE_UNMATCHED_EVENTS`). Off by default so that nothing
+    /// is lost: an event the subscription lets through but no filter takes
+    /// usually means the filters and the subscription disagree, and the
+    /// dead-letter queue keeps those events for a look.
+    pub delete_unmatched_events: bool,
 }
 
 impl Default for Settings {
@@ -459,6 +483,7 @@ impl Default for Settings {
             return_unstarted_on_shutdown: true,
             lock_key_prefix: DEFAULT_LOCK_KEY_PREFIX.to_owned(),
             raw_delivery: None,
+            delete_unmatched_events: false,
         }
     }
 }
@@ -500,6 +525,7 @@ impl fmt::Debug for Settings {
             )
             .field("lock_key_prefix", &self.lock_key_prefix)
             .field("raw_delivery", &self.raw_delivery)
+            .field("delete_unmatched_events", &self.delete_unmatched_events)
             .finish()
     }
 }
@@ -620,19 +646,25 @@ impl Settings {
         let heartbeat_interval = r.value(vars::HEARTBEAT_INTERVAL, false, |v| {
             parse_duration_in(v, Duration::from_millis(1), Duration::MAX)
         });
-        let visibility_extension = r.value(vars::VISIBILITY_EXTENSION, false, |v| {
-            parse_duration_in(v, Duration::from_secs(1), MAX_VISIBILITY)
-        });
+        // Visibility timeouts are kept as SQS will apply them (see the
+        // module docs): the range is checked on the value as written, the
+        // rounding comes after.
+        let visibility_extension = r
+            .value(vars::VISIBILITY_EXTENSION, false, |v| {
+                parse_duration_in(v, Duration::from_secs(1), MAX_VISIBILITY)
+            })
+            .map(sqs::visibility);
         let failure_backoff_base = r
             .value(vars::FAILURE_BACKOFF_BASE, false, |v| {
                 parse_duration_in(v, Duration::ZERO, MAX_VISIBILITY)
             })
-            .filter(|b| !b.is_zero());
+            .filter(|b| !b.is_zero())
+            .map(sqs::visibility);
         let failure_backoff_max = r
             .value(vars::FAILURE_BACKOFF_MAX, false, |v| {
                 parse_duration_in(v, Duration::ZERO, MAX_VISIBILITY)
             })
-            .unwrap_or(d.failure_backoff_max);
+            .map_or(d.failure_backoff_max, sqs::visibility);
         let shutdown_grace = r
             .value(vars::SHUTDOWN_GRACE, false, |v| {
                 parse_duration_in(v, Duration::ZERO, Duration::MAX)
@@ -660,6 +692,9 @@ impl Settings {
                 }
             })
             .flatten();
+        let delete_unmatched_events = r
+            .value(vars::DELETE_UNMATCHED_EVENTS, false, parse_bool)
+            .unwrap_or(d.delete_unmatched_events);
 
         let settings = Settings {
             initialization_types,
@@ -691,6 +726,7 @@ impl Settings {
             return_unstarted_on_shutdown,
             lock_key_prefix,
             raw_delivery,
+            delete_unmatched_events,
         };
         r.cross_check(&settings);
         SettingsError::check(r.problems).map(|()| settings)
@@ -857,20 +893,26 @@ impl Settings {
         })
     }
 
-    /// How far each heartbeat pushes the message's visibility:
-    /// `INIESTA_VISIBILITY_EXTENSION`, else the lock timeout. SQS takes whole
-    /// seconds; callers round up.
+    /// How far each heartbeat pushes the message's visibility, as SQS
+    /// applies it: `INIESTA_VISIBILITY_EXTENSION`, else the lock timeout,
+    /// rounded up to whole seconds and at most [`MAX_VISIBILITY`] (a lock
+    /// timeout of 0.8 s gives 1 s). Always longer than [`heartbeat`]
+    /// in settings read by [`Settings::from_lookup`].
+    ///
+    /// [`heartbeat`]: Settings::heartbeat
     pub fn visibility_extension_or_default(&self) -> Duration {
-        self.visibility_extension.unwrap_or(self.lock_timeout)
+        sqs::visibility(self.visibility_extension.unwrap_or(self.lock_timeout))
     }
 
     /// How long to hide a message whose handler failed on its
     /// `receive_count`-th delivery (SQS counts from 1): base ×
     /// 2^(receive_count − 1), at most `failure_backoff_max` and
-    /// [`MAX_VISIBILITY`]. `None` when no backoff is configured.
+    /// [`MAX_VISIBILITY`], in whole seconds (the base and the maximum are
+    /// rounded up first, as SQS applies them, so the doublings stay whole).
+    /// `None` when no backoff is configured.
     pub fn failure_backoff(&self, receive_count: u32) -> Option<Duration> {
-        let base = self.failure_backoff_base.filter(|b| !b.is_zero())?;
-        let cap = self.failure_backoff_max.min(MAX_VISIBILITY);
+        let base = sqs::visibility(self.failure_backoff_base.filter(|b| !b.is_zero())?);
+        let cap = sqs::visibility(self.failure_backoff_max);
         let doublings = receive_count.saturating_sub(1);
         let backoff = if doublings >= 32 {
             cap
@@ -1078,18 +1120,24 @@ impl Reader<'_> {
                 );
             }
         }
-        if let Some(ext) = s.visibility_extension {
+        // The extension is compared as SQS applies it (rounded up to whole
+        // seconds). Without INIESTA_VISIBILITY_EXTENSION it is the lock
+        // timeout rounded up, which the heartbeat is already shorter than.
+        if s.visibility_extension.is_some() {
             let hb_ok = lock_ok && !self.failed(vars::HEARTBEAT_INTERVAL);
-            if hb_ok && ext <= s.heartbeat() {
+            let applied = s.visibility_extension_or_default();
+            if hb_ok && applied <= s.heartbeat() {
                 let raw = self.get(vars::VISIBILITY_EXTENSION).unwrap_or_default();
                 self.bad(
                     vars::VISIBILITY_EXTENSION,
                     &raw,
                     false,
                     format!(
-                        "expected a duration longer than the heartbeat interval ({}), \
-                         or the message becomes visible between heartbeats",
-                        humantime::format_duration(s.heartbeat())
+                        "expected a duration longer than the heartbeat interval ({}) \
+                         once rounded up to whole seconds as SQS applies it (this one \
+                         applies as {}), or the message becomes visible between heartbeats",
+                        humantime::format_duration(s.heartbeat()),
+                        humantime::format_duration(applied)
                     ),
                 );
             }
@@ -1399,6 +1447,7 @@ mod tests {
         assert!(s.return_unstarted_on_shutdown);
         assert_eq!(s.lock_key_prefix, "sqs:event:");
         assert_eq!(s.raw_delivery, None);
+        assert!(!s.delete_unmatched_events);
         assert_eq!(s.heartbeat(), secs(6));
         assert_eq!(s.visibility_extension_or_default(), secs(10));
         assert_eq!(s.failure_backoff(3), None);
@@ -1443,6 +1492,7 @@ mod tests {
             (vars::RETURN_UNSTARTED_ON_SHUTDOWN, "OFF"),
             (vars::LOCK_KEY_PREFIX, "app:lock:"),
             (vars::RAW_DELIVERY, "True"),
+            (vars::DELETE_UNMATCHED_EVENTS, "on"),
         ])
         .unwrap();
         assert_eq!(
@@ -1477,13 +1527,15 @@ mod tests {
         assert_eq!(s.heartbeat(), secs(5));
         assert_eq!(s.visibility_extension, Some(secs(60)));
         assert_eq!(s.visibility_extension_or_default(), secs(60));
-        assert_eq!(s.failure_backoff_base, Some(Duration::from_millis(500)));
+        // 500ms as SQS applies it: whole seconds, rounded up.
+        assert_eq!(s.failure_backoff_base, Some(secs(1)));
         assert_eq!(s.failure_backoff_max, secs(5400));
         assert_eq!(s.shutdown_grace, Duration::ZERO);
         assert!(!s.return_unstarted_on_shutdown);
         assert_eq!(s.lock_key_prefix, "app:lock:");
         assert_eq!(s.lock_key("m-1"), "app:lock:m-1");
         assert_eq!(s.raw_delivery, Some(true));
+        assert!(s.delete_unmatched_events);
         assert_eq!(s.resolved_queue_name().unwrap(), "my-queue");
     }
 
@@ -1651,6 +1703,7 @@ mod tests {
         (vars::DELETE_BATCH_WINDOW, "-5ms"),
         (vars::RETURN_UNSTARTED_ON_SHUTDOWN, "sometimes"),
         (vars::RAW_DELIVERY, "raw"),
+        (vars::DELETE_UNMATCHED_EVENTS, "sometimes"),
     ];
 
     #[test]
@@ -1741,6 +1794,96 @@ mod tests {
             (vars::CONCURRENT_RECEIVES, "11")
         ])
         .is_ok());
+    }
+
+    #[test]
+    fn sub_second_lock_timeout_extends_visibility_by_a_whole_second() {
+        let s = load(&[
+            (vars::LOCK_TIMEOUT, "0.8"),
+            (vars::GLOBAL_TOPIC_ARN, TOPIC),
+            (vars::CONSUMER_FILTERS, "A.x"),
+            (vars::QUEUE_NAME, "q"),
+        ])
+        .unwrap();
+        assert_eq!(s.lock_timeout, Duration::from_millis(800));
+        assert_eq!(s.heartbeat(), Duration::from_millis(480));
+        // 0.8 s as SQS applies it; truncated it would be 0, and the message
+        // would be visible again while its handler runs.
+        assert_eq!(s.visibility_extension_or_default(), secs(1));
+        assert!(s.visibility_extension_or_default() > s.heartbeat());
+        s.validate_for_event_polling().unwrap();
+    }
+
+    #[test]
+    fn visibility_extension_is_checked_as_sqs_applies_it() {
+        // 1.5 s applies as 2 s, which outlasts a 1.8 s heartbeat: accepted,
+        // and held as the 2 s SQS will apply.
+        let s = load(&[
+            (vars::LOCK_TIMEOUT, "3"),
+            (vars::HEARTBEAT_INTERVAL, "1.8"),
+            (vars::VISIBILITY_EXTENSION, "1.5"),
+        ])
+        .unwrap();
+        assert_eq!(s.visibility_extension, Some(secs(2)));
+        assert_eq!(s.visibility_extension_or_default(), secs(2));
+
+        // 1.5 s applies as 2 s, which does not outlast a 2 s heartbeat. The
+        // error names the variable and the value as written.
+        let e = load(&[
+            (vars::LOCK_TIMEOUT, "3"),
+            (vars::HEARTBEAT_INTERVAL, "2"),
+            (vars::VISIBILITY_EXTENSION, "1.5"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.problems().len(), 1, "{e}");
+        assert_eq!(
+            e.to_string(),
+            "INIESTA_VISIBILITY_EXTENSION=\"1.5\": expected a duration longer than the \
+             heartbeat interval (2s) once rounded up to whole seconds as SQS applies it \
+             (this one applies as 2s), or the message becomes visible between heartbeats"
+        );
+
+        // A whole-second extension is kept as it is.
+        let s = load(&[(vars::VISIBILITY_EXTENSION, "7")]).unwrap();
+        assert_eq!(s.visibility_extension, Some(secs(7)));
+    }
+
+    #[test]
+    fn failure_backoff_is_in_whole_seconds() {
+        // A base under 1 s becomes 1 s; the doublings stay whole.
+        let s = load(&[
+            (vars::FAILURE_BACKOFF_BASE, "300ms"),
+            (vars::FAILURE_BACKOFF_MAX, "2.5"),
+        ])
+        .unwrap();
+        assert_eq!(s.failure_backoff_base, Some(secs(1)));
+        assert_eq!(s.failure_backoff_max, secs(3));
+        assert_eq!(s.failure_backoff(1), Some(secs(1)));
+        assert_eq!(s.failure_backoff(2), Some(secs(2)));
+        assert_eq!(s.failure_backoff(3), Some(secs(3)));
+        assert_eq!(s.failure_backoff(9), Some(secs(3)));
+
+        // Set in code, unrounded values give what SQS would apply too.
+        let s = Settings {
+            failure_backoff_base: Some(Duration::from_millis(1500)),
+            failure_backoff_max: Duration::from_millis(4100),
+            ..Settings::default()
+        };
+        assert_eq!(s.failure_backoff(1), Some(secs(2)));
+        assert_eq!(s.failure_backoff(2), Some(secs(4)));
+        assert_eq!(s.failure_backoff(3), Some(secs(5)));
+    }
+
+    #[test]
+    fn delete_unmatched_events_is_a_boolean_shown_in_debug() {
+        let s = load(&[(vars::DELETE_UNMATCHED_EVENTS, "TRUE")]).unwrap();
+        assert!(s.delete_unmatched_events);
+        assert!(format!("{s:?}").contains("delete_unmatched_events: true"));
+        let e = load(&[(vars::DELETE_UNMATCHED_EVENTS, "delete")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"INIESTA_DELETE_UNMATCHED_EVENTS="delete": expected true or false (also 1/0, yes/no, on/off)"#
+        );
     }
 
     #[test]

@@ -93,7 +93,7 @@ mod topic;
 pub use clock::Clock;
 pub use lock::{LockState, LockStats, MockLock};
 pub use queue::{
-    MockQueue, QueueOptions, QueueStats, QueuedMessage, DEFAULT_VISIBILITY_TIMEOUT,
+    MockQueue, QueueOptions, QueueStats, QueuedMessage, Redrive, DEFAULT_VISIBILITY_TIMEOUT,
     MAX_BATCH_ENTRIES, MAX_VISIBILITY_TIMEOUT, MAX_WAIT_TIME,
 };
 pub use topic::{MockTopic, SubscribeOptions, Subscription, TopicStats};
