@@ -183,11 +183,14 @@ fn run_once(scenario: Scenario, n: u64, counting: bool) -> Measured {
     handlers
         .on(EVENT, |_delivery| async { Ok::<(), String>(()) })
         .expect("one handler");
-    let mut config = ConsumerConfig::new(ParseConfig {
-        mode: scenario.mode,
-        event_key: "iniesta_pass".to_owned(),
-        topic_arn: Some(TOPIC.to_owned()),
-    });
+    let mut config = ConsumerConfig::new(
+        ParseConfig {
+            mode: scenario.mode,
+            event_key: "iniesta_pass".to_owned(),
+            topic_arn: Some(TOPIC.to_owned()),
+        },
+        "bench",
+    );
     config.max_in_flight = scenario.max_in_flight;
     config.concurrent_receives = scenario.concurrent_receives;
     // Long polls (the default 20 s) on a clock that never moves: a receive

@@ -292,11 +292,14 @@ fn run_once(rt: &tokio::runtime::Runtime, s: &Settings, mif: usize, scenario: Sc
         })
         .expect("one handler");
 
-    let mut config = ConsumerConfig::new(ParseConfig {
-        mode: DeliveryMode::Raw,
-        event_key: "iniesta_pass".to_owned(),
-        topic_arn: None,
-    });
+    let mut config = ConsumerConfig::new(
+        ParseConfig {
+            mode: DeliveryMode::Raw,
+            event_key: "iniesta_pass".to_owned(),
+            topic_arn: None,
+        },
+        "bench",
+    );
     config.max_in_flight = mif;
     config.concurrent_receives = mif.div_ceil(10).min(100);
     // Keep the defaults otherwise: 20 s long polls, 10 s lock timeout with a

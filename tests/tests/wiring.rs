@@ -45,11 +45,14 @@ fn registry(handled: Handled) -> HandlerRegistry {
 }
 
 fn config(mode: DeliveryMode, topic_arn: &str) -> ConsumerConfig {
-    let mut c = ConsumerConfig::new(ParseConfig {
-        mode,
-        event_key: "iniesta_pass".into(),
-        topic_arn: Some(topic_arn.into()),
-    });
+    let mut c = ConsumerConfig::new(
+        ParseConfig {
+            mode,
+            event_key: "iniesta_pass".into(),
+            topic_arn: Some(topic_arn.into()),
+        },
+        "q",
+    );
     c.max_in_flight = 20;
     c.concurrent_receives = 2;
     c.wait_time = Duration::from_secs(1);

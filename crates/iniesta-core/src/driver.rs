@@ -17,7 +17,10 @@ use futures::stream::FuturesUnordered;
 use futures::task::AtomicWaker;
 use futures::{FutureExt, StreamExt};
 
-use crate::machine::{Action, Consumer, DispatchOutcome, Event, IdMap, Input, MessageId};
+use crate::lock_lost::LockLost;
+use crate::machine::{
+    AbortReason, Action, Consumer, DispatchOutcome, Event, IdMap, Input, MessageId,
+};
 use crate::message::ReceiptHandle;
 use crate::ports::{
     AcquireOutcome, EntryResult, LockBackend, LockError, LockKey, LockToken, Queue,
@@ -170,7 +173,7 @@ where
     let mut stats = Stats::default();
     let mut io: Io = FuturesUnordered::new();
     let inbox = Arc::new(Inbox::default());
-    let mut running: IdMap<MessageId, AbortHandle> = IdMap::default();
+    let mut running: IdMap<MessageId, (AbortHandle, LockLost)> = IdMap::default();
     let mut receiving: IdMap<crate::machine::ReceiveId, AbortHandle> = IdMap::default();
     let mut shutdown = Box::pin(shutdown.fuse());
     let mut shutdown_seen = false;
@@ -266,7 +269,7 @@ fn execute<Q, L, R>(
     runtime: &R,
     inbox: &Arc<Inbox>,
     io: &mut Io,
-    running: &mut IdMap<MessageId, AbortHandle>,
+    running: &mut IdMap<MessageId, (AbortHandle, LockLost)>,
     receiving: &mut IdMap<crate::machine::ReceiveId, AbortHandle>,
 ) where
     Q: Queue + ?Sized,
@@ -333,7 +336,7 @@ fn execute<Q, L, R>(
             delivery,
         } => {
             let (handle, reg) = AbortHandle::new_pair();
-            running.insert(id, handle);
+            running.insert(id, (handle, delivery.lock_lost.clone()));
             let inbox = inbox.clone();
             runtime.spawn(async move {
                 // The call itself inside the guarded future too: a handler
@@ -349,9 +352,12 @@ fn execute<Q, L, R>(
                 inbox.push(Input::Dispatched { id, outcome });
             });
         }
-        Action::Abort { id } => {
-            if let Some(h) = running.get(&id) {
-                h.abort();
+        Action::Abort { id, reason } => {
+            if let Some((handle, lock_lost)) = running.get(&id) {
+                if matches!(reason, AbortReason::LockExpired | AbortReason::LockLost) {
+                    lock_lost.fire();
+                }
+                handle.abort();
             }
         }
         Action::Extend {

@@ -10,7 +10,8 @@
 //! - [settings] read from the `INIESTA_*` environment;
 //! - the [handler registry](registry);
 //! - the [ports]: the `Queue`, `Topic` and `LockBackend` traits adapters
-//!   implement;
+//!   implement, and [SQS's limits and units](sqs) that every queue applies;
+//! - the [signal](lock_lost) a handler gets when its lock is lost;
 //! - the publisher's [wire format](publish);
 //! - [the consumer state machine](machine) ([`Consumer`]) and a
 //!   runtime-agnostic [driver] that runs it against the ports.
@@ -43,6 +44,7 @@ macro_rules! shared_text {
 
 pub mod driver;
 pub mod filters;
+pub mod lock_lost;
 pub mod machine;
 pub mod message;
 pub mod ports;
@@ -55,6 +57,7 @@ pub mod time;
 
 pub use driver::{Observer, Runtime};
 pub use filters::{Filter, FilterError, FilterPolicy};
+pub use lock_lost::LockLost;
 pub use machine::{
     AbortReason, Action, Backoff, ConfigError, Consumer, ConsumerConfig, DispatchOutcome, Event,
     Input, MessageId, ReceiveId,

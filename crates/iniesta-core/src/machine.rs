@@ -31,8 +31,9 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::filters::FilterPolicy;
 use crate::message::{
-    parse_owned, ParseConfig, ParseError, ReceiptHandle, ReceivedMessage, SharedMessage,
+    parse_owned, Message, ParseConfig, ParseError, ReceiptHandle, ReceivedMessage, SharedMessage,
 };
 use crate::ports::{
     AcquireOutcome, BackendError, EntryResult, LockError, LockKey, LockToken, ReceiveRequest,
@@ -40,10 +41,7 @@ use crate::ports::{
 use crate::registry::{Delivery, Handler, HandlerRegistry};
 use crate::time::Time;
 
-/// SQS's longest visibility timeout.
-pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
-/// SQS's largest receive and batch size.
-pub const MAX_BATCH: usize = 10;
+pub use crate::sqs::{MAX_BATCH, MAX_VISIBILITY};
 
 /// A map keyed by the machine's own counters ([`MessageId`], [`ReceiveId`]).
 /// They are never chosen by anyone outside, so the map needs no protection
@@ -71,9 +69,12 @@ pub struct Backoff {
 impl Backoff {
     /// The delay for a delivery received `receive_count` times:
     /// `base × 2^(receive_count − 1)`, clamped to `max` and to 12 hours.
+    /// The base counts as SQS applies it, in whole seconds (rounded up), so
+    /// that the delays SQS applies double too.
     pub fn delay(&self, receive_count: u32) -> Duration {
         let exp = receive_count.saturating_sub(1).min(31);
-        let d = self.base.checked_mul(1u32 << exp).unwrap_or(Duration::MAX);
+        let base = crate::sqs::visibility(self.base);
+        let d = base.checked_mul(1u32 << exp).unwrap_or(Duration::MAX);
         d.min(self.max).min(MAX_VISIBILITY)
     }
 }
@@ -116,6 +117,19 @@ pub struct ConsumerConfig {
     pub return_unstarted_on_shutdown: bool,
     /// Prefix of lock keys (the original's `sqs:event:`).
     pub lock_key_prefix: String,
+    /// The queue this consumer polls (its name), put into the lock key of
+    /// every message that came through SNS: see
+    /// [`lock_key`](Self::lock_key).
+    pub lock_scope: String,
+    /// The consumer's own filters (`INIESTA_SQS_CONSUMER_FILTERS`). A
+    /// message whose event none of them matches is never dispatched: it
+    /// reached the queue without passing the subscription's filter policy
+    /// (sent straight to the queue, through another subscription, or under a
+    /// policy edited by hand). `None` accepts every event.
+    pub filters: Option<FilterPolicy>,
+    /// Delete a message whose event the filters refuse, instead of leaving
+    /// it in the queue for its dead-letter queue.
+    pub delete_unmatched: bool,
     /// How often a failed delete is tried again before giving up (the
     /// completion record then makes the redelivered copy harmless).
     pub delete_retries: u32,
@@ -141,8 +155,9 @@ pub struct ConsumerConfig {
 
 impl ConsumerConfig {
     /// The defaults of the original (lock timeout 10 s, batches of 10,
-    /// 20 s long polls), with `parse` as given.
-    pub fn new(parse: ParseConfig) -> Self {
+    /// 20 s long polls), with `parse` as given, for the queue named
+    /// `lock_scope` (see [`lock_key`](Self::lock_key)).
+    pub fn new(parse: ParseConfig, lock_scope: impl Into<String>) -> Self {
         let lock_timeout = Duration::from_secs(10);
         ConsumerConfig {
             parse,
@@ -158,6 +173,9 @@ impl ConsumerConfig {
             shutdown_grace: Duration::from_secs(30),
             return_unstarted_on_shutdown: true,
             lock_key_prefix: "sqs:event:".to_owned(),
+            lock_scope: lock_scope.into(),
+            filters: None,
+            delete_unmatched: false,
             delete_retries: 3,
             complete_retries: 2,
             retry_delay: Duration::from_millis(200),
@@ -169,13 +187,15 @@ impl ConsumerConfig {
     }
 
     /// The configuration the settings describe, for messages delivered in
-    /// `mode`. `concurrent_receives` unset means one receive per batch of
-    /// `max_in_flight`, at most 16.
+    /// `mode` from the queue named `queue`. `concurrent_receives` unset
+    /// means one receive per batch of `max_in_flight`, at most 16. The
+    /// consumer filters, when set, are checked on every message.
     pub fn from_settings(
         settings: &crate::settings::Settings,
         mode: crate::message::DeliveryMode,
+        queue: &str,
     ) -> Self {
-        let mut c = ConsumerConfig::new(settings.parse_config(mode));
+        let mut c = ConsumerConfig::new(settings.parse_config(mode), queue);
         c.max_in_flight = settings.max_in_flight;
         c.receive_batch = settings.receive_max_messages.clamp(1, MAX_BATCH) as u32;
         c.wait_time = settings.receive_wait_time;
@@ -200,7 +220,70 @@ impl ConsumerConfig {
         c.delete_batch_window = settings.delete_batch_window;
         c.return_unstarted_on_shutdown = settings.return_unstarted_on_shutdown;
         c.lock_key_prefix = settings.lock_key_prefix.clone();
+        // Settings are validated before they get here, so the filters parse.
+        c.filters = settings.filter_policy().ok();
+        c.delete_unmatched = settings.delete_unmatched_events;
         c
+    }
+
+    /// The lock key of `message`, which is also the key of its completion
+    /// record:
+    ///
+    /// - through SNS (an envelope): `{prefix}{lock_scope}:{SNS MessageId}`.
+    ///   SNS gives every subscribed queue the same MessageId, and services
+    ///   often share lock servers; scoped to the queue, one service's lock or
+    ///   record never swallows another service's copy of the event, while
+    ///   SNS duplicates within one queue still meet each other's record.
+    /// - raw delivery: `{prefix}{SQS MessageId}`, the original's
+    ///   `sqs:event:{id}`. An SQS id names one message of one queue, so the
+    ///   key is already scoped; keeping the original's format lets a Python
+    ///   Iniesta consumer and this one exclude each other on a shared queue.
+    ///
+    /// ```
+    /// # use iniesta_core::{ConsumerConfig, DeliveryMode, ParseConfig};
+    /// # let parse = ParseConfig { mode: DeliveryMode::Raw, event_key: "iniesta_pass".into(), topic_arn: None };
+    /// let config = ConsumerConfig::new(parse, "iniesta-prod-users");
+    /// assert_eq!(config.lock_key_for(Some("sns-1"), "sqs-1"), "sqs:event:iniesta-prod-users:sns-1");
+    /// assert_eq!(config.lock_key_for(None, "sqs-1"), "sqs:event:sqs-1");
+    /// ```
+    pub fn lock_key(&self, message: &Message) -> LockKey {
+        let mut buf = String::new();
+        self.write_lock_key(
+            &mut buf,
+            message.sns_message_id.as_deref(),
+            &message.sqs_message_id,
+        );
+        LockKey::from(buf)
+    }
+
+    /// [`lock_key`](Self::lock_key) from the two ids of a message.
+    pub fn lock_key_for(&self, sns_message_id: Option<&str>, sqs_message_id: &str) -> LockKey {
+        let mut buf = String::new();
+        self.write_lock_key(&mut buf, sns_message_id, sqs_message_id);
+        LockKey::from(buf)
+    }
+
+    /// The one place the key's format is written; `buf` is reused by the
+    /// machine so that a key costs one allocation, its own.
+    fn write_lock_key(&self, buf: &mut String, sns_message_id: Option<&str>, sqs_message_id: &str) {
+        buf.clear();
+        buf.push_str(&self.lock_key_prefix);
+        match sns_message_id {
+            Some(sns) => {
+                buf.push_str(&self.lock_scope);
+                buf.push(':');
+                buf.push_str(sns);
+            }
+            None => buf.push_str(sqs_message_id),
+        }
+    }
+
+    /// Whether the consumer's own filters let `event` through.
+    pub fn accepts(&self, event: &str) -> bool {
+        match &self.filters {
+            Some(f) => f.filters.iter().any(|filter| filter.matches(event)),
+            None => true,
+        }
     }
 
     /// Checks the values fit together.
@@ -213,6 +296,12 @@ impl ConsumerConfig {
             return bad(
                 "receive_batch",
                 format!("{} is not in 1..=10", self.receive_batch),
+            );
+        }
+        if self.lock_scope.is_empty() {
+            return bad(
+                "lock_scope",
+                "must name the queue: services on one topic would share lock keys".into(),
             );
         }
         if self.concurrent_receives == 0 {
@@ -233,6 +322,19 @@ impl ConsumerConfig {
         if let Some(v) = self.visibility_extension {
             if v.is_zero() || v > MAX_VISIBILITY {
                 return bad("visibility_extension", format!("{v:?} is not in (0, 12 h]"));
+            }
+            // Judged as SQS applies it, in whole seconds: the message must
+            // stay hidden until the next heartbeat extends it again.
+            let applied = crate::sqs::visibility(v);
+            if applied <= self.heartbeat_interval {
+                return bad(
+                    "visibility_extension",
+                    format!(
+                        "{v:?} (applied by SQS as {applied:?}) must be longer than the \
+                         heartbeat interval {:?}",
+                        self.heartbeat_interval
+                    ),
+                );
             }
         }
         if self.retry_delay.is_zero() || self.receive_backoff.is_zero() {
@@ -377,6 +479,11 @@ pub enum Action {
     Abort {
         /// Which message.
         id: MessageId,
+        /// Why. For [`AbortReason::LockExpired`] and
+        /// [`AbortReason::LockLost`] the driver MUST also fire the
+        /// delivery's [`LockLost`](crate::LockLost) signal, so that work
+        /// the handler started elsewhere can stop.
+        reason: AbortReason,
     },
     /// Extend a lock; answer with [`Input::Extended`].
     Extend {
@@ -442,7 +549,11 @@ impl std::fmt::Debug for Action {
                 .field("event", &delivery.message.event)
                 .field("key", &delivery.message.key())
                 .finish(),
-            Action::Abort { id } => f.debug_struct("Abort").field("id", id).finish(),
+            Action::Abort { id, reason } => f
+                .debug_struct("Abort")
+                .field("id", id)
+                .field("reason", reason)
+                .finish(),
             Action::Extend { id, key, .. } => f
                 .debug_struct("Extend")
                 .field("id", id)
@@ -531,6 +642,15 @@ pub enum Event {
         message: SharedMessage,
         /// The backend's error.
         error: LockError,
+    },
+    /// The event does not match the consumer's own filters: never
+    /// dispatched; deleted if so configured, else left in the queue for its
+    /// dead-letter queue.
+    Unmatched {
+        /// The message.
+        message: SharedMessage,
+        /// Whether it is being deleted (else it is left in the queue).
+        deleted: bool,
     },
     /// No handler and no default handler: left for redelivery.
     NoHandler {
@@ -685,6 +805,27 @@ struct Entry {
 }
 
 impl Entry {
+    /// A message just received, in `state`, with no timer and no heartbeat
+    /// call out.
+    fn new(
+        handle: ReceiptHandle,
+        message: Option<SharedMessage>,
+        malformed_id: Option<String>,
+        lock_key: LockKey,
+        state: State,
+    ) -> Self {
+        Entry {
+            handle,
+            malformed_id,
+            message,
+            lock_key,
+            state,
+            timer: None,
+            extend_sent_at: None,
+            heartbeat_vis: 0,
+        }
+    }
+
     /// The SQS message id of this delivery.
     fn sqs_id(&self) -> String {
         match (&self.message, &self.malformed_id) {
@@ -965,12 +1106,17 @@ impl Consumer {
     }
 
     fn on_received(&mut self, id: ReceiveId, result: Result<Vec<ReceivedMessage>, BackendError>) {
+        self.take_received(id, result);
+        // A cancelled receive may be the last thing a shutdown waits for;
+        // asked only now, after the messages it brought are in progress.
+        self.report_if_stopped();
+    }
+
+    fn take_received(&mut self, id: ReceiveId, result: Result<Vec<ReceivedMessage>, BackendError>) {
         let Some((reserved, sent_at)) = self.receives.remove(&id) else {
             return;
         };
         self.reserved -= reserved as usize;
-        // A cancelled receive may be the last thing a shutdown waits for.
-        self.report_if_stopped();
         let messages = match result {
             Ok(m) => {
                 self.receive_failures = 0;
@@ -1023,18 +1169,16 @@ impl Consumer {
                 // redrive policy moves it to the dead-letter queue.
                 if let Some(b) = self.config.failure_backoff {
                     let id = MessageId(self.fresh_id());
+                    let state = State::Acquiring { sent_at: self.now };
                     self.entries.insert(
                         id,
-                        Entry {
-                            handle: raw.receipt_handle,
-                            malformed_id: Some(raw.message_id),
-                            message: None,
-                            lock_key: LockKey::from(""),
-                            state: State::Acquiring { sent_at: self.now },
-                            timer: None,
-                            extend_sent_at: None,
-                            heartbeat_vis: 0,
-                        },
+                        Entry::new(
+                            raw.receipt_handle,
+                            None,
+                            Some(raw.message_id),
+                            LockKey::from(""),
+                            state,
+                        ),
                     );
                     self.return_or_forget(id, b.delay(receive_count));
                 }
@@ -1042,30 +1186,47 @@ impl Consumer {
             }
         };
         let id = MessageId(self.fresh_id());
+        if !self.config.accepts(&message.event) {
+            self.on_unmatched(id, message, handle);
+            return;
+        }
         // Built in a reused buffer: one allocation, the shared key's own.
-        self.key_buf.clear();
-        self.key_buf.push_str(&self.config.lock_key_prefix);
-        self.key_buf.push_str(message.key());
+        self.config.write_lock_key(
+            &mut self.key_buf,
+            message.sns_message_id.as_deref(),
+            &message.sqs_message_id,
+        );
         let lock_key = LockKey::from(self.key_buf.as_str());
         let shutting_down = self.shutdown_deadline.is_some();
         let state = State::Acquiring { sent_at: self.now };
         let acquire_key = (!shutting_down).then(|| lock_key.clone());
-        self.entries.insert(
-            id,
-            Entry {
-                handle,
-                malformed_id: None,
-                message: Some(message),
-                lock_key,
-                state,
-                timer: None,
-                extend_sent_at: None,
-                heartbeat_vis: 0,
-            },
-        );
+        self.entries
+            .insert(id, Entry::new(handle, Some(message), None, lock_key, state));
         match acquire_key {
             None => self.return_or_forget(id, Duration::ZERO),
             Some(key) => self.pending_acquire.push((id, key)),
+        }
+    }
+
+    /// A message whose event the consumer's own filters refuse: never
+    /// dispatched. Deleted if so configured, else left in the queue (hidden
+    /// for the failure backoff, if one is set) for its dead-letter queue.
+    fn on_unmatched(&mut self, id: MessageId, message: SharedMessage, handle: ReceiptHandle) {
+        let delete = self.config.delete_unmatched;
+        let receive_count = message.receive_count;
+        self.events.push_back(Event::Unmatched {
+            message: message.clone(),
+            deleted: delete,
+        });
+        let state = State::Acquiring { sent_at: self.now };
+        self.entries.insert(
+            id,
+            Entry::new(handle, Some(message), None, LockKey::from(""), state),
+        );
+        match self.config.failure_backoff {
+            _ if delete => self.start_delete(id),
+            Some(b) => self.return_or_forget(id, b.delay(receive_count)),
+            None => self.finish(id),
         }
     }
 
@@ -1141,7 +1302,7 @@ impl Consumer {
                 self.actions.push_back(Action::Dispatch {
                     id,
                     handler,
-                    delivery: Delivery { message, token },
+                    delivery: Delivery::new(message, token),
                 });
                 self.reschedule(id);
             }
@@ -1243,7 +1404,7 @@ impl Consumer {
         run.aborting = true;
         let message = entry.msg();
         self.events.push_back(Event::Aborting { message, reason });
-        self.actions.push_back(Action::Abort { id });
+        self.actions.push_back(Action::Abort { id, reason });
         self.reschedule(id);
     }
 

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::filters::{Filter, FilterError};
+use crate::lock_lost::LockLost;
 use crate::message::SharedMessage;
 use crate::ports::LockToken;
 
@@ -12,10 +14,15 @@ use crate::ports::LockToken;
 /// `std::io::Error`, `String`, `&str`, `anyhow::Error`, ….
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// What a handler gets: the message, and the lock token under which it runs.
+/// What a handler gets: the message, the lock token under which it runs,
+/// and a signal that fires if that lock is lost.
 ///
-/// The token lets a handler make its own writes conditional (fencing): store
-/// it beside what it writes and refuse writes carrying an older token.
+/// The lock keeps other consumers of this queue from running the same event
+/// while the handler runs, for as long as heartbeats keep extending it. If
+/// the lock is lost (see [`LockLost`]) the handler is aborted and another
+/// consumer may run the event; a handler that writes elsewhere SHOULD make
+/// those writes conditional on [`Message::key`](crate::Message::key) (for
+/// example an insert that fails when the key is already there).
 #[derive(Debug, Clone)]
 pub struct Delivery {
     /// The parsed message. [`Message::key`](crate::Message::key) is the
@@ -23,6 +30,20 @@ pub struct Delivery {
     pub message: SharedMessage,
     /// The token of the lock held for this dispatch.
     pub token: LockToken,
+    /// Fires when the lock is lost while the handler runs.
+    pub lock_lost: LockLost,
+}
+
+impl Delivery {
+    /// A delivery of `message` under the lock held with `token`, with a
+    /// signal that has not fired.
+    pub fn new(message: SharedMessage, token: LockToken) -> Self {
+        Delivery {
+            message,
+            token,
+            lock_lost: LockLost::new(),
+        }
+    }
 }
 
 /// Handles the events it is registered for.
@@ -78,13 +99,25 @@ pub enum RegistryError {
     /// An empty event name, or an empty list of events.
     #[error("a handler needs at least one non-empty event name")]
     NoEvent,
+    /// A name that is neither an event (`Event.svc`) nor a prefix
+    /// (`Event.*`): white space, or a `*` anywhere but after a final dot.
+    #[error("cannot route {name:?}: {reason}")]
+    BadName {
+        /// The name given.
+        name: String,
+        /// Why it cannot be a route.
+        reason: FilterError,
+    },
 }
 
 /// Where an event goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Route {
     /// To the handler registered for the event.
     Event,
+    /// To the handler registered for a prefix of it (`Event.*`).
+    Prefix,
     /// To the default handler.
     Default,
 }
@@ -92,6 +125,10 @@ pub enum Route {
 /// Maps event names to handlers, with an optional default handler for events
 /// that have none (as in the original: no handler and no default is an error,
 /// and the message stays in the queue).
+///
+/// Names route the way consumer filters match: `"Event.svc"` takes that
+/// event, `"Event.*"` every event that starts with `"Event."`. An event's own
+/// route wins over a prefix, and a longer prefix over a shorter one.
 ///
 /// ```
 /// use iniesta_core::{HandlerRegistry, Delivery};
@@ -109,21 +146,25 @@ pub enum Route {
 /// assert!(handlers.on("UserCreated.users", |_d| async { Ok::<_, String>(()) }).is_err());
 /// assert!(handlers.get("OrderPaid.orders").is_some());
 /// assert!(handlers.get("Unknown.x").is_none());
+///
+/// handlers.on_sync("Order.*", |_d| Ok::<_, String>(())).unwrap();
+/// assert!(handlers.get("Order.refunded").is_some());
+/// assert!(handlers.on_sync("Or*der", |_d| Ok::<_, String>(())).is_err());
 /// ```
 #[derive(Clone, Default)]
 pub struct HandlerRegistry {
     /// Fx-hashed: the app chooses the names, so lookups of any name cannot
     /// be slowed by collisions, and a lookup per message stays cheap.
     by_event: rustc_hash::FxHashMap<String, Arc<dyn Handler>>,
+    /// `(prefix without its `*`, handler)`, longest prefix first.
+    by_prefix: Vec<(String, Arc<dyn Handler>)>,
     default: Option<Arc<dyn Handler>>,
 }
 
 impl std::fmt::Debug for HandlerRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut events: Vec<_> = self.by_event.keys().collect();
-        events.sort();
         f.debug_struct("HandlerRegistry")
-            .field("events", &events)
+            .field("events", &self.events())
             .field("default", &self.default.is_some())
             .finish()
     }
@@ -188,14 +229,31 @@ impl HandlerRegistry {
         if events.is_empty() || events.iter().any(String::is_empty) {
             return Err(RegistryError::NoEvent);
         }
+        let mut routes = Vec::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
-            if self.by_event.contains_key(e) || events[..i].contains(e) {
+            let route = Filter::parse(e).map_err(|reason| RegistryError::BadName {
+                name: e.clone(),
+                reason,
+            })?;
+            let taken = match &route {
+                Filter::Exact(name) => self.by_event.contains_key(name),
+                Filter::Prefix(p) => self.by_prefix.iter().any(|(q, _)| q == p),
+            };
+            if taken || events[..i].contains(e) {
                 return Err(RegistryError::Duplicate(e.clone()));
             }
+            routes.push(route);
         }
-        for e in events {
-            self.by_event.insert(e, handler.clone());
+        for route in routes {
+            match route {
+                Filter::Exact(name) => {
+                    self.by_event.insert(name, handler.clone());
+                }
+                Filter::Prefix(p) => self.by_prefix.push((p, handler.clone())),
+            }
         }
+        self.by_prefix
+            .sort_by(|(a, _), (b, _)| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         Ok(self)
     }
 
@@ -238,27 +296,62 @@ impl HandlerRegistry {
         self.set_default(FnHandler(f))
     }
 
-    /// The handler for `event`: its own, else the default.
+    /// The handler for `event`: its own, else the one of its longest
+    /// registered prefix, else the default.
     pub fn get(&self, event: &str) -> Option<&Arc<dyn Handler>> {
-        self.by_event.get(event).or(self.default.as_ref())
+        self.lookup(event).map(|(handler, _)| handler)
     }
 
     /// Where `event` goes, if anywhere.
     pub fn route(&self, event: &str) -> Option<Route> {
-        if self.by_event.contains_key(event) {
-            Some(Route::Event)
-        } else if self.default.is_some() {
-            Some(Route::Default)
-        } else {
-            None
-        }
+        self.lookup(event).map(|(_, route)| route)
     }
 
-    /// The events with a handler of their own, sorted.
-    pub fn events(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.by_event.keys().map(String::as_str).collect();
+    /// The one place the routing rule is written.
+    fn lookup(&self, event: &str) -> Option<(&Arc<dyn Handler>, Route)> {
+        if let Some(h) = self.by_event.get(event) {
+            return Some((h, Route::Event));
+        }
+        if let Some((_, h)) = self
+            .by_prefix
+            .iter()
+            .find(|(p, _)| event.starts_with(p.as_str()))
+        {
+            return Some((h, Route::Prefix));
+        }
+        self.default.as_ref().map(|h| (h, Route::Default))
+    }
+
+    /// The names with a handler of their own (events, and prefixes as
+    /// `Event.*`), sorted.
+    pub fn events(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .by_event
+            .keys()
+            .cloned()
+            .chain(self.by_prefix.iter().map(|(p, _)| format!("{p}*")))
+            .collect();
         v.sort_unstable();
         v
+    }
+
+    /// The same routes, each handler (the default too) replaced by
+    /// `wrap(handler)`: how a layer (tracing, a timeout, …) goes around every
+    /// route at once.
+    pub fn map_handlers(&self, wrap: impl Fn(&Arc<dyn Handler>) -> Arc<dyn Handler>) -> Self {
+        HandlerRegistry {
+            by_event: self
+                .by_event
+                .iter()
+                .map(|(e, h)| (e.clone(), wrap(h)))
+                .collect(),
+            by_prefix: self
+                .by_prefix
+                .iter()
+                .map(|(p, h)| (p.clone(), wrap(h)))
+                .collect(),
+            default: self.default.as_ref().map(&wrap),
+        }
     }
 
     /// Whether a default handler is registered.
@@ -294,6 +387,50 @@ mod tests {
             RegistryError::NoEvent
         );
         assert_eq!(r.on_sync("", ok).unwrap_err(), RegistryError::NoEvent);
+    }
+
+    #[test]
+    fn prefixes_route_as_filters_match_and_exact_names_win() {
+        let mut r = HandlerRegistry::new();
+        r.on_sync("Order.*", ok).unwrap();
+        r.on_sync("Order.paid.*", ok).unwrap();
+        r.on_sync("Order.created", ok).unwrap();
+        assert_eq!(r.route("Order.created"), Some(Route::Event));
+        assert_eq!(r.route("Order.refunded"), Some(Route::Prefix));
+        assert_eq!(r.route("Invoice.sent"), None);
+        // The longest prefix wins.
+        let exact = r.get("Order.created").unwrap().clone();
+        let short = r.get("Order.refunded").unwrap().clone();
+        let long = r.get("Order.paid.card").unwrap().clone();
+        assert!(!Arc::ptr_eq(&short, &long));
+        assert!(!Arc::ptr_eq(&short, &exact));
+        assert!(Arc::ptr_eq(&short, r.get("Order.x").unwrap()));
+        assert_eq!(r.events(), vec!["Order.*", "Order.created", "Order.paid.*"]);
+        assert_eq!(
+            r.on_sync("Order.*", ok).unwrap_err(),
+            RegistryError::Duplicate("Order.*".into())
+        );
+        for bad in ["Or*der", "*", "Order*", "Order. x"] {
+            assert!(
+                matches!(r.on_sync(bad, ok), Err(RegistryError::BadName { .. })),
+                "{bad} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn map_handlers_wraps_every_route() {
+        let mut r = HandlerRegistry::new();
+        r.on_sync(["A.s", "P.*"], ok).unwrap();
+        r.on_default(|_d| async { Ok::<_, String>(()) }).unwrap();
+        let wrapped = r.map_handlers(|_| Arc::new(SyncFnHandler(ok)) as Arc<dyn Handler>);
+        for event in ["A.s", "P.x", "Z.z"] {
+            assert!(!Arc::ptr_eq(
+                r.get(event).unwrap(),
+                wrapped.get(event).unwrap()
+            ));
+            assert_eq!(r.route(event), wrapped.route(event));
+        }
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub struct Stats {
     pub lock_unavailable: u64,
     /// Messages without a handler (left in the queue).
     pub no_handler: u64,
+    /// Messages whose event the consumer's own filters refuse (never
+    /// dispatched; left for the dead-letter queue, or deleted if so
+    /// configured).
+    pub unmatched: u64,
     /// Messages deleted.
     pub deleted: u64,
     /// Failed delete attempts.
@@ -57,6 +61,7 @@ impl Stats {
             Event::Duplicate { .. } => self.acked_duplicates += 1,
             Event::LockUnavailable { .. } => self.lock_unavailable += 1,
             Event::NoHandler { .. } => self.no_handler += 1,
+            Event::Unmatched { .. } => self.unmatched += 1,
             Event::Dispatched { .. } => self.dispatched += 1,
             Event::Succeeded { elapsed, .. } => {
                 self.succeeded += 1;
@@ -87,7 +92,7 @@ impl std::fmt::Display for Stats {
             f,
             "received {}, dispatched {}, succeeded {}, failed {}, panicked {}, aborted {}, \
              skipped (busy) {}, duplicates acked {}, lock unavailable {}, no handler {}, \
-             malformed {}, deleted {}, delete failures {}, returned {}",
+             unmatched {}, malformed {}, deleted {}, delete failures {}, returned {}",
             self.received,
             self.dispatched,
             self.succeeded,
@@ -98,6 +103,7 @@ impl std::fmt::Display for Stats {
             self.acked_duplicates,
             self.lock_unavailable,
             self.no_handler,
+            self.unmatched,
             self.malformed,
             self.deleted,
             self.delete_failures,

@@ -103,11 +103,14 @@ fn consumes_every_event_once_on_async_std() {
         let runtime = AsyncStdRuntime {
             origin: Instant::now(),
         };
-        let config = ConsumerConfig::new(ParseConfig {
-            mode: DeliveryMode::Envelope,
-            event_key: "iniesta_pass".into(),
-            topic_arn: Some(topic.arn().to_owned()),
-        });
+        let config = ConsumerConfig::new(
+            ParseConfig {
+                mode: DeliveryMode::Envelope,
+                event_key: "iniesta_pass".into(),
+                topic_arn: Some(topic.arn().to_owned()),
+            },
+            "queue",
+        );
         let consumer = Consumer::new(config, handlers, runtime.now()).unwrap();
 
         // Shut down once every copy has left the queue.

@@ -1,108 +1,15 @@
 //! The consumer state machine, step by step: each test feeds inputs by hand
 //! and checks the actions that come out.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use iniesta_core::machine::{
-    Action, Backoff, Consumer, ConsumerConfig, DispatchOutcome, Event, Input,
+    AbortReason, Action, Backoff, Consumer, DispatchOutcome, Event, Input,
 };
-use iniesta_core::{
-    AcquireOutcome, AttributeValue, BackendError, DeliveryMode, HandlerRegistry, LockError,
-    LockToken, ParseConfig, ReceiptHandle, ReceivedMessage, SystemAttributes, Time,
-};
+use iniesta_core::{AcquireOutcome, BackendError, LockError, LockToken, ReceiptHandle};
 
-fn config() -> ConsumerConfig {
-    let mut c = ConsumerConfig::new(ParseConfig {
-        mode: DeliveryMode::Raw,
-        event_key: "iniesta_pass".into(),
-        topic_arn: None,
-    });
-    c.max_in_flight = 2;
-    c.receive_batch = 10;
-    c.concurrent_receives = 1;
-    c.delete_batch_window = Duration::ZERO;
-    c
-}
-
-fn handlers() -> HandlerRegistry {
-    let mut r = HandlerRegistry::new();
-    r.on_sync("E.svc", |_d| Ok::<_, String>(())).unwrap();
-    r
-}
-
-fn message(id: &str, event: &str) -> ReceivedMessage {
-    ReceivedMessage {
-        message_id: id.into(),
-        receipt_handle: ReceiptHandle::new(format!("rh-{id}")),
-        body: "{}".into(),
-        attributes: SystemAttributes {
-            receive_count: Some(1),
-            ..SystemAttributes::default()
-        },
-        message_attributes: BTreeMap::from([(
-            "iniesta_pass".into(),
-            AttributeValue::String(event.into()),
-        )])
-        .into(),
-    }
-}
-
-fn actions(c: &mut Consumer) -> Vec<Action> {
-    std::iter::from_fn(|| c.poll_action()).collect()
-}
-
-fn events(c: &mut Consumer) -> Vec<Event> {
-    std::iter::from_fn(|| c.poll_event()).collect()
-}
-
-fn t(ms: u64) -> Time {
-    Time::from_millis(ms)
-}
-
-/// Receives `msgs` and answers their acquire with `outcome`; returns the
-/// actions that follow.
-fn receive_and_lock(
-    c: &mut Consumer,
-    msgs: Vec<ReceivedMessage>,
-    outcome: AcquireOutcome,
-) -> Vec<Action> {
-    let Some(Action::Receive { id, request }) = actions(c).into_iter().next() else {
-        panic!("expected a receive first");
-    };
-    assert_eq!(request.max_messages, 2, "asks only for free slots");
-    c.handle_input(
-        t(0),
-        Input::Received {
-            id,
-            result: Ok(msgs),
-        },
-    );
-    let acquire = actions(c);
-    let Some(Action::Acquire { entries, .. }) =
-        acquire.iter().find(|a| matches!(a, Action::Acquire { .. }))
-    else {
-        panic!("expected an acquire, got {acquire:?}");
-    };
-    for (id, key) in entries.clone() {
-        assert!(key.starts_with("sqs:event:"), "{key}");
-        c.handle_input(
-            t(0),
-            Input::Acquired {
-                id,
-                outcome: outcome.clone(),
-            },
-        );
-    }
-    actions(c)
-}
-
-fn acquired() -> AcquireOutcome {
-    AcquireOutcome::Acquired {
-        token: LockToken::new("tok"),
-        validity: Duration::from_secs(10),
-    }
-}
+mod common;
+use common::*;
 
 #[test]
 fn success_completes_then_deletes() {
@@ -353,7 +260,7 @@ fn heartbeat_extends_lock_and_visibility_and_lock_expiry_aborts() {
     c.handle_timeout(t(10_000));
     let a = actions(&mut c);
     assert!(
-        matches!(&a[..], [Action::Abort { id: aborted }] if *aborted == id),
+        matches!(&a[..], [Action::Abort { id: aborted, reason: AbortReason::LockExpired }] if *aborted == id),
         "{a:?}"
     );
     c.handle_input(
@@ -489,7 +396,7 @@ fn shutdown_cancels_receives_waits_for_handlers_and_returns_unstarted() {
     let a = actions(&mut c);
     assert!(
         a.iter()
-            .any(|a| matches!(a, Action::Abort { id } if *id == running)),
+            .any(|a| matches!(a, Action::Abort { id, reason: AbortReason::ShutdownGrace } if *id == running)),
         "{a:?}"
     );
     c.handle_input(

@@ -58,6 +58,13 @@ pub enum Error {
          (.in_memory_backends(..), `mock` feature), or enable the `aws` feature"
     )]
     NoQueue,
+    /// A queue was given with `.queue(..)` but no name for it: lock keys are
+    /// scoped to the queue's name.
+    #[error(
+        "the queue given with .queue(..) has no name: set INIESTA_SQS_QUEUE_NAME \
+         (or SERVICE_NAME for the queue-name template); lock keys are scoped to it"
+    )]
+    NoQueueName,
     /// No lock backend was chosen.
     #[error(
         "no lock backend: pass one with .lock(..), use in-memory backends \
@@ -330,7 +337,7 @@ impl Iniesta {
 
         // Without some backend features, fewer choices follow.
         #[allow(unused_mut)]
-        let mut chosen_queue = queue.map(|q| (q, "given".to_owned()));
+        let mut chosen_queue = queue.map(|q| (q, "given".to_owned(), None::<String>));
         #[allow(unused_mut)]
         let mut chosen_lock = lock.map(|l| (l, "given".to_owned()));
         #[allow(unused_mut)]
@@ -342,7 +349,8 @@ impl Iniesta {
             settings.event_key = world.options().event_key.clone();
             if chosen_queue.is_none() {
                 let q: Arc<dyn Queue> = Arc::new(world.queue().clone());
-                chosen_queue = Some((q, format!("in-memory queue {}", world.queue().name())));
+                let name = world.queue().name().to_owned();
+                chosen_queue = Some((q, format!("in-memory queue {name}"), Some(name)));
                 mode = mode.or(Some(world.delivery_mode()));
             }
             if chosen_lock.is_none() {
@@ -362,7 +370,7 @@ impl Iniesta {
         #[cfg(feature = "aws")]
         if chosen_queue.is_none() {
             let (q, detected, described) = aws_queue(&settings, mode.or(settings_mode)).await?;
-            chosen_queue = Some((q, described));
+            chosen_queue = Some((q, described, settings.resolved_queue_name().ok()));
             mode = mode.or(detected);
         }
 
@@ -377,11 +385,17 @@ impl Iniesta {
             chosen_lock = Some((l, format!("Redlock over {nodes} Redis node(s)")));
         }
 
-        let (queue, queue_desc) = chosen_queue.ok_or(Error::NoQueue)?;
+        let (queue, queue_desc, queue_name) = chosen_queue.ok_or(Error::NoQueue)?;
+        // Lock keys are scoped to the queue (services on one topic may share
+        // lock servers). A queue given by `.queue(…)` is named by the
+        // settings (`INIESTA_SQS_QUEUE_NAME`, or the template).
+        let scope = queue_name
+            .or_else(|| settings.resolved_queue_name().ok())
+            .ok_or(Error::NoQueueName)?;
         let (lock, lock_desc) = chosen_lock.ok_or(Error::NoLock)?;
         let mode = mode.or(settings_mode).unwrap_or(DeliveryMode::Envelope);
 
-        let mut config = ConsumerConfig::from_settings(&settings, mode);
+        let mut config = ConsumerConfig::from_settings(&settings, mode, &scope);
         for f in tune {
             f(&mut config);
         }

@@ -78,6 +78,7 @@
 //! | `iniesta_lock_unavailable_total` | counter | messages left because the lock backend was unavailable |
 //! | `iniesta_messages_malformed_total` | counter | messages that could not be parsed |
 //! | `iniesta_no_handler_total` | counter | messages with no handler and no default handler |
+//! | `iniesta_unmatched_events_total` | counter | messages whose event the consumer's filters refuse (never dispatched) |
 //! | `iniesta_handler_seconds` | histogram (seconds) | how long handlers ran, every outcome |
 //!
 //! # Features

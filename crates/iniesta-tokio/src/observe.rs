@@ -208,6 +208,7 @@ impl TracingObserver {
             | Event::Malformed { .. }
             | Event::LockUnavailable { .. }
             | Event::NoHandler { .. }
+            | Event::Unmatched { .. }
             | Event::Failed { .. }
             | Event::Aborting { .. }
             | Event::ExtendFailed { .. }
@@ -272,6 +273,13 @@ impl Observer for TracingObserver {
                 event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
                 %error,
                 "the lock backend is unavailable; the message is left for redelivery"
+            ),
+            Event::Unmatched { message, deleted } => warn!(
+                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
+                deleted = *deleted,
+                "the event does not match this consumer's filters (INIESTA_SQS_CONSUMER_FILTERS): \
+                 not dispatched; {}",
+                if *deleted { "deleted (INIESTA_DELETE_UNMATCHED_EVENTS)" } else { "left in the queue for its dead-letter queue" }
             ),
             Event::NoHandler { message } => warn!(
                 event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
@@ -388,6 +396,8 @@ pub mod names {
     pub const MALFORMED: &str = "iniesta_messages_malformed_total";
     /// Counter: messages without a handler.
     pub const NO_HANDLER: &str = "iniesta_no_handler_total";
+    /// Counter: messages whose event the consumer's own filters refuse.
+    pub const UNMATCHED: &str = "iniesta_unmatched_events_total";
     /// Histogram, seconds: how long handlers ran (every outcome).
     pub const HANDLER_SECONDS: &str = "iniesta_handler_seconds";
 }
@@ -434,6 +444,10 @@ pub fn describe_metrics() {
         names::NO_HANDLER,
         "Messages whose event has no handler and no default handler (left in the queue)."
     );
+    describe_counter!(
+        names::UNMATCHED,
+        "Messages whose event does not match the consumer's filters (never dispatched)."
+    );
     describe_histogram!(
         names::HANDLER_SECONDS,
         Unit::Seconds,
@@ -464,6 +478,7 @@ impl Observer for MetricsObserver {
             Event::LockUnavailable { .. } => counter!(names::LOCK_UNAVAILABLE).increment(1),
             Event::Malformed { .. } => counter!(names::MALFORMED).increment(1),
             Event::NoHandler { .. } => counter!(names::NO_HANDLER).increment(1),
+            Event::Unmatched { .. } => counter!(names::UNMATCHED).increment(1),
             _ => {}
         }
     }
@@ -505,21 +520,7 @@ impl Handler for Traced {
 /// assert!(traced.has_default());
 /// ```
 pub fn traced_handlers(registry: &HandlerRegistry) -> HandlerRegistry {
-    let mut out = HandlerRegistry::new();
-    for event in registry.events() {
-        if let Some(h) = registry.get(event) {
-            // Names come from a registry, so they are unique and non-empty.
-            let _ = out.add_arc(event, Arc::new(Traced { inner: h.clone() }));
-        }
-    }
-    if registry.has_default() {
-        // No event is named "" (the registry refuses empty names), so this
-        // lookup falls through to the default handler.
-        if let Some(h) = registry.get("") {
-            let _ = out.set_default(Traced { inner: h.clone() });
-        }
-    }
-    out
+    registry.map_handlers(|h| Arc::new(Traced { inner: h.clone() }))
 }
 
 #[cfg(test)]

@@ -181,12 +181,21 @@ async fn a_handler_that_outlives_its_lock_is_aborted_and_retried() {
         lock_timeout: Duration::from_secs(1),
         ..Settings::default()
     };
+    let (signalled_tx, signalled_rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
+    let mut signalled_rx = signalled_rx;
     let consumer = Iniesta::in_memory(&world)
         .settings(settings)
-        .on("Slow.svc", move |_d: Delivery| {
-            let (calls, world) = (c.clone(), w.clone());
+        .on("Slow.svc", move |d: Delivery| {
+            let (calls, world, signalled) = (c.clone(), w.clone(), signalled_tx.clone());
             async move {
                 if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    // Work the handler started elsewhere, which the abort
+                    // cannot reach: it hears of the lost lock by the signal.
+                    let lost = d.lock_lost.clone();
+                    tokio::spawn(async move {
+                        lost.lost().await;
+                        let _ = signalled.send(lost.is_lost());
+                    });
                     // The lock backend goes away: no heartbeat can extend
                     // the lock, so this handler outlives it.
                     world.lock().fail_next(u32::MAX);
@@ -212,6 +221,11 @@ async fn a_handler_that_outlives_its_lock_is_aborted_and_retried() {
         .unwrap();
 
     world.publish("Slow.svc", "x").await.unwrap();
+    assert_eq!(
+        within("the lock-lost signal", signalled_rx.recv()).await,
+        Some(true),
+        "the spawned work heard that the lock was lost"
+    );
     wait_stats(&consumer, "the retry to succeed", |s| s.succeeded >= 1).await;
     let stats = within("shutdown", consumer.shutdown_and_wait())
         .await

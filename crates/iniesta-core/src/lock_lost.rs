@@ -1,0 +1,80 @@
+//! The signal a running handler gets when its lock is lost.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Fires when the lock a handler runs under is lost: the backend said it is
+/// no longer ours, or its validity ran out before a heartbeat could extend
+/// it. Another consumer may then take the key and run the same event.
+///
+/// The consumer aborts the handler's future at the same moment, so an async
+/// handler simply stops at its next `.await`. The signal is for what the
+/// abort cannot reach: work the handler spawned, a blocking section, or a
+/// write about to be committed elsewhere. Such work SHOULD check
+/// [`is_lost`](Self::is_lost) (or await [`lost`](Self::lost)) before it
+/// commits, and a handler that writes to another store SHOULD make those
+/// writes conditional on the event's key (`delivery.message.key()`), since a
+/// Redlock gives no fencing token that the other store could check.
+///
+/// Cheap to clone; every clone sees the same signal.
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use iniesta_core::LockLost;
+///
+/// let signal = LockLost::new();
+/// let seen = signal.clone();
+/// assert!(!seen.is_lost());
+/// signal.fire();
+/// seen.lost().await; // returns at once: the lock is gone
+/// assert!(seen.is_lost());
+/// # });
+/// ```
+#[derive(Clone, Default)]
+pub struct LockLost(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    lost: AtomicBool,
+    event: event_listener::Event,
+}
+
+impl LockLost {
+    /// A signal that has not fired.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the lock is lost.
+    pub fn is_lost(&self) -> bool {
+        self.0.lost.load(Ordering::Acquire)
+    }
+
+    /// Completes once the lock is lost (at once if it already is).
+    pub async fn lost(&self) {
+        loop {
+            if self.is_lost() {
+                return;
+            }
+            let listener = self.0.event.listen();
+            // Checked again after listening, so a fire in between is seen.
+            if self.is_lost() {
+                return;
+            }
+            listener.await;
+        }
+    }
+
+    /// Fires the signal: every waiter wakes, and `is_lost` answers `true`
+    /// from now on. Drivers call it; a test of a handler may too.
+    pub fn fire(&self) {
+        self.0.lost.store(true, Ordering::Release);
+        self.0.event.notify(usize::MAX);
+    }
+}
+
+impl std::fmt::Debug for LockLost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LockLost").field(&self.is_lost()).finish()
+    }
+}
