@@ -1,9 +1,11 @@
-//! Configuration of a [`Redlock`](crate::Redlock), its validation, and URL
-//! redaction (so a password in `INIESTA_CACHES` never reaches a log line or
-//! an error message).
+//! Configuration of a [`Redlock`](crate::Redlock) and its validation. URLs
+//! in its `Debug` and in its errors go through [`redact_url`], so a password
+//! in `INIESTA_CACHES` never reaches a log line or an error message.
 
 use std::fmt;
 use std::time::Duration;
+
+pub(crate) use iniesta_core::settings::redact_url;
 
 /// How a [`Redlock`](crate::Redlock) talks to its nodes.
 ///
@@ -161,101 +163,22 @@ pub enum RedlockError {
     InvalidConfig(String),
 }
 
-/// The URL with any password (and any bare user-info, which may be a
-/// secret token) replaced by `***`, and `pass`/`password` query values
-/// hidden, so it can be logged. Works on malformed input too.
-///
-/// ```
-/// use iniesta_redlock::redact_url;
-/// assert_eq!(redact_url("redis://user:s3cret@host:6379/1"), "redis://user:***@host:6379/1");
-/// assert_eq!(redact_url("redis://:s3cret@host/"), "redis://:***@host/");
-/// assert_eq!(redact_url("redis://host:6379/2"), "redis://host:6379/2");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => (&url[..i + 3], &url[i + 3..]),
-        None => ("", url),
-    };
-    let authority_end = if scheme.is_empty() {
-        // Malformed: treat everything up to the last '@' as possible secrets.
-        rest.rfind('@').map(|i| i + 1).unwrap_or(0)
-    } else {
-        rest.find(['/', '?', '#']).unwrap_or(rest.len())
-    };
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            let host = &authority[at..];
-            match userinfo.find(':') {
-                Some(colon) if !scheme.is_empty() => format!("{}:***{host}", &userinfo[..colon]),
-                _ => format!("***{host}"),
-            }
-        }
-        None => authority.to_string(),
-    };
-    format!("{scheme}{authority}{}", redact_query(tail))
-}
-
-/// Hides the values of `pass` and `password` query parameters (unix-socket
-/// URLs carry the password there).
-fn redact_query(tail: &str) -> String {
-    let Some(q) = tail.find('?') else {
-        return tail.to_string();
-    };
-    let (path, query) = tail.split_at(q + 1);
-    let (query, fragment) = match query.find('#') {
-        Some(h) => query.split_at(h),
-        None => (query, ""),
-    };
-    let query: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((k, _))
-                if k.eq_ignore_ascii_case("pass") || k.eq_ignore_ascii_case("password") =>
-            {
-                format!("{k}=***")
-            }
-            _ => pair.to_string(),
-        })
-        .collect();
-    format!("{path}{}{fragment}", query.join("&"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn redaction() {
-        let cases = [
-            ("redis://localhost:6379/1", "redis://localhost:6379/1"),
-            ("redis://u:p@h:1/2", "redis://u:***@h:1/2"),
-            ("redis://:p@h", "redis://:***@h"),
-            ("redis://token@h/", "redis://***@h/"),
-            ("redis://u:p@ss@h/", "redis://u:***@h/"),
-            (
-                "redis://u:p@h/?protocol=3&pass=x#f",
-                "redis://u:***@h/?protocol=3&pass=***#f",
-            ),
-            (
-                "unix:///tmp/r.sock?db=1&pass=secret",
-                "unix:///tmp/r.sock?db=1&pass=***",
-            ),
-            ("not a url:secret@host", "***@host"),
-            ("", ""),
-        ];
-        for (input, want) in cases {
-            assert_eq!(redact_url(input), want, "redacting {input:?}");
-        }
-    }
-
-    #[test]
     fn debug_hides_passwords() {
-        let c = RedlockConfig::with_urls(["redis://u:hunter2@h/"]);
+        let c = RedlockConfig::with_urls([
+            "redis://u:hunter2@h/",
+            "redis://hunter2@h2/",
+            "unix:///tmp/r.sock?db=1&pass=hunter2",
+        ]);
         let text = format!("{c:?}");
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("redis://u:***@h/"), "{text}");
+        assert!(text.contains("redis://***@h2/"), "{text}");
+        assert!(text.contains("unix:///tmp/r.sock?db=1&pass=***"), "{text}");
     }
 
     #[test]

@@ -58,7 +58,8 @@ mod redlock;
 mod replies;
 mod scripts;
 
-pub use config::{redact_url, RedlockConfig, RedlockError};
+pub use config::{RedlockConfig, RedlockError};
+pub use iniesta_core::settings::redact_url;
 pub use quorum::{drift, validity};
 pub use redlock::Redlock;
 pub use scripts::DONE_PREFIX;

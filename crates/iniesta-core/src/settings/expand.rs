@@ -1,0 +1,123 @@
+//! What the table of settings expands to.
+//!
+//! Both macros take the rows of [`settings_table!`](super::table) as they
+//! are written there:
+//!
+//! ```text
+//! /// More about the field (optional).
+//! field: Type {
+//!     var: CONST_NAME = "VARIABLE_NAME",
+//!     default: <expression>, shown as "<default in the doc table>",
+//!     parse: <fn(&str) -> Result<Type, E>, E: Into<Rejection>>,
+//!     redact: urls,                // optional: the value holds URLs
+//!     doc: "<meaning in the doc table>",
+//! },
+//! ```
+
+/// The doc table of the [`settings`](crate::settings) module, as one string
+/// literal: a line per row, with its variable, its default and its meaning.
+macro_rules! doc_table {
+    ($(
+        $(#[$extra:meta])*
+        $field:ident: $ty:ty {
+            var: $var:ident = $name:literal,
+            default: $default:expr, shown as $shown:literal,
+            parse: $parse:expr,
+            $(redact: $redact:ident,)?
+            doc: $doc:literal $(,)?
+        }
+    ),* $(,)?) => {
+        concat!(
+            "| variable | default | meaning |\n",
+            "|---|---|---|\n",
+            $("| `", $name, "` | ", $shown, " | ", $doc, " |\n",)*
+        )
+    };
+}
+pub(super) use doc_table;
+
+/// The items of the table: the `vars` module and its `ALL` list, the
+/// `Settings` struct, its `Default` and its `Debug` (URLs redacted), and
+/// `Settings::read`, which parses every variable.
+macro_rules! define_settings {
+    (@shown $value:expr) => { $value };
+    (@shown $value:expr, urls) => { &$crate::settings::redact::Redacted($value) };
+    (@secret) => { false };
+    (@secret urls) => { true };
+    ($(
+        $(#[$extra:meta])*
+        $field:ident: $ty:ty {
+            var: $var:ident = $name:literal,
+            default: $default:expr, shown as $shown:literal,
+            parse: $parse:expr,
+            $(redact: $redact:ident,)?
+            doc: $doc:literal $(,)?
+        }
+    ),* $(,)?) => {
+        /// The names of the environment variables [`Settings`] reads.
+        pub mod vars {
+            $(
+                #[doc = concat!("`", $name, "`: ", $doc, ".")]
+                pub const $var: &str = $name;
+            )*
+
+            /// Every variable above, in the order of the table.
+            pub const ALL: &[&str] = &[$($var),*];
+        }
+
+        /// Every setting of the consumer, one field per variable. The
+        /// [module docs](crate::settings) list the variables, their defaults
+        /// and their meaning.
+        ///
+        /// `Debug` hides the secrets in URLs (see
+        /// [`redact_url`](crate::settings::redact_url)), so settings can be
+        /// logged.
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct Settings {
+            $(
+                #[doc = concat!("`", $name, "`: ", $doc, "; default ", $shown, ".")]
+                #[doc = ""]
+                $(#[$extra])*
+                pub $field: $ty,
+            )*
+        }
+
+        impl Default for Settings {
+            fn default() -> Self {
+                Settings {
+                    $($field: $default,)*
+                }
+            }
+        }
+
+        impl ::std::fmt::Debug for Settings {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("Settings")
+                    $(.field(
+                        stringify!($field),
+                        $crate::settings::expand::define_settings!(@shown &self.$field $(, $redact)?),
+                    ))*
+                    .finish()
+            }
+        }
+
+        impl Settings {
+            /// Reads every variable through its parser, in the order of the
+            /// table; one that is unset or rejected keeps its default (and
+            /// `r` has the problem).
+            pub(super) fn read(r: &mut $crate::settings::parse::Reader<'_>) -> Settings {
+                Settings {
+                    $($field: match r.read(
+                        vars::$var,
+                        $crate::settings::expand::define_settings!(@secret $($redact)?),
+                        $parse,
+                    ) {
+                        Some(value) => value,
+                        None => $default,
+                    },)*
+                }
+            }
+        }
+    };
+}
+pub(super) use define_settings;

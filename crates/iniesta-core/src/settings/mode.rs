@@ -1,0 +1,135 @@
+//! What to set up (`INIESTA_INITIALIZATION_TYPE`), and what each mode
+//! needs beyond valid values.
+
+use std::fmt;
+
+use super::error::{SettingsError, SettingsProblem};
+use super::table::{vars, Settings};
+use crate::filters::FilterError;
+
+/// What Iniesta sets up (`INIESTA_INITIALIZATION_TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InitializationType {
+    /// Consume events from the global topic through this service's queue,
+    /// after checking the topic, the subscription, its filter policy and the
+    /// queue policy.
+    EventPolling,
+    /// Poll a queue, with no topic and no subscription checks.
+    QueuePolling,
+    /// Publish events to the global topic.
+    SnsProducer,
+}
+
+impl InitializationType {
+    /// All types, in the order of their names.
+    pub const ALL: [InitializationType; 3] = [
+        InitializationType::EventPolling,
+        InitializationType::QueuePolling,
+        InitializationType::SnsProducer,
+    ];
+
+    /// The name used in `INIESTA_INITIALIZATION_TYPE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitializationType::EventPolling => "EVENT_POLLING",
+            InitializationType::QueuePolling => "QUEUE_POLLING",
+            InitializationType::SnsProducer => "SNS_PRODUCER",
+        }
+    }
+
+    /// The type with this name (any case), if there is one.
+    pub fn from_name(name: &str) -> Option<InitializationType> {
+        let name = name.trim();
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for InitializationType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Settings {
+    /// Checks what event polling needs beyond valid values: a topic, at
+    /// least one filter (150 at most, SNS's limit) and a queue name.
+    pub fn validate_for_event_polling(&self) -> Result<(), SettingsError> {
+        let mut problems = Vec::new();
+        if self.topic_arn.is_none() {
+            problems.push(SettingsProblem::new(
+                vars::GLOBAL_TOPIC_ARN,
+                None,
+                "expected the global topic's ARN (arn:aws:sns:region:account:name); \
+                 event polling needs it",
+            ));
+        }
+        if let Err(e) = self.filter_policy() {
+            let value =
+                (!self.consumer_filters.is_empty()).then(|| self.consumer_filters.join(","));
+            let expected = match e {
+                FilterError::NoFilters => {
+                    "expected at least one filter (`Event.service` or `Event.*`); \
+                     event polling needs them"
+                        .to_owned()
+                }
+                other => format!("{other}"),
+            };
+            problems.push(SettingsProblem::new(
+                vars::CONSUMER_FILTERS,
+                value,
+                expected,
+            ));
+        }
+        let mut error = SettingsError::new(problems);
+        if let Err(e) = self.resolved_queue_name() {
+            error.merge(e);
+        }
+        error.into_result()
+    }
+
+    /// Checks what queue polling needs beyond valid values: a queue name.
+    pub fn validate_for_queue_polling(&self) -> Result<(), SettingsError> {
+        self.resolved_queue_name().map(|_| ())
+    }
+
+    /// Checks what publishing needs beyond valid values: a topic, and
+    /// `SERVICE_NAME` to qualify event names (`Event.service`).
+    pub fn validate_for_sns_producer(&self) -> Result<(), SettingsError> {
+        let mut problems = Vec::new();
+        if self.topic_arn.is_none() {
+            problems.push(SettingsProblem::new(
+                vars::GLOBAL_TOPIC_ARN,
+                None,
+                "expected the global topic's ARN (arn:aws:sns:region:account:name); \
+                 publishing needs it",
+            ));
+        }
+        if self.service_name.is_none() {
+            problems.push(SettingsProblem::new(
+                vars::SERVICE_NAME,
+                None,
+                "expected the service's name; published event names end with it",
+            ));
+        }
+        SettingsError::check(problems)
+    }
+
+    /// Runs the checks of every mode in `INIESTA_INITIALIZATION_TYPE`, and
+    /// reports all their problems together.
+    pub fn validate_initialization_types(&self) -> Result<(), SettingsError> {
+        let mut error = SettingsError::new(Vec::new());
+        for kind in &self.initialization_types {
+            let result = match kind {
+                InitializationType::EventPolling => self.validate_for_event_polling(),
+                InitializationType::QueuePolling => self.validate_for_queue_polling(),
+                InitializationType::SnsProducer => self.validate_for_sns_producer(),
+            };
+            if let Err(e) = result {
+                error.merge(e);
+            }
+        }
+        error.into_result()
+    }
+}
