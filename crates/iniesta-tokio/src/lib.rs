@@ -1,5 +1,23 @@
 //! # iniesta-tokio
 //!
+//! ```no_run
+//! use iniesta_tokio::{Delivery, InMemory, Iniesta};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let world = InMemory::new(); // Iniesta::new() instead: SQS + Redis from INIESTA_*
+//!     world.publish("OrderPlaced.orders", r#"{"id": 1}"#).await?;
+//!     Iniesta::in_memory(&world)
+//!         .on("OrderPlaced.orders", |d: Delivery| async move {
+//!             println!("order {} placed", d.message.body);
+//!             Ok::<_, std::io::Error>(())
+//!         })
+//!         .run_until_signal() // Ctrl-C or SIGTERM: a graceful shutdown
+//!         .await?;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! The tokio binding of iniesta-rs: consume the domain events other
 //! services publish to one SNS topic, through this service's own SQS queue,
 //! with a lock per event so each is handled once.
@@ -16,6 +34,11 @@
 //! - [`observe`] turns what the consumer does into logs ([`TracingObserver`],
 //!   plus a span per message around each handler) and metrics
 //!   ([`MetricsObserver`]).
+//!
+//! The app above runs until SIGINT or SIGTERM and then shuts down
+//! gracefully (see [`ConsumerHandle`] for what that guarantees). To drive a
+//! consumer from code instead (a test, a web server's lifecycle),
+//! [`start`](Iniesta::start) it and stop it when done:
 //!
 //! ```
 //! use iniesta_core::Delivery;
@@ -44,10 +67,6 @@
 //! # Ok(())
 //! # }
 //! ```
-//!
-//! In a service, end with `.run_until_signal().await?` instead: the consumer
-//! then runs until SIGINT or SIGTERM and shuts down gracefully (see
-//! [`ConsumerHandle`] for what that guarantees).
 //!
 //! # Logs
 //!
@@ -100,14 +119,17 @@ mod app;
 mod memory;
 pub mod observe;
 mod runtime;
+#[doc(hidden)]
+pub mod wiring;
 
-pub use app::{shutdown_signal, ConsumerHandle, Error, Iniesta};
+pub use app::{ConsumerHandle, Error, Iniesta};
 #[cfg(feature = "mock")]
 pub use memory::{InMemory, InMemoryOptions, InMemoryPublishError};
 pub use observe::{
     ConsumerStopped, FanOut, MetricsObserver, StatsObserver, StatsWatch, TracingObserver,
 };
 pub use runtime::TokioRuntime;
+pub use wiring::shutdown_signal;
 
 /// The core types handlers and builders use, re-exported so a service needs
 /// only this crate.

@@ -361,8 +361,14 @@ async fn explicit_backends_win() {
     let world = InMemory::new();
     let queue: Arc<dyn Queue> = Arc::new(world.queue().clone());
     let lock: Arc<dyn LockBackend> = Arc::new(world.lock().clone());
+    // Lock keys are scoped to the queue, so a queue given this way is named
+    // by the settings.
+    let settings = Settings {
+        queue_name: Some(world.queue().name().to_owned()),
+        ..Settings::default()
+    };
     let consumer = Iniesta::new()
-        .settings(Settings::default())
+        .settings(settings)
         .queue(queue)
         .lock(lock)
         .delivery_mode(DeliveryMode::Envelope)
@@ -401,6 +407,22 @@ async fn no_handlers_is_an_error() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NoHandlers), "{err}");
+}
+
+#[tokio::test]
+async fn a_given_queue_needs_a_name() {
+    let world = InMemory::new();
+    let queue: Arc<dyn Queue> = Arc::new(world.queue().clone());
+    let lock: Arc<dyn LockBackend> = Arc::new(world.lock().clone());
+    let err = Iniesta::new()
+        .settings(Settings::default())
+        .queue(queue)
+        .lock(lock)
+        .on("A.svc", |_d: Delivery| async { Ok::<_, String>(()) })
+        .start()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NoQueueName), "{err}");
 }
 
 #[cfg(feature = "aws")]

@@ -1,10 +1,8 @@
 //! AWS clients and start-up verification, shared by the commands.
 
-use iniesta_aws::{
-    verify, AwsClients, AwsEndpoints, VerificationReport, VerifyRequest, VerifyScope,
-};
+use iniesta_aws::{verify, AwsClients, VerificationReport, VerifyScope};
 use iniesta_core::settings::{InitializationType, Settings};
-use iniesta_core::DeliveryMode;
+use iniesta_tokio::wiring;
 
 use crate::config::Config;
 use crate::error::CliError;
@@ -12,11 +10,7 @@ use crate::error::CliError;
 /// The SQS and SNS clients for the settings' endpoints, with credentials and
 /// region from the standard AWS environment.
 pub async fn clients(settings: &Settings) -> Result<AwsClients, CliError> {
-    let clients = AwsClients::from_env(AwsEndpoints {
-        sqs: settings.sqs_endpoint_url.clone(),
-        sns: settings.sns_endpoint_url.clone(),
-    })
-    .await;
+    let clients = wiring::aws_clients(settings).await;
     if clients.region().is_none() {
         return Err(CliError::Runtime(
             "no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile \
@@ -49,26 +43,7 @@ pub fn scopes(kinds: &[InitializationType]) -> Vec<VerifyScope> {
     if kinds.contains(&InitializationType::EventPolling) {
         return vec![VerifyScope::EventPolling];
     }
-    kinds
-        .iter()
-        .map(|k| match k {
-            InitializationType::QueuePolling => VerifyScope::QueuePolling,
-            _ => VerifyScope::SnsProducer,
-        })
-        .collect()
-}
-
-/// What to verify for `scope` under `settings` (already validated for it).
-pub fn request(settings: &Settings, scope: VerifyScope) -> VerifyRequest {
-    VerifyRequest {
-        scope,
-        topic_arn: settings.topic_arn.clone(),
-        queue_name: settings.resolved_queue_name().unwrap_or_default(),
-        filter_policy: settings.filter_policy().ok(),
-        assert_filter_policies: settings.assert_filter_policies,
-        lock_timeout: Some(settings.lock_timeout),
-        expected_delivery_mode: settings.raw_delivery.map(delivery_mode),
-    }
+    kinds.iter().map(|k| wiring::verify_scope(*k)).collect()
 }
 
 /// Runs the checks of `scope` and returns the report.
@@ -77,14 +52,6 @@ pub async fn run_verify(
     settings: &Settings,
     scope: VerifyScope,
 ) -> VerificationReport {
-    verify(clients, &request(settings, scope)).await
-}
-
-/// The delivery mode `RawMessageDelivery=raw` selects.
-pub fn delivery_mode(raw: bool) -> DeliveryMode {
-    if raw {
-        DeliveryMode::Raw
-    } else {
-        DeliveryMode::Envelope
-    }
+    let expected = wiring::delivery_mode(settings);
+    verify(clients, &wiring::verify_request(settings, scope, expected)).await
 }

@@ -74,7 +74,8 @@ impl Config {
         )]))
     }
 
-    fn error(&self, e: SettingsError) -> CliError {
+    /// The settings error `e`, with the flags that gave a bad value named.
+    pub fn error(&self, e: SettingsError) -> CliError {
         settings_error(&self.flags, e)
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use iniesta_core::ports::{AcquireOutcome, LockBackend, LockKey};
 use iniesta_core::settings::{vars, InitializationType, Settings};
 use iniesta_core::HandlerRegistry;
-use iniesta_redlock::{Redlock, RedlockConfig};
+use iniesta_redlock::Redlock;
+use iniesta_tokio::wiring::{self, Signals};
 use iniesta_tokio::{Error, Iniesta};
 
 use crate::aws;
@@ -76,35 +77,19 @@ fn start_error(config: &Config, e: Error) -> CliError {
     }
 }
 
-/// Event polling, unless only queue polling is configured.
+/// What to poll: event polling when no type is configured (the CLI's
+/// default), else as the library decides.
 fn polling_kind(config: &Config) -> Result<InitializationType, CliError> {
     let types = &config.settings.initialization_types;
-    if types.is_empty() || types.contains(&InitializationType::EventPolling) {
-        Ok(InitializationType::EventPolling)
-    } else if types.contains(&InitializationType::QueuePolling) {
-        Ok(InitializationType::QueuePolling)
-    } else {
-        Err(config.problem(
-            vars::INITIALIZATION_TYPE,
-            Some(
-                types
-                    .iter()
-                    .map(|t| t.as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            "expected EVENT_POLLING or QUEUE_POLLING among the types to consume",
-        ))
+    if types.is_empty() {
+        return Ok(InitializationType::EventPolling);
     }
+    wiring::polling_kind(types).ok_or_else(|| config.error(wiring::no_polling_type(types)))
 }
 
 /// The Redlock over INIESTA_CACHES.
 fn redlock(config: &Config) -> Result<Redlock, CliError> {
-    let settings = &config.settings;
-    let mut redlock = RedlockConfig::with_urls(settings.caches.iter().cloned());
-    // INIESTA_LOCK_RETRY_COUNT counts attempts; the Redlock counts retries.
-    redlock.retry_count = settings.lock_retry_count.saturating_sub(1);
-    Redlock::new(redlock).map_err(|e| config.problem(vars::CACHES, None, e.to_string()))
+    wiring::redlock(&config.settings).map_err(|e| config.problem(vars::CACHES, None, e.to_string()))
 }
 
 /// Takes and releases a throw-away lock, so that unreachable Redis servers
@@ -133,8 +118,7 @@ async fn probe_lock(lock: &Redlock, settings: &Settings) -> Result<(), CliError>
 
 /// Completes on the first SIGINT or SIGTERM; a second one exits at once.
 async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
+    let mut signals = match Signals::new() {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("cannot listen for SIGTERM: {e}; stop with SIGINT");
@@ -142,16 +126,17 @@ async fn shutdown_signal() {
             return;
         }
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down gracefully"),
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down gracefully"),
+    match signals.recv().await {
+        Ok(signal) => tracing::info!("{signal}: shutting down gracefully"),
+        Err(e) => {
+            tracing::error!("cannot listen for SIGINT: {e}; shutting down gracefully");
+            return;
+        }
     }
     tokio::spawn(async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        if signals.recv().await.is_ok() {
+            eprintln!("error: second signal: stopping without waiting for running handlers");
+            std::process::exit(i32::from(crate::error::exit::RUNTIME));
         }
-        eprintln!("error: second signal: stopping without waiting for running handlers");
-        std::process::exit(i32::from(crate::error::exit::RUNTIME));
     });
 }

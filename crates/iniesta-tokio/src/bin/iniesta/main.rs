@@ -1,38 +1,29 @@
 //! `iniesta`: verify, provision, publish to and consume from the AWS
 //! resources of an Iniesta service. See `iniesta --help` and docs/CLI.md.
 
-#[cfg(all(feature = "aws", feature = "redlock"))]
 mod aws;
-#[cfg(all(feature = "aws", feature = "redlock"))]
 mod cli;
-#[cfg(all(feature = "aws", feature = "redlock"))]
 mod config;
-#[cfg(all(feature = "aws", feature = "redlock"))]
 mod consume;
 mod error;
-#[cfg(all(feature = "aws", feature = "redlock"))]
 mod handler;
-#[cfg(all(feature = "aws", feature = "redlock"))]
 mod logging;
-#[cfg(all(feature = "aws", feature = "redlock"))]
 mod provision;
-#[cfg(all(feature = "aws", feature = "redlock"))]
 mod publish;
-#[cfg(all(feature = "aws", feature = "redlock"))]
 mod verify;
 
 use std::process::ExitCode;
 
-pub(crate) use error::exit;
+use clap::Parser;
+use iniesta_core::settings::vars;
+use iniesta_core::FilterError;
 
-#[cfg(all(feature = "aws", feature = "redlock"))]
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+pub(crate) use crate::error::exit;
+use crate::error::CliError;
+
 fn main() -> ExitCode {
-    use clap::Parser;
-
-    use crate::cli::{Cli, Command};
-    use crate::config::Config;
-    use crate::error::CliError;
-
     // clap prints usage errors itself and exits with 2.
     let cli = Cli::parse();
     let consuming = matches!(cli.command, Command::Consume(_));
@@ -62,11 +53,7 @@ fn main() -> ExitCode {
 }
 
 /// `iniesta filter-policies`: the policy the configured filters make.
-#[cfg(all(feature = "aws", feature = "redlock"))]
-fn filter_policies(config: &config::Config) -> Result<(), error::CliError> {
-    use iniesta_core::settings::vars;
-    use iniesta_core::FilterError;
-
+fn filter_policies(config: &Config) -> Result<(), CliError> {
     let settings = &config.settings;
     let policy = settings.filter_policy().map_err(|e| {
         let value =
@@ -81,16 +68,7 @@ fn filter_policies(config: &config::Config) -> Result<(), error::CliError> {
         config.problem(vars::CONSUMER_FILTERS, value, expected)
     })?;
     let json = serde_json::to_string_pretty(&policy.to_json())
-        .map_err(|e| error::CliError::Runtime(e.to_string()))?;
+        .map_err(|e| CliError::Runtime(e.to_string()))?;
     println!("{json}");
     Ok(())
-}
-
-#[cfg(not(all(feature = "aws", feature = "redlock")))]
-fn main() -> ExitCode {
-    eprintln!(
-        "error: this iniesta was built without the `aws` and `redlock` features; \
-         rebuild with `cargo build -p iniesta-tokio --features aws,redlock --bin iniesta`"
-    );
-    ExitCode::from(exit::RUNTIME)
 }

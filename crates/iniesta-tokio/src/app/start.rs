@@ -1,0 +1,236 @@
+//! Starting a consumer: the backends chosen, the start-up checks run, the
+//! driver spawned with its observers.
+
+#[cfg(any(feature = "mock", feature = "aws", feature = "redlock"))]
+use std::sync::Arc;
+
+use iniesta_core::settings::Settings;
+#[cfg(any(feature = "mock", feature = "redlock"))]
+use iniesta_core::LockBackend;
+#[cfg(any(feature = "mock", feature = "aws"))]
+use iniesta_core::Queue;
+use iniesta_core::{Consumer, ConsumerConfig, DeliveryMode, Runtime, Stats};
+use tokio_util::sync::CancellationToken;
+
+use super::{ConsumerHandle, Error, Iniesta, LOG_TARGET};
+use crate::observe::{traced_handlers, FanOut, MetricsObserver, StatsObserver, TracingObserver};
+use crate::runtime::TokioRuntime;
+use crate::wiring;
+
+impl Iniesta {
+    /// Resolves the settings and backends, runs the start-up checks, and
+    /// starts consuming in a background task.
+    ///
+    /// Must be called inside a tokio runtime. Errors say what to change:
+    /// invalid settings (every problem at once), a refused handler
+    /// registration, a failed verification (the report), no backend.
+    pub async fn start(self) -> Result<ConsumerHandle, Error> {
+        let Iniesta {
+            settings,
+            handlers,
+            registration_error,
+            queue,
+            lock,
+            delivery_mode,
+            #[cfg(feature = "mock")]
+            in_memory,
+            observers,
+            tracing,
+            metrics,
+            tune,
+        } = self;
+        if let Some(e) = registration_error {
+            return Err(e.into());
+        }
+        if handlers.events().is_empty() && !handlers.has_default() {
+            return Err(Error::NoHandlers);
+        }
+        #[cfg_attr(not(feature = "mock"), allow(unused_mut))]
+        let mut settings = match settings {
+            Some(s) => s,
+            None => Settings::from_env()?,
+        };
+
+        // Without some backend features, fewer choices follow.
+        #[allow(unused_mut)]
+        let mut chosen_queue = queue.map(|q| (q, "given".to_owned(), None::<String>));
+        #[allow(unused_mut)]
+        let mut chosen_lock = lock.map(|l| (l, "given".to_owned()));
+        #[allow(unused_mut)]
+        let mut mode = delivery_mode;
+
+        #[cfg(feature = "mock")]
+        if let Some(world) = &in_memory {
+            settings.topic_arn = Some(world.topic().arn().to_owned());
+            settings.event_key = world.options().event_key.clone();
+            if chosen_queue.is_none() {
+                let q: Arc<dyn Queue> = Arc::new(world.queue().clone());
+                let name = world.queue().name().to_owned();
+                chosen_queue = Some((q, format!("in-memory queue {name}"), Some(name)));
+                mode = mode.or(Some(world.delivery_mode()));
+            }
+            if chosen_lock.is_none() {
+                let l: Arc<dyn LockBackend> = Arc::new(world.lock().clone());
+                chosen_lock = Some((l, "in-memory lock".to_owned()));
+            }
+        }
+
+        let settings_mode = wiring::delivery_mode(&settings);
+
+        #[cfg(feature = "aws")]
+        if chosen_queue.is_none() {
+            let sqs = sqs_queue(&settings, mode.or(settings_mode)).await?;
+            chosen_queue = Some((sqs.queue, sqs.described, Some(sqs.name)));
+            mode = mode.or(Some(sqs.mode));
+        }
+
+        #[cfg(feature = "redlock")]
+        if chosen_lock.is_none() {
+            let redlock = wiring::redlock(&settings)?;
+            let nodes = redlock.node_count();
+            let l: Arc<dyn LockBackend> = Arc::new(redlock);
+            chosen_lock = Some((l, format!("Redlock over {nodes} Redis node(s)")));
+        }
+
+        let (queue, queue_desc, queue_name) = chosen_queue.ok_or(Error::NoQueue)?;
+        // Lock keys are scoped to the queue (services on one topic may share
+        // lock servers). A queue given by `.queue(…)` is named by the
+        // settings (`INIESTA_SQS_QUEUE_NAME`, or the template).
+        let scope = queue_name
+            .or_else(|| settings.resolved_queue_name().ok())
+            .ok_or(Error::NoQueueName)?;
+        let (lock, lock_desc) = chosen_lock.ok_or(Error::NoLock)?;
+        let mode = mode.or(settings_mode).unwrap_or(DeliveryMode::Envelope);
+
+        let mut config = ConsumerConfig::from_settings(&settings, mode, &scope);
+        for f in tune {
+            f(&mut config);
+        }
+        let registry = if tracing {
+            traced_handlers(&handlers)
+        } else {
+            handlers.clone()
+        };
+
+        let runtime = TokioRuntime::new();
+        let max_in_flight = config.max_in_flight;
+        let consumer = Consumer::new(config, registry, runtime.now())?;
+
+        let (stats_observer, stats) = StatsObserver::new();
+        let mut observer = FanOut::new().with(stats_observer);
+        if tracing {
+            observer.push(TracingObserver::new());
+        }
+        if metrics {
+            observer.push(MetricsObserver::new());
+        }
+        for o in observers {
+            observer.push_boxed(o);
+        }
+
+        let shutdown = CancellationToken::new();
+        let run = iniesta_core::driver::run(
+            consumer,
+            queue,
+            lock,
+            runtime,
+            shutdown.clone().cancelled_owned(),
+            observer,
+        );
+        let task = tokio::spawn(async move {
+            let stats = run.await;
+            if tracing {
+                tracing::info!(target: LOG_TARGET, %stats, "iniesta consumer finished");
+            }
+            stats
+        });
+        if tracing {
+            tracing::info!(
+                target: LOG_TARGET,
+                queue = %queue_desc,
+                lock = %lock_desc,
+                delivery = ?mode,
+                max_in_flight,
+                events = ?handlers.events(),
+                default_handler = handlers.has_default(),
+                "iniesta consumer started"
+            );
+        }
+        Ok(ConsumerHandle {
+            shutdown,
+            stats,
+            task,
+        })
+    }
+
+    /// [`start`](Self::start)s the consumer, runs it until SIGINT or SIGTERM
+    /// (Ctrl-C), then shuts it down gracefully; returns what it did.
+    pub async fn run_until_signal(self) -> Result<Stats, Error> {
+        self.start().await?.run_until_signal().await
+    }
+}
+
+/// The SQS queue the settings name, ready to poll.
+#[cfg(feature = "aws")]
+struct SqsChoice {
+    queue: Arc<dyn Queue>,
+    /// The queue's name; lock keys are scoped to it.
+    name: String,
+    /// The delivery mode to parse with.
+    mode: DeliveryMode,
+    /// For the start-up log.
+    described: String,
+}
+
+/// The SQS queue the settings name, verified unless `INIESTA_DRY_RUN`, and
+/// the delivery mode to use: `wanted_mode`, else the one the verification
+/// detects, else the default of what is polled.
+#[cfg(feature = "aws")]
+async fn sqs_queue(
+    settings: &Settings,
+    wanted_mode: Option<DeliveryMode>,
+) -> Result<SqsChoice, Error> {
+    use iniesta_aws::{verify, SqsQueue};
+
+    let polling = wiring::Polling::from_settings(settings)?;
+    let clients = wiring::aws_clients(settings).await;
+    let queue_name = polling.queue_name.clone();
+    let described = format!("SQS queue {queue_name}");
+    let fallback = polling.default_delivery_mode();
+    if settings.dry_run {
+        let queue = SqsQueue::connect(clients.sqs.clone(), &queue_name).await?;
+        let mode = wanted_mode.unwrap_or(fallback);
+        tracing::info!(
+            target: LOG_TARGET,
+            queue = %queue_name, delivery = ?mode,
+            "INIESTA_DRY_RUN is set: skipping the AWS start-up checks"
+        );
+        return Ok(SqsChoice {
+            queue: Arc::new(queue),
+            name: queue_name,
+            mode,
+            described,
+        });
+    }
+
+    let scope = wiring::verify_scope(polling.kind);
+    let request = wiring::verify_request(settings, scope, wanted_mode);
+    let report = verify(&clients, &request).await;
+    if !report.is_ok() {
+        return Err(Error::Verification(Box::new(report)));
+    }
+    for warning in report.warnings() {
+        tracing::warn!(target: LOG_TARGET, "start-up check: {warning}");
+    }
+    let url = report.queue_url().map(str::to_owned).ok_or_else(|| {
+        iniesta_aws::AwsError::Invalid(format!(
+            "the verification passed without resolving the URL of queue {queue_name}"
+        ))
+    })?;
+    Ok(SqsChoice {
+        queue: Arc::new(SqsQueue::new(clients.sqs.clone(), url)),
+        name: queue_name,
+        mode: wanted_mode.or(report.delivery_mode()).unwrap_or(fallback),
+        described,
+    })
+}
