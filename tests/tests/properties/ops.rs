@@ -1,0 +1,498 @@
+//! The IO the machines ask for: recorded as pending calls when asked, and
+//! carried out (with a fault, or none) when the schedule says so, in any
+//! order. Batch calls are split into one call per entry where the real
+//! service answers per entry, so that the answers come in any order too.
+
+use std::fmt;
+use std::time::Duration;
+
+use iniesta_core::machine::{Action, DispatchOutcome, Event, Input, MessageId, ReceiveId};
+use iniesta_core::{
+    BackendError, LockError, LockKey, LockToken, ReceiptHandle, ReceivedMessage, Time,
+};
+
+use crate::coverage::{saw, Seen};
+use crate::lock::Faults;
+use crate::schedule::Fault;
+use crate::world::{note, Check, Kind, World};
+
+pub enum Op {
+    Receive {
+        id: ReceiveId,
+        max: u32,
+    },
+    Acquire {
+        entries: Vec<(MessageId, LockKey)>,
+        ttl: Duration,
+    },
+    Handler {
+        id: MessageId,
+    },
+    Extend {
+        id: MessageId,
+        key: LockKey,
+        token: LockToken,
+        ttl: Duration,
+    },
+    Complete {
+        id: MessageId,
+        key: LockKey,
+        token: LockToken,
+        keep_for: Duration,
+    },
+    Release {
+        id: MessageId,
+        key: LockKey,
+        token: LockToken,
+    },
+    Delete {
+        id: MessageId,
+        handle: ReceiptHandle,
+    },
+    Visibility {
+        id: MessageId,
+        handle: ReceiptHandle,
+        timeout: Duration,
+        /// A heartbeat's extension of a running message (else a return).
+        heartbeat: bool,
+    },
+}
+
+impl Op {
+    /// The message whose heartbeat this call is, if it is one.
+    pub fn heartbeat_of(&self) -> Option<MessageId> {
+        match self {
+            Op::Extend { id, .. } => Some(*id),
+            Op::Visibility {
+                id,
+                heartbeat: true,
+                ..
+            } => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Receive { id, max } => write!(f, "Receive({}, max {max})", id.0),
+            Op::Acquire { entries, .. } => {
+                let keys: Vec<_> = entries.iter().map(|(id, k)| (id.0, k.as_str())).collect();
+                write!(f, "Acquire{keys:?}")
+            }
+            Op::Handler { id } => write!(f, "Handler({})", id.0),
+            Op::Extend { id, .. } => write!(f, "Extend({})", id.0),
+            Op::Complete { id, .. } => write!(f, "Complete({})", id.0),
+            Op::Release { id, .. } => write!(f, "Release({})", id.0),
+            Op::Delete { id, handle } => write!(f, "Delete({}, {handle})", id.0),
+            Op::Visibility {
+                id,
+                handle,
+                timeout,
+                heartbeat,
+            } => write!(
+                f,
+                "Visibility({}, {handle}, {timeout:?}{})",
+                id.0,
+                if *heartbeat { ", heartbeat" } else { "" }
+            ),
+        }
+    }
+}
+
+/// A call the machine made, and when (on its own clock) it made it.
+pub struct Pending {
+    pub op: Op,
+    pub sent: Time,
+}
+
+impl fmt::Debug for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.op.fmt(f)
+    }
+}
+
+fn injected(what: &str) -> BackendError {
+    BackendError::new("InternalError", format!("injected: {what}"))
+}
+
+impl World {
+    /// Records what process `p`'s machine asks for. Answers that are due at
+    /// once go to `deferred`; calls carried out at once (heartbeats while
+    /// they are answered promptly) to `prompt`.
+    pub fn on_action(
+        &mut self,
+        p: usize,
+        action: Action,
+        deferred: &mut Vec<Input>,
+        prompt: &mut Vec<Pending>,
+    ) -> Check {
+        let sent = self.local(p);
+        note!(
+            self,
+            "  proc{p}/g{} -> {action:?}",
+            self.procs[p].generation
+        );
+        let beats = self.beats;
+        let proc = &mut self.procs[p];
+        let push = |proc: &mut crate::world::Proc, op: Op| proc.pending.push(Pending { op, sent });
+        match action {
+            Action::Receive { id, request } => push(
+                proc,
+                Op::Receive {
+                    id,
+                    max: request.max_messages,
+                },
+            ),
+            Action::CancelReceive { id } => {
+                let i = proc
+                    .pending
+                    .iter()
+                    .position(|c| matches!(c.op, Op::Receive { id: r, .. } if r == id));
+                if let Some(i) = i {
+                    proc.pending.remove(i);
+                    deferred.push(Input::Received {
+                        id,
+                        result: Ok(Vec::new()),
+                    });
+                }
+            }
+            Action::Acquire { entries, ttl } => {
+                for (id, key) in &entries {
+                    proc.acquiring.insert(*id, key.clone());
+                    self.ledger.keys.insert(key.clone());
+                }
+                push(proc, Op::Acquire { entries, ttl });
+            }
+            Action::Dispatch { id, delivery, .. } => {
+                self.on_dispatch(p, id, &delivery.message, delivery.token.clone())?;
+                self.procs[p].pending.push(Pending {
+                    op: Op::Handler { id },
+                    sent,
+                });
+            }
+            Action::Abort { id, .. } => {
+                let generation = proc.generation;
+                if let Some(r) = proc.running.get_mut(&id) {
+                    if !r.aborted {
+                        saw(Seen::Aborted);
+                        r.aborted = true;
+                        r.covered = false;
+                        let ident = r.ident.clone();
+                        self.ledger.end_active(&ident, generation, id);
+                    }
+                }
+            }
+            Action::Extend {
+                id,
+                key,
+                token,
+                ttl,
+            } => {
+                let op = Op::Extend {
+                    id,
+                    key,
+                    token,
+                    ttl,
+                };
+                if beats {
+                    prompt.push(Pending { op, sent });
+                } else {
+                    push(proc, op);
+                }
+            }
+            Action::Complete { entries, keep_for } => {
+                for (id, key, token) in entries {
+                    proc.owed_complete.remove(&id);
+                    push(
+                        proc,
+                        Op::Complete {
+                            id,
+                            key,
+                            token,
+                            keep_for,
+                        },
+                    );
+                }
+            }
+            Action::Release { id, key, token } => {
+                proc.owed_release.remove(&id);
+                push(proc, Op::Release { id, key, token });
+            }
+            Action::Delete { entries } => {
+                for (id, handle) in entries {
+                    if self.procs[p].owed_release.contains(&id) {
+                        let msg = format!("I4: failed dispatch {id:?} is being deleted");
+                        return Err(self.violation(msg));
+                    }
+                    if self.procs[p].owed_complete.contains(&id) {
+                        let msg = format!(
+                            "I3: {id:?} is being deleted after a successful dispatch without a \
+                             completion record asked for: a copy would run it again"
+                        );
+                        return Err(self.violation(msg));
+                    }
+                    self.procs[p].pending.push(Pending {
+                        op: Op::Delete { id, handle },
+                        sent,
+                    });
+                }
+            }
+            Action::ChangeVisibility { entries } => {
+                for (id, handle, timeout) in entries {
+                    let heartbeat = proc.running.get(&id).is_some_and(|r| !r.aborted);
+                    let op = Op::Visibility {
+                        id,
+                        handle,
+                        timeout,
+                        heartbeat,
+                    };
+                    if beats && heartbeat {
+                        prompt.push(Pending { op, sent });
+                    } else {
+                        push(proc, op);
+                    }
+                }
+            }
+            other => {
+                let msg = format!("unexpected action {other:?}");
+                return Err(self.violation(msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks at one event of process `p`; whether it was `Stopped`.
+    pub fn on_event(
+        &mut self,
+        p: usize,
+        event: Event,
+    ) -> Result<bool, proptest::test_runner::TestCaseError> {
+        match event {
+            Event::Stopped => {
+                if !self.procs[p].running.is_empty() {
+                    let msg = format!(
+                        "I6: proc {p} reported Stopped with handlers running: {:?}",
+                        self.procs[p].running.keys().collect::<Vec<_>>()
+                    );
+                    return Err(self.violation(msg));
+                }
+                Ok(true)
+            }
+            Event::Unmatched { message, .. } => {
+                saw(Seen::Unmatched);
+                let s = self.procs[p].service;
+                if self.services[s].matches(&message.event) {
+                    let msg = format!(
+                        "filters: svc{s} refused {} ({}) although its filters {:?} match it",
+                        message.event, message.sqs_message_id, self.services[s].filters
+                    );
+                    return Err(self.violation(msg));
+                }
+                Ok(false)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Answers every heartbeat call still pending, at once and successfully.
+    pub fn answer_heartbeats(&mut self) -> Check {
+        for p in 0..self.procs.len() {
+            while let Some(i) = self.procs[p]
+                .pending
+                .iter()
+                .position(|c| c.op.heartbeat_of().is_some())
+            {
+                let pending = self.procs[p].pending.remove(i);
+                self.run_op(p, pending, Faults::NONE)?;
+            }
+        }
+        self.settle()
+    }
+
+    /// Carries out one call of process `p` with faults `f`, and hands the
+    /// machine its answer.
+    pub fn run_op(&mut self, p: usize, pending: Pending, f: Faults) -> Check {
+        let now = self.local(p);
+        let elapsed = now.saturating_duration_since(pending.sent);
+        note!(self, "  proc{p} runs {:?} with {:?}", pending.op, f);
+        let s = self.procs[p].service;
+        let generation = self.procs[p].generation;
+        let fault = f.fault;
+        let inputs: Vec<Input> = match pending.op {
+            Op::Receive { id, max } => {
+                let result = if fault == Fault::Fail {
+                    Err(injected("ReceiveMessage"))
+                } else {
+                    let queue = &self.services[s].queue;
+                    let moved = queue.stats().dead_lettered;
+                    let got = queue.receive_now(max, None);
+                    if queue.stats().dead_lettered != moved {
+                        self.on_dead_lettered(s)?;
+                    }
+                    self.on_received(s, &got)?;
+                    if fault == Fault::Lose {
+                        Err(injected("ReceiveMessage reply lost"))
+                    } else {
+                        Ok(got)
+                    }
+                };
+                vec![Input::Received { id, result }]
+            }
+            Op::Acquire { entries, ttl } => {
+                let mut inputs = Vec::with_capacity(entries.len());
+                for (id, key) in entries {
+                    let a = self.lock.acquire(&key, ttl, elapsed, f);
+                    if let Some(token) = &a.token {
+                        self.ledger.acquired(token, &key, generation, a.faulted);
+                    }
+                    note!(self, "    {key}: {:?}", a.outcome);
+                    inputs.push(Input::Acquired {
+                        id,
+                        outcome: a.outcome,
+                    });
+                }
+                inputs
+            }
+            Op::Handler { id } => {
+                let Some(r) = self.procs[p].running.remove(&id) else {
+                    return Ok(());
+                };
+                if !r.aborted && !self.ledger.end_active(&r.ident, generation, id) {
+                    let msg = format!(
+                        "I1 bookkeeping: {} ended by {id:?} but is not active",
+                        r.ident
+                    );
+                    return Err(self.violation(msg));
+                }
+                // After an abort the handler usually stops; now and then it
+                // got to its end first.
+                let outcome = match (r.aborted, fault) {
+                    (true, Fault::None) => DispatchOutcome::Aborted,
+                    (_, Fault::None | Fault::Lose) => DispatchOutcome::Succeeded,
+                    (_, Fault::Fail) => DispatchOutcome::Failed("injected".into()),
+                    (_, Fault::Panic) => DispatchOutcome::Panicked("injected panic".into()),
+                };
+                if outcome == DispatchOutcome::Succeeded {
+                    saw(if r.aborted {
+                        Seen::SucceededAfterAbort
+                    } else {
+                        Seen::Handled
+                    });
+                    self.ledger.succeeded.insert(r.ident);
+                    self.procs[p].owed_complete.insert(id);
+                } else {
+                    self.procs[p].owed_release.insert(id);
+                }
+                vec![Input::Dispatched { id, outcome }]
+            }
+            Op::Extend {
+                id,
+                key,
+                token,
+                ttl,
+            } => {
+                let (result, faulted) = self.lock.extend(&key, &token, ttl, elapsed, f);
+                if faulted || result.is_err() {
+                    self.uncover(p, id);
+                }
+                vec![Input::Extended { id, result }]
+            }
+            Op::Complete {
+                id,
+                key,
+                token,
+                keep_for,
+            } => {
+                let (result, faulted) = self.lock.complete(&key, &token, keep_for, f);
+                self.ledger.called(&token, faulted);
+                if result == Err(LockError::NotHeld) && !faulted {
+                    self.check_complete_refused(&key, &token)?;
+                }
+                if result.is_ok() {
+                    saw(Seen::ToldCompleted);
+                    if let Some(ident) = self.procs[p].dispatched.get(&id) {
+                        let t = self.clock.now();
+                        self.ledger.told_completed.entry(ident.clone()).or_insert(t);
+                    }
+                }
+                vec![Input::Completed { id, result }]
+            }
+            Op::Release { id, key, token } => {
+                let (result, faulted) = self.lock.release(&key, &token, f);
+                self.ledger.called(&token, faulted);
+                if result.is_ok() {
+                    self.check_released(&key, &token)?;
+                }
+                vec![Input::Released { id, result }]
+            }
+            Op::Delete { id, handle } => {
+                let result = match fault {
+                    Fault::Fail => Err(injected("DeleteMessage")),
+                    Fault::Lose => Ok(()),
+                    _ => {
+                        let sqs_id = handle.as_str().split('/').next().unwrap_or_default();
+                        self.check_delete(sqs_id)?;
+                        let before = self.services[s].queue.len();
+                        let r = self.services[s].queue.delete_now(&handle);
+                        if self.services[s].queue.len() < before {
+                            saw(Seen::Deleted);
+                            if matches!(self.msgs.get(sqs_id).map(|m| &m.kind), Some(Kind::Foreign))
+                            {
+                                self.services[s].leftovers -= 1;
+                            }
+                        }
+                        r
+                    }
+                };
+                vec![Input::Deleted { id, result }]
+            }
+            Op::Visibility {
+                id,
+                handle,
+                timeout,
+                heartbeat,
+            } => {
+                let queue = &self.services[s].queue;
+                let result = match fault {
+                    Fault::Fail => Err(injected("ChangeMessageVisibility")),
+                    Fault::Lose => {
+                        let _ = queue.change_visibility_now(&handle, timeout);
+                        Err(injected("ChangeMessageVisibility reply lost"))
+                    }
+                    _ => queue.change_visibility_now(&handle, timeout),
+                };
+                // Only a fault takes the cover away: an error without one
+                // (a stale handle, a message no longer in flight) means the
+                // visibility already lapsed, which the cover exists to catch.
+                if heartbeat && matches!(fault, Fault::Fail | Fault::Lose) {
+                    self.uncover(p, id);
+                }
+                vec![Input::VisibilityChanged { id, result }]
+            }
+        };
+        for input in inputs {
+            self.procs[p].consumer.handle_input(now, input);
+        }
+        Ok(())
+    }
+
+    fn uncover(&mut self, p: usize, id: MessageId) {
+        if let Some(r) = self.procs[p].running.get_mut(&id) {
+            r.covered = false;
+        }
+    }
+
+    /// A receive returned `got` from service `s`'s queue.
+    fn on_received(&mut self, s: usize, got: &[ReceivedMessage]) -> Check {
+        let now = self.clock.now();
+        for m in got {
+            note!(self, "    received {} #{}", m.message_id, m.receive_count());
+            self.check_not_covered(s, &m.message_id, m.receive_count())?;
+            self.received_at
+                .insert((m.message_id.clone(), m.receive_count()), now);
+        }
+        Ok(())
+    }
+}
