@@ -56,6 +56,7 @@ mod oracles;
 mod schedule;
 mod world;
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
@@ -140,9 +141,20 @@ fn invariants_hold_over_random_schedules() {
         proptest::collection::vec(schedule::step(), 1..120),
     );
     let start = Instant::now();
+    // Which case failed first, before shrinking (which runs many more).
+    let ran = Cell::new(0u32);
+    let first_failure = Cell::new(None);
     let result = runner.run(&strategy, |(params, steps)| {
-        run_schedule(&params, &steps, false)
+        ran.set(ran.get() + 1);
+        let outcome = run_schedule(&params, &steps, false);
+        if outcome.is_err() && first_failure.get().is_none() {
+            first_failure.set(Some(ran.get()));
+        }
+        outcome
     });
+    if let Some(n) = first_failure.get() {
+        eprintln!("invariants: the first failure came at case {n}");
+    }
     let took = start.elapsed();
     if result.is_ok() {
         eprintln!(
