@@ -3,8 +3,13 @@
 //! An event is published with two message attributes: `iniesta_pass` (String,
 //! the event name `"{Event}.{SERVICE_NAME}"`) and `version` (Number, default
 //! 1). Python Iniesta consumers and this crate's consumer both read it.
+//!
+//! What SNS then delivers when raw delivery is off, the JSON envelope around
+//! the published message, is written by [`envelope_json`].
 
 use std::collections::BTreeMap;
+
+use base64::Engine as _;
 
 use crate::message::AttributeValue;
 use crate::ports::OutgoingMessage;
@@ -106,50 +111,55 @@ pub fn message_size(message: &OutgoingMessage) -> usize {
             .sum::<usize>()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suffix_rule() {
-        assert_eq!(
-            qualify_event("Created", Some("users"), false).unwrap(),
-            "Created.users"
-        );
-        assert_eq!(
-            qualify_event("Created.users", Some("users"), false).unwrap(),
-            "Created.users"
-        );
-        assert_eq!(
-            qualify_event("Createdusers", Some("users"), false).unwrap(),
-            "Createdusers.users"
-        );
-        assert_eq!(
-            qualify_event("Created.other", Some("other2"), true).unwrap(),
-            "Created.other"
-        );
-        assert!(matches!(
-            qualify_event("Created", None, false),
-            Err(PublishError::NoServiceName(_))
-        ));
-        assert_eq!(
-            qualify_event("", Some("s"), false),
-            Err(PublishError::EmptyEvent)
-        );
+/// Builds the SNS JSON envelope SNS wraps a message in when raw delivery is
+/// off. Used by in-memory topics and by tests that write such messages
+/// straight to a queue.
+pub fn envelope_json(
+    topic_arn: &str,
+    sns_message_id: &str,
+    message: &str,
+    attributes: &BTreeMap<String, AttributeValue>,
+) -> String {
+    // Written directly, each string escaped by serde_json, with the keys in
+    // the sorted order a JSON object built with serde_json has.
+    fn string(out: &mut Vec<u8>, s: &str) {
+        serde_json::to_writer(&mut *out, s).expect("a string serialises to a Vec");
     }
-
-    #[test]
-    fn wire_format_and_limit() {
-        let m = event_message("iniesta_pass", "Created.users", "{}", 1).unwrap();
-        assert_eq!(
-            m.attributes["iniesta_pass"],
-            AttributeValue::String("Created.users".into())
-        );
-        assert_eq!(m.attributes["version"], AttributeValue::Number("1".into()));
-        let big = "x".repeat(MAX_MESSAGE_BYTES);
-        assert!(matches!(
-            event_message("iniesta_pass", "E.s", big, 1),
-            Err(PublishError::TooLarge { .. })
-        ));
+    let mut out = Vec::with_capacity(192 + message.len() + topic_arn.len());
+    out.extend_from_slice(b"{\"Message\":");
+    string(&mut out, message);
+    out.extend_from_slice(b",\"MessageAttributes\":{");
+    for (i, (k, v)) in attributes.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        string(&mut out, k);
+        out.extend_from_slice(b":{\"Type\":");
+        string(&mut out, v.data_type());
+        out.extend_from_slice(b",\"Value\":");
+        match v {
+            AttributeValue::String(s)
+            | AttributeValue::Number(s)
+            | AttributeValue::StringArray(s) => string(&mut out, s),
+            AttributeValue::Binary(b) => {
+                string(
+                    &mut out,
+                    &base64::engine::general_purpose::STANDARD.encode(b),
+                );
+            }
+        }
+        out.push(b'}');
     }
+    out.extend_from_slice(b"},\"MessageId\":");
+    string(&mut out, sns_message_id);
+    out.extend_from_slice(
+        b",\"SignatureVersion\":\"1\",\"Timestamp\":\"1970-01-01T00:00:00.000Z\",\"TopicArn\":",
+    );
+    string(&mut out, topic_arn);
+    out.extend_from_slice(b",\"Type\":\"Notification\"}");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
+
+#[cfg(test)]
+#[path = "publish_tests.rs"]
+mod tests;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use iniesta_core::machine::{
     AbortReason, Action, Consumer, ConsumerConfig, DispatchOutcome, Event, Input,
 };
-use iniesta_core::message::envelope_json;
+use iniesta_core::publish::envelope_json;
 use iniesta_core::{
     AttributeValue, DeliveryMode, FilterPolicy, HandlerRegistry, LockKey, ParseConfig,
     ReceiptHandle, ReceivedMessage, SystemAttributes,
