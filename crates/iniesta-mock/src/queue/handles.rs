@@ -75,24 +75,5 @@ pub(super) fn too_many_entries(len: usize) -> BackendError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn handle_parsing_is_strict() {
-        assert_eq!(
-            parse_handle(&ReceiptHandle("msg-12/3".into())),
-            Some((12, 3))
-        );
-        for bad in [
-            "msg-12",
-            "msg-/3",
-            "msg-+1/3",
-            "msg-1/-3",
-            "x-1/3",
-            "msg-1/3/4",
-        ] {
-            assert_eq!(parse_handle(&ReceiptHandle(bad.into())), None, "{bad}");
-        }
-    }
-}
+#[path = "handles_tests.rs"]
+mod tests;

@@ -1,7 +1,11 @@
-//! What a test can read off a [`MockQueue`](super::MockQueue): its messages
-//! and its counters.
+//! What a test can read off a [`MockQueue`]: its messages and its
+//! counters.
 
 use iniesta_core::{Attributes, Time};
+
+use super::handles::{message_id, message_number};
+use super::store::{Gone, Stored};
+use super::MockQueue;
 
 /// A message as the queue holds it, for inspection
 /// ([`MockQueue::snapshot`](super::MockQueue::snapshot)).
@@ -58,4 +62,84 @@ pub struct QueueStats {
     /// Messages that arrived here from a source queue's redrive policy (not
     /// counted in `sent`).
     pub dead_letter_arrivals: u64,
+}
+
+impl MockQueue {
+    /// Messages not deleted (visible or in flight), not counting those moved
+    /// to the dead-letter queue.
+    pub fn len(&self) -> usize {
+        self.state().messages.len()
+    }
+
+    /// Whether every message sent was deleted (or moved to the dead-letter
+    /// queue).
+    pub fn is_empty(&self) -> bool {
+        self.state().messages.is_empty()
+    }
+
+    /// Messages a receive would find visible now (including those the
+    /// redrive policy will move instead of delivering).
+    pub fn visible_len(&self) -> usize {
+        let now = self.inner.clock.now();
+        let st = self.state();
+        st.messages.values().filter(|m| m.visible_at <= now).count()
+    }
+
+    /// Messages received and still hidden.
+    pub fn in_flight_len(&self) -> usize {
+        let now = self.inner.clock.now();
+        let st = self.state();
+        st.messages.values().filter(|m| m.visible_at > now).count()
+    }
+
+    /// Messages deleted so far.
+    pub fn deleted_count(&self) -> u64 {
+        self.state().stats.deleted
+    }
+
+    /// Counters of sends, receives, deletes, faults and dead-letter moves.
+    pub fn stats(&self) -> QueueStats {
+        self.state().stats
+    }
+
+    /// Every message the queue holds, in send order: live ones and, when
+    /// [`QueueOptions::retain_deleted`](super::QueueOptions::retain_deleted)
+    /// is on, deleted ones. Messages moved to the dead-letter queue are
+    /// listed there, not here.
+    pub fn snapshot(&self) -> Vec<QueuedMessage> {
+        let now = self.inner.clock.now();
+        let st = self.state();
+        let live = st.messages.iter().map(|(n, m)| (*n, &**m, false));
+        let gone = st.gone.iter().filter_map(|(n, g)| match g {
+            Gone::Kept { message, .. } => Some((*n, &**message, true)),
+            Gone::Dropped { .. } | Gone::Moved { .. } => None,
+        });
+        let mut all: Vec<(u64, &Stored, bool)> = live.chain(gone).collect();
+        all.sort_by_key(|(n, _, _)| *n);
+        all.into_iter()
+            .map(|(n, m, deleted)| QueuedMessage {
+                message_id: message_id(n),
+                body: m.body.clone(),
+                message_attributes: m.attributes.clone(),
+                receive_count: m.receive_count,
+                sent_at: m.sent_at,
+                first_received_at: m.first_received_at,
+                visible_at: m.visible_at,
+                visible: !deleted && m.visible_at <= now,
+                deleted,
+                dead_letter_source_arn: m.source_arn.as_deref().map(str::to_owned),
+            })
+            .collect()
+    }
+
+    /// When a deleted message was deleted, if the queue still knows (only
+    /// with
+    /// [`QueueOptions::retain_deleted`](super::QueueOptions::retain_deleted)).
+    pub fn deleted_at(&self, message_id: &str) -> Option<Time> {
+        let n = message_number(message_id)?;
+        match self.state().gone.get(&n)? {
+            Gone::Kept { deleted_at, .. } => Some(*deleted_at),
+            Gone::Dropped { .. } | Gone::Moved { .. } => None,
+        }
+    }
 }
