@@ -31,7 +31,7 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use iniesta_core::driver::{run, Runtime};
 use iniesta_core::machine::{Consumer, ConsumerConfig, Event};
-use iniesta_core::message::envelope_json;
+use iniesta_core::publish::envelope_json;
 use iniesta_core::{AttributeValue, DeliveryMode, HandlerRegistry, ParseConfig, Stats, Time};
 use iniesta_mock::{Clock, MockLock, MockQueue, QueueOptions};
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use iniesta_aws::{AwsClients, SnsTopic};
-use iniesta_core::message::envelope_json;
+use iniesta_core::publish::envelope_json;
 use iniesta_core::publish::event_message;
 use iniesta_core::{AttributeValue, Topic};
 use iniesta_testkit::moto::MotoServer;

@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use iniesta_core::machine::{Consumer, ConsumerConfig, MessageId};
-use iniesta_core::message::envelope_json;
+use iniesta_core::publish::envelope_json;
 use iniesta_core::{
     AttributeValue, Backoff, DeliveryMode, FilterPolicy, HandlerRegistry, LockKey, ParseConfig,
     Time,

@@ -26,6 +26,3 @@ pub use received::{
     ATTR_RECEIVE_COUNT, ATTR_SENT_TIMESTAMP,
 };
 
-// The old path of `publish::envelope_json`.
-#[doc(hidden)]
-pub use crate::publish::envelope_json;
