@@ -1,0 +1,187 @@
+//! Locking and dispatch: the lock's answer, the handler's run, heartbeats
+//! and aborts.
+
+use std::time::Duration;
+
+use crate::ports::{AcquireOutcome, LockError};
+use crate::registry::Delivery;
+
+use super::*;
+
+impl Consumer {
+    pub(super) fn on_acquired(&mut self, id: MessageId, outcome: AcquireOutcome) {
+        let Some(entry) = self.entries.get(&id) else {
+            return;
+        };
+        let State::Acquiring { sent_at } = entry.state else {
+            return;
+        };
+        let message = entry.msg();
+        match outcome {
+            AcquireOutcome::Busy => {
+                self.events.push_back(Event::Skipped { message });
+                self.finish(id);
+            }
+            AcquireOutcome::Done => {
+                self.events.push_back(Event::Duplicate { message });
+                self.start_delete(id);
+            }
+            AcquireOutcome::Unavailable(error) => {
+                self.events
+                    .push_back(Event::LockUnavailable { message, error });
+                if self.shutdown_deadline.is_some() {
+                    self.return_or_forget(id, Duration::ZERO);
+                } else {
+                    self.finish(id);
+                }
+            }
+            AcquireOutcome::Acquired { token, validity } => {
+                let valid_until = sent_at + validity;
+                if self.shutdown_deadline.is_some() {
+                    self.release(id, token, self.shutdown_return());
+                    return;
+                }
+                if valid_until <= self.now {
+                    // Acquired too late to use: treat as unavailable.
+                    self.events.push_back(Event::LockUnavailable {
+                        message,
+                        error: LockError::Unavailable(
+                            "lock validity ran out before it arrived".into(),
+                        ),
+                    });
+                    self.release(id, token, None);
+                    return;
+                }
+                let Some(handler) = self.handlers.get(&message.event).cloned() else {
+                    self.events.push_back(Event::NoHandler {
+                        message: message.clone(),
+                    });
+                    let back = self
+                        .config
+                        .failure_backoff
+                        .map(|b| b.delay(message.receive_count));
+                    self.release(id, token, back);
+                    return;
+                };
+                let next_heartbeat = self.now + self.config.heartbeat_interval;
+                let entry = self.entries.get_mut(&id).expect("entry exists");
+                entry.state = State::Running(Running {
+                    token: token.clone(),
+                    valid_until,
+                    started: self.now,
+                    next_heartbeat,
+                    aborting: false,
+                    lock_expired: false,
+                });
+                self.events.push_back(Event::Dispatched {
+                    message: message.clone(),
+                });
+                self.actions.push_back(Action::Dispatch {
+                    id,
+                    handler,
+                    delivery: Delivery::new(message, token),
+                });
+                self.reschedule(id);
+            }
+        }
+    }
+
+    pub(super) fn on_dispatched(&mut self, id: MessageId, outcome: DispatchOutcome) {
+        let Some(entry) = self.entries.get(&id) else {
+            return;
+        };
+        let State::Running(run) = &entry.state else {
+            return;
+        };
+        let message = entry.msg();
+        let elapsed = self.now.saturating_duration_since(run.started);
+        let token = run.token.clone();
+        let valid_until = run.valid_until;
+        match outcome {
+            DispatchOutcome::Succeeded => {
+                self.events.push_back(Event::Succeeded { message, elapsed });
+                let entry = self.entries.get_mut(&id).expect("entry exists");
+                entry.state = State::Completing {
+                    token: token.clone(),
+                    valid_until,
+                    attempts: 0,
+                    retry_at: None,
+                };
+                self.pending_complete
+                    .push((id, entry.lock_key.clone(), token));
+                self.reschedule(id);
+            }
+            outcome => {
+                self.events.push_back(Event::Failed {
+                    message: message.clone(),
+                    elapsed,
+                    outcome,
+                });
+                let back = if self.shutdown_deadline.is_some() {
+                    self.shutdown_return()
+                } else {
+                    self.config
+                        .failure_backoff
+                        .map(|b| b.delay(message.receive_count))
+                };
+                self.release(id, token, back);
+            }
+        }
+    }
+
+    pub(super) fn on_extended(&mut self, id: MessageId, result: Result<Duration, LockError>) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let Some(sent_at) = entry.extend_sent_at.take() else {
+            return;
+        };
+        let message = entry.msg();
+        let State::Running(run) = &mut entry.state else {
+            self.forget_if_quiet(id);
+            return;
+        };
+        match result {
+            Ok(validity) => {
+                if !run.lock_expired {
+                    run.valid_until = run.valid_until.max(sent_at + validity);
+                }
+            }
+            Err(LockError::NotHeld) => {
+                self.events.push_back(Event::ExtendFailed {
+                    message,
+                    error: LockError::NotHeld,
+                });
+                self.abort(id, AbortReason::LockLost);
+            }
+            Err(error) => {
+                // Try again soon, while the lock is still valid.
+                let soon = self.now + self.config.heartbeat_interval / 4;
+                run.next_heartbeat = run.next_heartbeat.min(soon);
+                self.events
+                    .push_back(Event::ExtendFailed { message, error });
+            }
+        }
+        self.reschedule(id);
+    }
+
+    pub(super) fn abort(&mut self, id: MessageId, reason: AbortReason) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let State::Running(run) = &mut entry.state else {
+            return;
+        };
+        if matches!(reason, AbortReason::LockExpired | AbortReason::LockLost) {
+            run.lock_expired = true;
+        }
+        if run.aborting {
+            return;
+        }
+        run.aborting = true;
+        let message = entry.msg();
+        self.events.push_back(Event::Aborting { message, reason });
+        self.actions.push_back(Action::Abort { id, reason });
+        self.reschedule(id);
+    }
+}

@@ -1,0 +1,192 @@
+//! Receiving: how many to ask for and when, and what each message received
+//! becomes (parsed, checked against the filters, queued for its lock).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::message::{parse_owned, ReceiptHandle, ReceivedMessage, SharedMessage};
+use crate::ports::{BackendError, LockKey, ReceiveRequest};
+
+use super::*;
+
+impl Consumer {
+    pub(super) fn fill_receives(&mut self) {
+        if self.shutdown_deadline.is_some() || self.receive_resume_at.is_some() {
+            return;
+        }
+        let least = self.least_receive();
+        while self.receives.len() < self.config.concurrent_receives {
+            let used = self.entries.len() + self.reserved;
+            let free = self.config.max_in_flight.saturating_sub(used);
+            if free < least {
+                break;
+            }
+            let max = free.min(self.config.receive_batch as usize) as u32;
+            let id = ReceiveId(self.fresh_id());
+            self.receives.insert(id, (max, self.now));
+            self.reserved += max as usize;
+            self.actions.push_back(Action::Receive {
+                id,
+                request: ReceiveRequest {
+                    max_messages: max,
+                    wait_time: self.config.wait_time,
+                    visibility_timeout: None,
+                },
+            });
+        }
+    }
+
+    /// The fewest messages a receive asks for: a tenth of `max_in_flight`,
+    /// at most a full batch. Receiving as soon as one slot frees up would,
+    /// under a backlog, fetch one or two messages per call (every call is
+    /// billed, and each is a round trip); waiting for a tenth of the slots
+    /// keeps at least nine tenths busy and lets a busy consumer receive full
+    /// batches. With fewer than 20 slots it is 1: receive as soon as one
+    /// frees up.
+    pub(super) fn least_receive(&self) -> usize {
+        (self.config.max_in_flight / 10).clamp(1, self.config.receive_batch as usize)
+    }
+
+    pub(super) fn fresh_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub(super) fn on_received(
+        &mut self,
+        id: ReceiveId,
+        result: Result<Vec<ReceivedMessage>, BackendError>,
+    ) {
+        self.take_received(id, result);
+        // A cancelled receive may be the last thing a shutdown waits for;
+        // asked only now, after the messages it brought are in progress.
+        self.report_if_stopped();
+    }
+
+    pub(super) fn take_received(
+        &mut self,
+        id: ReceiveId,
+        result: Result<Vec<ReceivedMessage>, BackendError>,
+    ) {
+        let Some((reserved, sent_at)) = self.receives.remove(&id) else {
+            return;
+        };
+        self.reserved -= reserved as usize;
+        let messages = match result {
+            Ok(m) => {
+                self.receive_failures = 0;
+                m
+            }
+            Err(error) => {
+                let exp = self.receive_failures.min(16);
+                self.receive_failures += 1;
+                let retry_in = self
+                    .config
+                    .receive_backoff
+                    .checked_mul(1 << exp)
+                    .unwrap_or(Duration::MAX)
+                    .min(self.config.receive_backoff_max);
+                self.receive_resume_at = Some(self.now + retry_in);
+                self.events
+                    .push_back(Event::ReceiveFailed { error, retry_in });
+                return;
+            }
+        };
+        if messages.is_empty() {
+            let waited = self.now.saturating_duration_since(sent_at);
+            let early = waited < self.config.wait_time || self.config.wait_time.is_zero();
+            if early && self.shutdown_deadline.is_none() {
+                let resume = self.now + self.config.empty_receive_pause;
+                self.receive_resume_at =
+                    Some(self.receive_resume_at.map_or(resume, |t| t.max(resume)));
+            }
+            return;
+        }
+        self.events.push_back(Event::Received {
+            count: messages.len(),
+        });
+        for raw in messages {
+            self.on_message(raw);
+        }
+    }
+
+    pub(super) fn on_message(&mut self, raw: ReceivedMessage) {
+        let (message, handle) = match parse_owned(raw, &self.config.parse) {
+            Ok((m, handle)) => (Arc::new(m), handle),
+            Err((error, raw)) => {
+                let receive_count = raw.receive_count();
+                self.events.push_back(Event::Malformed {
+                    message_id: raw.message_id.clone(),
+                    receive_count,
+                    error,
+                });
+                // Left in the queue; a backoff keeps it from spinning, and a
+                // redrive policy moves it to the dead-letter queue.
+                if let Some(b) = self.config.failure_backoff {
+                    let id = MessageId(self.fresh_id());
+                    let state = State::Acquiring { sent_at: self.now };
+                    self.entries.insert(
+                        id,
+                        Entry::new(
+                            raw.receipt_handle,
+                            None,
+                            Some(raw.message_id),
+                            LockKey::from(""),
+                            state,
+                        ),
+                    );
+                    self.return_or_forget(id, b.delay(receive_count));
+                }
+                return;
+            }
+        };
+        let id = MessageId(self.fresh_id());
+        if !self.config.accepts(&message.event) {
+            self.on_unmatched(id, message, handle);
+            return;
+        }
+        // Built in a reused buffer: one allocation, the shared key's own.
+        self.config.write_lock_key(
+            &mut self.key_buf,
+            message.sns_message_id.as_deref(),
+            &message.sqs_message_id,
+        );
+        let lock_key = LockKey::from(self.key_buf.as_str());
+        let shutting_down = self.shutdown_deadline.is_some();
+        let state = State::Acquiring { sent_at: self.now };
+        let acquire_key = (!shutting_down).then(|| lock_key.clone());
+        self.entries
+            .insert(id, Entry::new(handle, Some(message), None, lock_key, state));
+        match acquire_key {
+            None => self.return_or_forget(id, Duration::ZERO),
+            Some(key) => self.pending_acquire.push((id, key)),
+        }
+    }
+
+    /// A message whose event the consumer's own filters refuse: never
+    /// dispatched. Deleted if so configured, else left in the queue (hidden
+    /// for the failure backoff, if one is set) for its dead-letter queue.
+    pub(super) fn on_unmatched(
+        &mut self,
+        id: MessageId,
+        message: SharedMessage,
+        handle: ReceiptHandle,
+    ) {
+        let delete = self.config.delete_unmatched;
+        let receive_count = message.receive_count;
+        self.events.push_back(Event::Unmatched {
+            message: message.clone(),
+            deleted: delete,
+        });
+        let state = State::Acquiring { sent_at: self.now };
+        self.entries.insert(
+            id,
+            Entry::new(handle, Some(message), None, LockKey::from(""), state),
+        );
+        match self.config.failure_backoff {
+            _ if delete => self.start_delete(id),
+            Some(b) => self.return_or_forget(id, b.delay(receive_count)),
+            None => self.finish(id),
+        }
+    }
+}
