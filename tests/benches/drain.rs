@@ -49,8 +49,8 @@ use futures::StreamExt;
 use iniesta_aws::{provision, AwsClients, ProvisionRequest, SnsTopic, TopicRef};
 use iniesta_core::publish::event_message;
 use iniesta_core::{FilterPolicy, Topic};
-use iniesta_testkit::moto::MotoServer;
-use iniesta_testkit::redis::RedisCluster;
+use iniesta_tests::servers::moto::MotoServer;
+use iniesta_tests::servers::redis::RedisCluster;
 
 const EVENT: &str = "BenchHappened.bench";
 const SERVICE: &str = "bench";

@@ -1,8 +1,11 @@
 //! Cross-crate tests of iniesta-rs: the property tests of the consumer's
 //! invariants, the consumer wired to Redlock and SQS, the end-to-end tests of
 //! the `iniesta` binary (in `tests/`), and the benchmarks (in `benches/`).
-//! The library holds what the benchmarks share: reading their knobs from the
-//! environment.
+//! The library holds what the tests and benchmarks share: real servers to
+//! test against ([`servers`]: `redis-server` and `moto_server` on free
+//! loopback ports), and reading the benchmarks' knobs from the environment.
+
+pub mod servers;
 
 /// The whole number in environment variable `name`, or `default` when it is
 /// unset or blank. A value that is not a whole number stops the run with a

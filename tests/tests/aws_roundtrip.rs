@@ -14,7 +14,7 @@ use iniesta_core::{
 };
 use serde_json::json;
 
-use common::{assert_drained, receive_n, setup, Moto, EVENT_KEY};
+use common::aws::{assert_drained, receive_n, setup, Moto, EVENT_KEY};
 
 async fn queue_and_topic(
     moto: &Moto,
@@ -39,7 +39,9 @@ fn config(mode: DeliveryMode, topic: &SnsTopic) -> ParseConfig {
 
 #[tokio::test]
 async fn publish_receive_parse_delete_in_both_modes() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     for (raw, mode) in [(true, DeliveryMode::Raw), (false, DeliveryMode::Envelope)] {
         let queue_name = format!("iniesta-test-{mode:?}").to_lowercase();
         let (topic, queue) = queue_and_topic(&moto, &queue_name, &["UserCreated.users"], raw).await;
@@ -85,7 +87,9 @@ async fn publish_receive_parse_delete_in_both_modes() {
 
 #[tokio::test]
 async fn events_outside_the_filter_never_arrive() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     let (topic, queue) =
         queue_and_topic(&moto, "filtered", &["UserCreated.users", "Order.*"], true).await;
     topic
@@ -119,7 +123,9 @@ async fn events_outside_the_filter_never_arrive() {
 
 #[tokio::test]
 async fn python_iniesta_wire_format_parses() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     for (raw, mode) in [(false, DeliveryMode::Envelope), (true, DeliveryMode::Raw)] {
         let queue_name = format!("python-{mode:?}").to_lowercase();
         let (topic, queue) = queue_and_topic(&moto, &queue_name, &["Created.users"], raw).await;
@@ -168,7 +174,9 @@ async fn python_iniesta_wire_format_parses() {
 
 #[tokio::test]
 async fn typed_attributes_survive_raw_delivery_and_batches_keep_order() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     let (topic, queue) = queue_and_topic(&moto, "typed", &["Typed.svc"], true).await;
     let attributes = BTreeMap::from([
         (
@@ -229,7 +237,9 @@ async fn typed_attributes_survive_raw_delivery_and_batches_keep_order() {
 
 #[tokio::test]
 async fn delete_batch_reports_only_the_bad_entry() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     let (topic, queue) = queue_and_topic(&moto, "deletes", &["Del.svc"], true).await;
     for i in 0..2 {
         topic
@@ -277,12 +287,14 @@ async fn delete_batch_reports_only_the_bad_entry() {
         let e = r.as_ref().expect_err("queue does not exist");
         assert!(e.code.is_some(), "keeps the AWS code: {e:?}");
     }
-    assert!(gone.receive(common::receive_request(0)).await.is_err());
+    assert!(gone.receive(common::aws::receive_request(0)).await.is_err());
 }
 
 #[tokio::test]
 async fn change_visibility_hides_and_shows_again() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     let (topic, queue) = queue_and_topic(&moto, "visibility", &["Vis.svc"], true).await;
     topic
         .publish_event("Vis.svc", "{}", 1)
@@ -307,7 +319,9 @@ async fn change_visibility_hides_and_shows_again() {
 
 #[tokio::test]
 async fn publish_batch_over_ten_keeps_each_result_with_its_message() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     let (topic, queue) = queue_and_topic(&moto, "batch", &["Batch.svc"], false).await;
     let messages: Vec<OutgoingMessage> = (0..12)
         .map(|i| {

@@ -13,7 +13,7 @@ use iniesta_aws::{
 };
 use iniesta_core::DeliveryMode;
 
-use common::{policy, setup, Moto};
+use common::aws::{policy, setup, Moto};
 
 const FILTERS: &[&str] = &["UserCreated.users", "Order.*"];
 
@@ -79,7 +79,9 @@ async fn set_subscription_attribute(moto: &Moto, arn: &str, name: &str, value: &
 
 #[tokio::test]
 async fn provision_then_verify_passes_in_both_delivery_modes() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     for (raw, queue, mode) in [
         (false, "iniesta-test-envelope", DeliveryMode::Envelope),
         (true, "iniesta-test-raw", DeliveryMode::Raw),
@@ -118,7 +120,9 @@ async fn provision_then_verify_passes_in_both_delivery_modes() {
 
 #[tokio::test]
 async fn missing_topic_fails_check_1_and_skips_what_depends_on_it() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     let p = setup(&moto, "global", "q1", FILTERS, false).await;
     let missing = p.topic_arn.replace("global", "no-such-topic");
     let report = verify(&moto.clients, &request(&missing, "q1")).await;
@@ -162,7 +166,9 @@ async fn missing_topic_fails_check_1_and_skips_what_depends_on_it() {
 
 #[tokio::test]
 async fn missing_queue_fails_check_2_and_skips_what_depends_on_it() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     let p = setup(&moto, "global", "q1", FILTERS, false).await;
     let report = verify(&moto.clients, &request(&p.topic_arn, "no-such-queue")).await;
     let (reason, fix) = failure(&report, Check::QueueResolves);
@@ -185,7 +191,9 @@ async fn missing_queue_fails_check_2_and_skips_what_depends_on_it() {
 
 #[tokio::test]
 async fn missing_subscription_fails_check_3() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     let p = setup(&moto, "global", "q1", FILTERS, true).await;
     moto.clients
         .sns
@@ -212,7 +220,9 @@ async fn missing_subscription_fails_check_3() {
 
 #[tokio::test]
 async fn subscription_is_found_beyond_the_first_page() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     let p = setup(&moto, "global", "q-last", FILTERS, false).await;
     // moto pages ListSubscriptionsByTopic by 100; put our subscription last.
     moto.clients
@@ -241,7 +251,9 @@ async fn subscription_is_found_beyond_the_first_page() {
 
 #[tokio::test]
 async fn mismatched_filter_policy_fails_check_4_with_the_policy_to_set() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     let p = setup(&moto, "global", "q1", FILTERS, false).await;
     set_subscription_attribute(
         &moto,
@@ -290,7 +302,9 @@ async fn mismatched_filter_policy_fails_check_4_with_the_policy_to_set() {
 
 #[tokio::test]
 async fn broken_queue_policies_fail_check_5() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     let p = setup(&moto, "global", "q1", FILTERS, false).await;
     let req = request(&p.topic_arn, "q1");
     let verify_q1 = || verify(&moto.clients, &req);
@@ -353,7 +367,9 @@ async fn broken_queue_policies_fail_check_5() {
 
 #[tokio::test]
 async fn delivery_mode_is_detected_and_follows_the_attribute() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     let p = setup(&moto, "global", "q1", FILTERS, true).await;
     let report = verify(&moto.clients, &request(&p.topic_arn, "q1")).await;
     assert_eq!(report.delivery_mode(), Some(DeliveryMode::Raw));
@@ -386,7 +402,9 @@ async fn delivery_mode_is_detected_and_follows_the_attribute() {
 
 #[tokio::test]
 async fn warnings_and_scopes() {
-    let Some(moto) = common::start() else { return };
+    let Some(moto) = common::aws::start() else {
+        return;
+    };
     // A queue without a dead-letter queue and a short visibility timeout.
     let mut req = ProvisionRequest::new(TopicRef::Name("global".into()), "q1", policy(FILTERS));
     req.visibility_timeout = Some(Duration::from_secs(5));
@@ -438,7 +456,7 @@ async fn warnings_and_scopes() {
 #[tokio::test]
 async fn unreachable_endpoint_fails_every_check_without_panicking() {
     // No server needed: nothing listens on this port.
-    let port = iniesta_testkit::free_port();
+    let port = iniesta_tests::servers::free_port();
     let clients = iniesta_aws::AwsClients::with_static_credentials(
         "AKIDSECRETLOOKING",
         "very-secret-key-material",

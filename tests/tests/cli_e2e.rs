@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use iniesta_aws::{AwsClients, SnsTopic, SqsQueue};
 use iniesta_core::publish::event_message;
 use iniesta_core::{Queue, ReceiveRequest, Topic};
-use iniesta_testkit::moto::MotoServer;
-use iniesta_testkit::redis::RedisCluster;
+use iniesta_tests::servers::moto::MotoServer;
+use iniesta_tests::servers::redis::RedisCluster;
 use serde_json::Value;
 
 const SERVICE: &str = "billing";
@@ -464,7 +464,7 @@ fn sigterm_finishes_running_work_and_malformed_messages_stay_without_stopping_th
     assert!(found);
 
     // Redis unreachable: a runtime error that says what to fix, exit 1.
-    let nowhere = format!("redis://127.0.0.1:{}/", iniesta_testkit::free_port());
+    let nowhere = format!("redis://127.0.0.1:{}/", iniesta_tests::servers::free_port());
     let r = run(env.iniesta(&["consume", "--caches", &nowhere]));
     assert_eq!(r.code(), Some(1), "{r:?}");
     assert!(

@@ -8,10 +8,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use common::redlock::*;
 use iniesta_core::ports::{AcquireOutcome, LockBackend, LockError, LockToken};
 use iniesta_redlock::{Redlock, RedlockConfig, DONE_PREFIX};
-use iniesta_testkit::redis::RedisCluster;
+use iniesta_tests::servers::redis::RedisCluster;
 
 // ---------------------------------------------------------------------------
 // Batches

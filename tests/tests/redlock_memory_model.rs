@@ -8,12 +8,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use common::redlock::*;
 use iniesta_core::ports::{AcquireOutcome, LockBackend, LockError, LockToken};
 use iniesta_redlock::memory::{MemoryNode, NodeState};
 use iniesta_redlock::quorum::AcquireReply;
 use iniesta_redlock::{Redlock, DONE_PREFIX};
-use iniesta_testkit::redis::RedisCluster;
+use iniesta_tests::servers::redis::RedisCluster;
 
 const KEYS: [&str; 3] = ["sqs:event:m-a", "sqs:event:m-b", "sqs:event:m-c"];
 /// Long enough that nothing expires during the run: expiry is exercised

@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use common::redlock::*;
 use iniesta_core::ports::{AcquireOutcome, LockBackend, LockError, LockToken};
 use iniesta_redlock::{Redlock, DONE_PREFIX};
-use iniesta_testkit::redis::RedisCluster;
+use iniesta_tests::servers::redis::RedisCluster;
 
 // ---------------------------------------------------------------------------
 // Mutual exclusion
@@ -572,8 +572,8 @@ async fn node_errors_never_show_passwords() {
         let dead = |port: u16| format!("redis://user:hunter2@127.0.0.1:{port}/");
         let urls = vec![
             cluster.urls()[0].clone(),
-            dead(iniesta_testkit::free_port()),
-            dead(iniesta_testkit::free_port()),
+            dead(iniesta_tests::servers::free_port()),
+            dead(iniesta_tests::servers::free_port()),
         ];
         let lock = redlock_with(urls, 0, Duration::from_millis(500));
         match acquire_one(&lock, "sqs:event:secret", TTL).await {

@@ -17,8 +17,8 @@ use iniesta_core::{
 };
 use iniesta_mock::{Clock, MockQueue, MockTopic, QueueOptions, SubscribeOptions};
 use iniesta_redlock::{Redlock, RedlockConfig};
-use iniesta_testkit::moto::MotoServer;
-use iniesta_testkit::redis::RedisCluster;
+use iniesta_tests::servers::moto::MotoServer;
+use iniesta_tests::servers::redis::RedisCluster;
 use iniesta_tokio::TokioRuntime;
 
 const EVENT: &str = "Happened.svc";

@@ -4,7 +4,6 @@
 //! A test that cannot find its server binary **fails** when the `CI`
 //! environment variable is set (so a suite is never skipped silently in CI);
 //! elsewhere it prints why and skips.
-#![warn(missing_docs)]
 
 pub mod moto;
 pub mod redis;

@@ -15,7 +15,7 @@
 //!   not by whom.
 //!
 //! ```no_run
-//! use iniesta_testkit::moto::MotoServer;
+//! use iniesta_tests::servers::moto::MotoServer;
 //!
 //! // `None`: moto_server is not installed and we are not in CI; skip.
 //! let Some(moto) = MotoServer::start() else { return };
@@ -30,7 +30,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{free_port, require_binary, ProcessGuard};
+use super::{free_port, require_binary, ProcessGuard};
 
 /// How long a fresh `moto_server` may take to listen (Python start-up on a
 /// busy machine is slow).

@@ -8,7 +8,7 @@
 //! as a Redlock deployment uses.
 //!
 //! ```no_run
-//! use iniesta_testkit::redis::{RedisCluster, RedisServer};
+//! use iniesta_tests::servers::redis::{RedisCluster, RedisServer};
 //!
 //! // `None`: redis-server is not installed and we are not in CI; skip.
 //! let Some(mut server) = RedisServer::start() else { return };
@@ -29,7 +29,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::{free_port, require_binary, ProcessGuard};
+use super::{free_port, require_binary, ProcessGuard};
 
 /// How long a server may take to start listening before we give up.
 const START_TIMEOUT: Duration = Duration::from_secs(15);

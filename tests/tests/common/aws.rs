@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use iniesta_aws::{provision, AwsClients, ProvisionRequest, Provisioned, SqsQueue, TopicRef};
 use iniesta_core::{FilterPolicy, Queue, ReceiveRequest, ReceivedMessage};
-use iniesta_testkit::moto::MotoServer;
+use iniesta_tests::servers::moto::MotoServer;
 
 /// A moto_server of this test's own and clients pointed at it.
 pub struct Moto {

@@ -14,6 +14,8 @@
 // Each test executable compiles this module for itself and uses a part of it.
 #![allow(dead_code)]
 
+pub mod aws;
+pub mod redlock;
 pub mod world;
 
 use std::ffi::OsString;

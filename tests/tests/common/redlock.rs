@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use iniesta_core::ports::{AcquireOutcome, LockBackend, LockError, LockKey, LockToken};
 use iniesta_redlock::{Redlock, RedlockConfig};
-use iniesta_testkit::redis::RedisCluster;
+use iniesta_tests::servers::redis::RedisCluster;
 
 pub const TTL: Duration = Duration::from_secs(30);
 pub const KEEP: Duration = Duration::from_secs(600);

@@ -11,8 +11,8 @@ use iniesta_aws::{AwsClients, SnsTopic};
 use iniesta_core::publish::envelope_json;
 use iniesta_core::publish::event_message;
 use iniesta_core::{AttributeValue, Topic};
-use iniesta_testkit::moto::MotoServer;
-use iniesta_testkit::redis::RedisCluster;
+use iniesta_tests::servers::moto::MotoServer;
+use iniesta_tests::servers::redis::RedisCluster;
 use serde_json::Value;
 
 use super::{run, Consumer};
