@@ -86,6 +86,7 @@
 
 mod clock;
 pub mod codes;
+pub mod conformance;
 mod lock;
 mod queue;
 mod topic;
