@@ -1,0 +1,94 @@
+//! The public lock backend conformance suite against every backend: the
+//! in-memory `MockLock` on a virtual clock, Redlock over three real
+//! `redis-server`s, and `DynamoLock` on moto_server's DynamoDB. The real
+//! backends run on wall time with 1 s locks; their timed checks run side by
+//! side, so each suite waits a few seconds once.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use iniesta_dynamodb::{create_table, DynamoLock, DEFAULT_TABLE};
+use iniesta_mock::conformance::{check_backend, Conformance, Timing, WallClock, CHECKS};
+use iniesta_mock::{Clock, MockLock};
+use iniesta_tests::servers::moto::MotoServer;
+use iniesta_tests::servers::redis::RedisCluster;
+
+fn real_time() -> Conformance {
+    Conformance::new(Timing::real_time(Duration::from_secs(1)))
+}
+
+#[test]
+fn the_mock_lock_conforms_on_a_virtual_clock() {
+    let clock = Clock::virtual_clock();
+    let lock = MockLock::new(&clock);
+    let report = futures::executor::block_on(check_backend(
+        || lock.clone(),
+        &clock,
+        Timing::virtual_time(),
+    ));
+    report.assert_passed();
+    assert_eq!(report.results().len(), CHECKS.len());
+}
+
+#[test]
+fn the_mock_lock_conforms_on_real_time() {
+    // The path real backends take (checks side by side, real sleeps),
+    // without a server.
+    let clock = Clock::real();
+    let lock = MockLock::new(&clock);
+    let started = Instant::now();
+    let report = futures::executor::block_on(real_time().run(|| lock.clone(), &clock));
+    report.assert_passed();
+    eprintln!("MockLock on real time: {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn redlock_conforms_over_real_redis() {
+    let Some(cluster) = RedisCluster::start(3) else {
+        return;
+    };
+    let started = Instant::now();
+    let report = real_time()
+        .run(|| common::redlock::redlock(&cluster, 1), &WallClock)
+        .await;
+    report.assert_passed();
+    eprintln!("Redlock over 3 redis-servers: {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn dynamo_lock_conforms_on_moto() {
+    let Some(moto) = MotoServer::start() else {
+        return;
+    };
+    let client = dynamodb_client(&moto.endpoint());
+    create_table(&client, DEFAULT_TABLE)
+        .await
+        .expect("create the lock table on moto");
+    let started = Instant::now();
+    let report = real_time()
+        .run(
+            || DynamoLock::new(client.clone(), DEFAULT_TABLE),
+            &WallClock,
+        )
+        .await;
+    report.assert_passed();
+    eprintln!("DynamoLock on moto: {:?}", started.elapsed());
+}
+
+fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(MotoServer::REGION))
+        .credentials_provider(Credentials::new(
+            MotoServer::ACCESS_KEY_ID,
+            MotoServer::SECRET_ACCESS_KEY,
+            None,
+            None,
+            "moto",
+        ))
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
