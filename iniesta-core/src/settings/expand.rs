@@ -1,7 +1,7 @@
 //! What the table of settings expands to.
 //!
-//! Both macros take the rows of [`settings_table!`](super::table) as they
-//! are written there:
+//! `expand_rows!` takes the rows of [`settings_table!`](super::table) as
+//! they are written there:
 //!
 //! ```text
 //! /// More about the field (optional).
@@ -14,10 +14,23 @@
 //! },
 //! ```
 
-/// The doc table of the [`settings`](crate::settings) module, as one string
-/// literal: a line per row, with its variable, its default and its meaning.
-macro_rules! doc_table {
-    ($(
+/// Expands the rows of the table into one of two things, named before
+/// them (`doc; rows` or `items; rows`):
+///
+/// - `doc`: the doc table of the [`settings`](crate::settings) module, as
+///   one string literal: a line per row, with its variable, its default and
+///   its meaning;
+/// - `items`: the `vars` module and its `ALL` list, the `Settings` struct,
+///   its `Default` and its `Debug` (URLs redacted), and `Settings::read`,
+///   which parses every variable.
+macro_rules! expand_rows {
+    (@pick doc, { $($doc:tt)* }, { $($items:tt)* }) => { $($doc)* };
+    (@pick items, { $($doc:tt)* }, { $($items:tt)* }) => { $($items)* };
+    (@shown $value:expr) => { $value };
+    (@shown $value:expr, urls) => { &$crate::settings::redact::Redacted($value) };
+    (@secret) => { false };
+    (@secret urls) => { true };
+    ($what:ident; $(
         $(#[$extra:meta])*
         $field:ident: $ty:ty {
             var: $var:ident = $name:literal,
@@ -26,34 +39,13 @@ macro_rules! doc_table {
             $(redact: $redact:ident,)?
             doc: $doc:literal $(,)?
         }
-    ),* $(,)?) => {
+    ),* $(,)?) => { $crate::settings::expand::expand_rows! { @pick $what, {
         concat!(
             "| variable | default | meaning |\n",
             "|---|---|---|\n",
             $("| `", $name, "` | ", $shown, " | ", $doc, " |\n",)*
         )
-    };
-}
-pub(super) use doc_table;
-
-/// The items of the table: the `vars` module and its `ALL` list, the
-/// `Settings` struct, its `Default` and its `Debug` (URLs redacted), and
-/// `Settings::read`, which parses every variable.
-macro_rules! define_settings {
-    (@shown $value:expr) => { $value };
-    (@shown $value:expr, urls) => { &$crate::settings::redact::Redacted($value) };
-    (@secret) => { false };
-    (@secret urls) => { true };
-    ($(
-        $(#[$extra:meta])*
-        $field:ident: $ty:ty {
-            var: $var:ident = $name:literal,
-            default: $default:expr, shown as $shown:literal,
-            parse: $parse:expr,
-            $(redact: $redact:ident,)?
-            doc: $doc:literal $(,)?
-        }
-    ),* $(,)?) => {
+    }, {
         /// The names of the environment variables [`Settings`] reads.
         pub mod vars {
             $(
@@ -95,7 +87,7 @@ macro_rules! define_settings {
                 f.debug_struct("Settings")
                     $(.field(
                         stringify!($field),
-                        $crate::settings::expand::define_settings!(@shown &self.$field $(, $redact)?),
+                        $crate::settings::expand::expand_rows!(@shown &self.$field $(, $redact)?),
                     ))*
                     .finish()
             }
@@ -109,7 +101,7 @@ macro_rules! define_settings {
                 Settings {
                     $($field: match r.read(
                         vars::$var,
-                        $crate::settings::expand::define_settings!(@secret $($redact)?),
+                        $crate::settings::expand::expand_rows!(@secret $($redact)?),
                         $parse,
                     ) {
                         Some(value) => value,
@@ -118,6 +110,6 @@ macro_rules! define_settings {
                 }
             }
         }
-    };
+    } } };
 }
-pub(super) use define_settings;
+pub(super) use expand_rows;

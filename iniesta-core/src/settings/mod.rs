@@ -12,7 +12,7 @@
 //!
 // The table of variables is generated from the rows in `table.rs`, the
 // same rows the struct, its parser and `vars` come from.
-#![doc = table::settings_table!(expand::doc_table)]
+#![doc = table::settings_table!(doc)]
 //!
 //! SQS takes visibility timeouts in whole seconds and rounds nothing itself,
 //! so the durations iniesta sends as visibility timeouts

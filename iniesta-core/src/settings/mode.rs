@@ -56,15 +56,8 @@ impl Settings {
     /// Checks what event polling needs beyond valid values: a topic, at
     /// least one filter (150 at most, SNS's limit) and a queue name.
     pub fn validate_for_event_polling(&self) -> Result<(), SettingsError> {
-        let mut problems = Vec::new();
-        if self.topic_arn.is_none() {
-            problems.push(SettingsProblem::new(
-                vars::GLOBAL_TOPIC_ARN,
-                None,
-                "expected the global topic's ARN (arn:aws:sns:region:account:name); \
-                 event polling needs it",
-            ));
-        }
+        let mut problems: Vec<SettingsProblem> =
+            self.missing_topic("event polling").into_iter().collect();
         if let Err(e) = self.filter_policy() {
             let value =
                 (!self.consumer_filters.is_empty()).then(|| self.consumer_filters.join(","));
@@ -97,15 +90,8 @@ impl Settings {
     /// Checks what publishing needs beyond valid values: a topic, and
     /// `SERVICE_NAME` to qualify event names (`Event.service`).
     pub fn validate_for_sns_producer(&self) -> Result<(), SettingsError> {
-        let mut problems = Vec::new();
-        if self.topic_arn.is_none() {
-            problems.push(SettingsProblem::new(
-                vars::GLOBAL_TOPIC_ARN,
-                None,
-                "expected the global topic's ARN (arn:aws:sns:region:account:name); \
-                 publishing needs it",
-            ));
-        }
+        let mut problems: Vec<SettingsProblem> =
+            self.missing_topic("publishing").into_iter().collect();
         if self.service_name.is_none() {
             problems.push(SettingsProblem::new(
                 vars::SERVICE_NAME,
@@ -114,6 +100,21 @@ impl Settings {
             ));
         }
         SettingsError::check(problems)
+    }
+
+    /// The problem of an unset `INIESTA_SNS_PRODUCER_GLOBAL_TOPIC_ARN`, for
+    /// a mode (`needed_by`) that needs the topic.
+    fn missing_topic(&self, needed_by: &str) -> Option<SettingsProblem> {
+        self.topic_arn.is_none().then(|| {
+            SettingsProblem::new(
+                vars::GLOBAL_TOPIC_ARN,
+                None,
+                format!(
+                    "expected the global topic's ARN (arn:aws:sns:region:account:name); \
+                     {needed_by} needs it"
+                ),
+            )
+        })
     }
 
     /// Runs the checks of every mode in `INIESTA_INITIALIZATION_TYPE`, and

@@ -16,14 +16,14 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::expand::define_settings;
 use super::mode::InitializationType;
 use super::values::{self, some};
 use crate::sqs::{self, MAX_VISIBILITY};
 
-/// Calls the macro named by its argument with every row of the table.
+/// Expands every row of the table into what its argument names: `doc` or
+/// `items` (see [`expand`](super::expand)).
 macro_rules! settings_table {
-    ($($then:tt)*) => { $($then)*! {
+    ($what:ident) => { $crate::settings::expand::expand_rows! { $what;
         initialization_types: BTreeSet<InitializationType> {
             var: INITIALIZATION_TYPE = "INIESTA_INITIALIZATION_TYPE",
             default: BTreeSet::new(), shown as "empty",
@@ -234,4 +234,4 @@ macro_rules! settings_table {
 }
 pub(super) use settings_table;
 
-settings_table!(define_settings);
+settings_table!(items);

@@ -416,7 +416,7 @@ fn problems_stay_on_one_line() {
 }
 
 /// The doc table of the module docs, as generated from the table.
-const DOC_TABLE: &str = settings_table!(expand::doc_table);
+const DOC_TABLE: &str = settings_table!(doc);
 
 /// The doc table's rows: variable, default, meaning.
 fn doc_rows() -> Vec<[&'static str; 3]> {
