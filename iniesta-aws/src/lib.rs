@@ -50,6 +50,7 @@
 //! `tracing` at debug level.
 #![warn(missing_docs)]
 
+mod batch;
 pub mod clients;
 pub mod error;
 pub mod policy;

@@ -15,6 +15,7 @@ use iniesta_core::{
     ReceivedMessage, SystemAttributes,
 };
 
+use crate::batch;
 use crate::error::{backend_error, has_code, AwsError, SQS_NO_QUEUE};
 
 /// The default queue name template (`INIESTA_SQS_QUEUE_NAME_TEMPLATE`).
@@ -116,52 +117,46 @@ impl SqsQueue {
                     .build()
             })
             .collect();
-        let entries = match entries {
-            Ok(e) => e,
-            Err(e) => return vec![Err(BackendError::message(e.to_string())); handles.len()],
-        };
-        tracing::debug!(queue = %self.queue_url, entries = handles.len(), "sqs:DeleteMessageBatch");
-        match self
-            .client
-            .delete_message_batch()
-            .queue_url(&self.queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
-            Ok(out) => batch_results(
-                handles.len(),
-                out.successful().iter().map(|s| s.id()),
-                out.failed(),
-            ),
-            Err(e) => vec![Err(backend_error(&e)); handles.len()],
-        }
+        batch::call(handles.len(), entries, |entries| async move {
+            tracing::debug!(queue = %self.queue_url, entries = handles.len(), "sqs:DeleteMessageBatch");
+            self.client
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map(|out| {
+                    batch_results(
+                        handles.len(),
+                        out.successful().iter().map(|s| s.id()),
+                        out.failed(),
+                    )
+                })
+        })
+        .await
     }
 
     async fn change_visibility_chunk(
         &self,
         entries: &[(ReceiptHandle, Duration)],
     ) -> Vec<EntryResult> {
-        let request = match visibility_entries(entries) {
-            Ok(r) => r,
-            Err(e) => return vec![Err(BackendError::message(e.to_string())); entries.len()],
-        };
-        tracing::debug!(queue = %self.queue_url, entries = entries.len(), "sqs:ChangeMessageVisibilityBatch");
-        match self
-            .client
-            .change_message_visibility_batch()
-            .queue_url(&self.queue_url)
-            .set_entries(Some(request))
-            .send()
-            .await
-        {
-            Ok(out) => batch_results(
-                entries.len(),
-                out.successful().iter().map(|s| s.id()),
-                out.failed(),
-            ),
-            Err(e) => vec![Err(backend_error(&e)); entries.len()],
-        }
+        batch::call(entries.len(), visibility_entries(entries), |request| async move {
+            tracing::debug!(queue = %self.queue_url, entries = entries.len(), "sqs:ChangeMessageVisibilityBatch");
+            self.client
+                .change_message_visibility_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(request))
+                .send()
+                .await
+                .map(|out| {
+                    batch_results(
+                        entries.len(),
+                        out.successful().iter().map(|s| s.id()),
+                        out.failed(),
+                    )
+                })
+        })
+        .await
     }
 }
 
@@ -189,36 +184,20 @@ fn sdk_visibility(d: Duration) -> i32 {
     i32::try_from(sqs::visibility_seconds(d)).unwrap_or(i32::MAX)
 }
 
-/// Maps a batch answer back to request order. Entry ids are the request
-/// indices; an entry the answer does not mention is reported as failed.
+/// Maps an SQS batch answer back to request order (see
+/// [`batch::in_request_order`]); an entry the answer does not mention is
+/// reported as failed.
 fn batch_results<'a>(
     len: usize,
     successful: impl Iterator<Item = &'a str>,
-    failed: &[BatchResultErrorEntry],
+    failed: &'a [BatchResultErrorEntry],
 ) -> Vec<EntryResult> {
-    let mut out: Vec<Option<EntryResult>> = vec![None; len];
-    for id in successful {
-        if let Some(slot) = id.parse::<usize>().ok().and_then(|i| out.get_mut(i)) {
-            *slot = Some(Ok(()));
-        }
-    }
-    for f in failed {
-        if let Some(slot) = f.id().parse::<usize>().ok().and_then(|i| out.get_mut(i)) {
-            *slot = Some(Err(BackendError::new(
-                f.code(),
-                f.message().unwrap_or("the entry failed"),
-            )));
-        }
-    }
-    out.into_iter()
-        .map(|r| {
-            r.unwrap_or_else(|| {
-                Err(BackendError::message(
-                    "the batch answer did not mention this entry; retry it",
-                ))
-            })
-        })
-        .collect()
+    batch::in_request_order(
+        len,
+        successful.map(|id| (Some(id), Ok(()))),
+        failed.iter().map(|f| (f.id(), f.code(), f.message())),
+        "the batch answer did not mention this entry; retry it",
+    )
 }
 
 /// Converts an SQS message attribute. Custom labels (`Number.float`) fall

@@ -7,6 +7,7 @@ use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use iniesta_core::publish::{event_message, message_size, PublishError, MAX_MESSAGE_BYTES};
 use iniesta_core::{AttributeValue, BackendError, OutgoingMessage, Topic};
 
+use crate::batch;
 use crate::error::{backend_error, AwsError};
 
 /// The most entries one PublishBatch call takes.
@@ -84,57 +85,31 @@ impl SnsTopic {
                 entry.build()
             })
             .collect();
-        let entries = match entries {
-            Ok(e) => e,
-            Err(e) => return vec![Err(BackendError::message(e.to_string())); chunk.len()],
-        };
-        tracing::debug!(topic = %self.topic_arn, entries = chunk.len(), "sns:PublishBatch");
-        let out = match self
-            .client
-            .publish_batch()
-            .topic_arn(&self.topic_arn)
-            .set_publish_batch_request_entries(Some(entries))
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => return vec![Err(backend_error(&e)); chunk.len()],
-        };
-        let mut results: Vec<Option<Result<String, BackendError>>> = vec![None; chunk.len()];
-        for s in out.successful() {
-            let slot = s
-                .id()
-                .and_then(|id| id.parse::<usize>().ok())
-                .and_then(|i| results.get_mut(i));
-            if let Some(slot) = slot {
-                *slot = Some(s.message_id().map(str::to_owned).ok_or_else(|| {
-                    BackendError::message("sns:PublishBatch answered without a MessageId")
-                }));
-            }
-        }
-        for f in out.failed() {
-            if let Some(slot) = f
-                .id()
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| results.get_mut(i))
-            {
-                *slot = Some(Err(BackendError::new(
-                    f.code(),
-                    f.message().unwrap_or("the entry failed"),
-                )));
-            }
-        }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
-                    Err(BackendError::message(
+        batch::call(chunk.len(), entries, |entries| async move {
+            tracing::debug!(topic = %self.topic_arn, entries = chunk.len(), "sns:PublishBatch");
+            self.client
+                .publish_batch()
+                .topic_arn(&self.topic_arn)
+                .set_publish_batch_request_entries(Some(entries))
+                .send()
+                .await
+                .map(|out| {
+                    batch::in_request_order(
+                        chunk.len(),
+                        out.successful().iter().map(|s| {
+                            let id = s.message_id().map(str::to_owned).ok_or_else(|| {
+                                BackendError::message(
+                                    "sns:PublishBatch answered without a MessageId",
+                                )
+                            });
+                            (s.id(), id)
+                        }),
+                        out.failed().iter().map(|f| (f.id(), f.code(), f.message())),
                         "the batch answer did not mention this entry; it may or may not be published",
-                    ))
+                    )
                 })
-            })
-            .collect()
+        })
+        .await
     }
 }
 
