@@ -92,26 +92,22 @@ impl Node {
         calls: &[Invocation],
         used: &AtomicU64,
     ) -> Result<Vec<EntryReply>, String> {
-        let (generation, fresh, mut conn) =
-            self.connection().await.map_err(|e| self.describe(&e))?;
-        used.store(generation, Ordering::Relaxed);
-        match run(&mut conn, script, calls).await {
-            Ok(replies) => Ok(self.label_entries(replies)),
-            Err(e) => {
-                self.invalidate(generation);
-                if fresh || !is_connection_error(&e) {
-                    return Err(self.describe(&e));
-                }
-                tracing::debug!(node = %self.label, error = %e, "cached connection failed; reconnecting");
-                let (generation, _, mut conn) =
-                    self.connection().await.map_err(|e| self.describe(&e))?;
-                used.store(generation, Ordering::Relaxed);
-                match run(&mut conn, script, calls).await {
-                    Ok(replies) => Ok(self.label_entries(replies)),
-                    Err(e) => {
-                        self.invalidate(generation);
-                        Err(self.describe(&e))
+        // A cached connection that fails as a connection gets one retry
+        // on a new one; a fresh connection, or a second failure, does not.
+        let mut retried = false;
+        loop {
+            let (generation, fresh, mut conn) =
+                self.connection().await.map_err(|e| self.describe(&e))?;
+            used.store(generation, Ordering::Relaxed);
+            match run(&mut conn, script, calls).await {
+                Ok(replies) => return Ok(self.label_entries(replies)),
+                Err(e) => {
+                    self.invalidate(generation);
+                    if fresh || retried || !is_connection_error(&e) {
+                        return Err(self.describe(&e));
                     }
+                    tracing::debug!(node = %self.label, error = %e, "cached connection failed; reconnecting");
+                    retried = true;
                 }
             }
         }

@@ -259,22 +259,14 @@ impl Quorum {
         elapsed: Duration,
         tally: &Tally,
     ) -> Result<Duration, LockError> {
-        if tally.granted() >= self.needed {
-            return self.validity(ttl, elapsed).ok_or_else(|| {
+        self.majority_write("cannot extend", key, tally, || {
+            self.validity(ttl, elapsed).ok_or_else(|| {
                 LockError::Unavailable(format!(
                     "extending `{key}` took {elapsed:?}, too long for a TTL of {:?}; the lock may be lost",
                     node_ttl(ttl)
                 ))
-            });
-        }
-        if self.impossible(tally) {
-            return Err(LockError::NotHeld);
-        }
-        Err(LockError::Unavailable(self.no_majority(
-            "cannot extend",
-            key,
-            tally,
-        )))
+            })
+        })
     }
 
     /// The decision on one complete of `key`: `Ok` when a majority holds a
@@ -282,17 +274,7 @@ impl Quorum {
     /// nodes refused (someone else's live lock) that no majority can hold
     /// it; `Unavailable` otherwise.
     pub fn complete(&self, key: &str, tally: &Tally) -> Result<(), LockError> {
-        if tally.granted() >= self.needed {
-            return Ok(());
-        }
-        if self.impossible(tally) {
-            return Err(LockError::NotHeld);
-        }
-        Err(LockError::Unavailable(self.no_majority(
-            "cannot record completion of",
-            key,
-            tally,
-        )))
+        self.majority_write("cannot record completion of", key, tally, || Ok(()))
     }
 
     /// The decision on one release of `key`: with a majority answering,
@@ -310,6 +292,26 @@ impl Quorum {
             return Err(LockError::NotHeld);
         }
         Ok(())
+    }
+
+    /// The decision on a write that a majority must grant (extend,
+    /// complete): `granted()` when a majority did; `NotHeld` when so many
+    /// nodes refused that no majority can; `Unavailable` (saying what
+    /// could not be done) otherwise.
+    fn majority_write<T>(
+        &self,
+        what: &str,
+        key: &str,
+        tally: &Tally,
+        granted: impl FnOnce() -> Result<T, LockError>,
+    ) -> Result<T, LockError> {
+        if tally.granted() >= self.needed {
+            return granted();
+        }
+        if self.impossible(tally) {
+            return Err(LockError::NotHeld);
+        }
+        Err(LockError::Unavailable(self.no_majority(what, key, tally)))
     }
 
     /// Whether enough nodes said no that a majority can no longer say yes.
