@@ -99,6 +99,16 @@ impl State {
         self.keys.get_mut(key)
     }
 
+    /// Removes the entry of `key` if it is live and `which` holds for it;
+    /// returns whether it did.
+    fn remove_live(&mut self, key: &str, now: Time, which: impl Fn(&Entry) -> bool) -> bool {
+        let remove = self.live(key, now).is_some_and(|e| which(e));
+        if remove {
+            self.keys.remove(key);
+        }
+        remove
+    }
+
     fn fault(&mut self) -> Fault {
         if self.fail_next > 0 {
             self.fail_next -= 1;
@@ -201,6 +211,40 @@ impl MockLock {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// One operation on a lock or record of ours (extend, complete,
+    /// release): sweeps now and then; answers `refuse` as `Unavailable`,
+    /// changing nothing; takes the next injected fault, where a failure
+    /// answers `Unavailable` and changes nothing; runs `op`; counts its
+    /// result (`ok` on success, `not_held` otherwise); and after a lost
+    /// reply answers `Unavailable` although `op` took effect.
+    fn held_op<T>(
+        &self,
+        refuse: Option<&str>,
+        ok: fn(&mut LockStats) -> &mut u64,
+        op: impl FnOnce(&mut State, Time) -> Result<T, LockError>,
+    ) -> Result<T, LockError> {
+        let now = self.inner.clock.now();
+        let mut st = self.guard();
+        st.maybe_sweep(now);
+        if let Some(why) = refuse {
+            return Err(unavailable(why));
+        }
+        let fault = st.fault();
+        if fault == Fault::Fail {
+            return Err(unavailable(INJECTED));
+        }
+        let result = op(&mut st, now);
+        match result {
+            Ok(_) => *ok(&mut st.stats) += 1,
+            Err(_) => st.stats.not_held += 1,
+        }
+        if fault == Fault::Ambiguous {
+            Err(unavailable(AMBIGUOUS))
+        } else {
+            result
+        }
+    }
+
     /// Tries to lock `key` for `ttl`:
     /// a completion record → `Done`; a lock (not expired) → `Busy`;
     /// otherwise the key is locked with a fresh token →
@@ -242,28 +286,21 @@ impl MockLock {
         token: &LockToken,
         ttl: Duration,
     ) -> Result<Duration, LockError> {
-        let now = self.inner.clock.now();
-        let mut st = self.guard();
-        st.maybe_sweep(now);
-        if ttl.is_zero() {
-            return Err(unavailable("ttl must be positive"));
-        }
-        let fault = st.fault();
-        if fault == Fault::Fail {
-            return Err(unavailable(INJECTED));
-        }
-        let result = match st.live(key, now) {
-            Some(Entry::Locked {
-                token: held,
-                expires_at,
-            }) if held == token => {
-                *expires_at = now + ttl;
-                Ok(ttl)
-            }
-            _ => Err(LockError::NotHeld),
-        };
-        count(&mut st.stats, &result, |s| &mut s.extended);
-        ambiguous(fault, result)
+        let refuse = ttl.is_zero().then_some("ttl must be positive");
+        self.held_op(
+            refuse,
+            |s| &mut s.extended,
+            |st, now| match st.live(key, now) {
+                Some(Entry::Locked {
+                    token: held,
+                    expires_at,
+                }) if held == token => {
+                    *expires_at = now + ttl;
+                    Ok(ttl)
+                }
+                _ => Err(LockError::NotHeld),
+            },
+        )
     }
 
     /// Records that the work on `key` is done, kept for `keep_for` from
@@ -285,60 +322,54 @@ impl MockLock {
         token: &LockToken,
         keep_for: Duration,
     ) -> Result<(), LockError> {
-        let now = self.inner.clock.now();
-        let mut st = self.guard();
-        st.maybe_sweep(now);
-        let fault = st.fault();
-        if fault == Fault::Fail {
-            return Err(unavailable(INJECTED));
-        }
-        let record = Entry::Done {
-            token: token.clone(),
-            expires_at: now + keep_for,
-        };
-        let result = match st.live(key, now) {
-            None => {
-                st.keys.insert(LockKey::from(key), record);
-                Ok(())
-            }
-            Some(entry) => match &*entry {
-                Entry::Locked { token: held, .. } | Entry::Done { token: held, .. }
-                    if held == token =>
-                {
-                    *entry = record;
-                    Ok(())
+        self.held_op(
+            None,
+            |s| &mut s.completed,
+            |st, now| {
+                let record = Entry::Done {
+                    token: token.clone(),
+                    expires_at: now + keep_for,
+                };
+                match st.live(key, now) {
+                    None => {
+                        st.keys.insert(LockKey::from(key), record);
+                        Ok(())
+                    }
+                    Some(entry) => match &*entry {
+                        Entry::Locked { token: held, .. } | Entry::Done { token: held, .. }
+                            if held == token =>
+                        {
+                            *entry = record;
+                            Ok(())
+                        }
+                        Entry::Done { .. } => Ok(()),
+                        Entry::Locked { .. } => Err(LockError::NotHeld),
+                    },
                 }
-                Entry::Done { .. } => Ok(()),
-                Entry::Locked { .. } => Err(LockError::NotHeld),
             },
-        };
-        count(&mut st.stats, &result, |s| &mut s.completed);
-        ambiguous(fault, result)
+        )
     }
 
     /// Releases our lock on `key` (compare-and-delete on the token). A lock
     /// not held with `token` (expired, taken by another, completed, free) is
     /// `Err(NotHeld)` and nothing changes.
     pub fn release_now(&self, key: &str, token: &LockToken) -> Result<(), LockError> {
-        let now = self.inner.clock.now();
-        let mut st = self.guard();
-        st.maybe_sweep(now);
-        let fault = st.fault();
-        if fault == Fault::Fail {
-            return Err(unavailable(INJECTED));
-        }
-        let ours = matches!(
-            st.live(key, now),
-            Some(Entry::Locked { token: held, .. }) if held == token
-        );
-        let result = if ours {
-            st.keys.remove(key);
-            Ok(())
-        } else {
-            Err(LockError::NotHeld)
-        };
-        count(&mut st.stats, &result, |s| &mut s.released);
-        ambiguous(fault, result)
+        self.held_op(
+            None,
+            |s| &mut s.released,
+            |st, now| {
+                let ours = st.remove_live(
+                    key,
+                    now,
+                    |e| matches!(e, Entry::Locked { token: held, .. } if held == token),
+                );
+                if ours {
+                    Ok(())
+                } else {
+                    Err(LockError::NotHeld)
+                }
+            },
+        )
     }
 
     /// The state of `key` now, after expiry.
@@ -394,26 +425,16 @@ impl MockLock {
     /// holder, a clock jump on the server). Returns whether a lock was held.
     pub fn expire(&self, key: &str) -> bool {
         let now = self.inner.clock.now();
-        let mut st = self.guard();
-        if matches!(st.live(key, now), Some(Entry::Locked { .. })) {
-            st.keys.remove(key);
-            true
-        } else {
-            false
-        }
+        self.guard()
+            .remove_live(key, now, |e| matches!(e, Entry::Locked { .. }))
     }
 
     /// Loses the completion record of `key` (a server restart without
     /// persistence, an eviction). Returns whether there was one.
     pub fn forget(&self, key: &str) -> bool {
         let now = self.inner.clock.now();
-        let mut st = self.guard();
-        if matches!(st.live(key, now), Some(Entry::Done { .. })) {
-            st.keys.remove(key);
-            true
-        } else {
-            false
-        }
+        self.guard()
+            .remove_live(key, now, |e| matches!(e, Entry::Done { .. }))
     }
 
     /// Counters of outcomes and faults.
@@ -494,25 +515,6 @@ fn token_for(n: u64) -> LockToken {
     buf[..4].copy_from_slice(b"tok-");
     buf[4..4 + digits.len()].copy_from_slice(digits.as_bytes());
     LockToken::new(std::str::from_utf8(&buf[..4 + digits.len()]).expect("ASCII"))
-}
-
-fn count<T>(
-    stats: &mut LockStats,
-    result: &Result<T, LockError>,
-    ok: fn(&mut LockStats) -> &mut u64,
-) {
-    match result {
-        Ok(_) => *ok(stats) += 1,
-        Err(_) => stats.not_held += 1,
-    }
-}
-
-fn ambiguous<T>(fault: Fault, result: Result<T, LockError>) -> Result<T, LockError> {
-    if fault == Fault::Ambiguous {
-        Err(unavailable(AMBIGUOUS))
-    } else {
-        result
-    }
 }
 
 impl fmt::Debug for MockLock {
