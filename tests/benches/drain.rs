@@ -33,7 +33,7 @@
 //! Needs `moto_server` and `redis-server` on `PATH`; without them it says so
 //! and exits.
 
-use iniesta_tests::{env_list, env_u64};
+use iniesta_tests::{clean_command, env_list, env_u64};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -46,7 +46,7 @@ use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
 };
 use futures::StreamExt;
-use iniesta_aws::{provision, AwsClients, ProvisionRequest, SnsTopic, TopicRef};
+use iniesta_aws::{provision, ProvisionRequest, SnsTopic, TopicRef};
 use iniesta_core::publish::event_message;
 use iniesta_core::{FilterPolicy, Topic};
 use iniesta_tests::servers::moto::MotoServer;
@@ -55,8 +55,6 @@ use iniesta_tests::servers::redis::RedisCluster;
 const EVENT: &str = "BenchHappened.bench";
 const SERVICE: &str = "bench";
 const TOPIC: &str = "iniesta-bench-global";
-/// moto's account.
-const ACCOUNT: &str = "123456789012";
 /// The long-poll wait of both sides (the consumer's default).
 const WAIT_SECONDS: i32 = 20;
 
@@ -137,25 +135,9 @@ fn run_consumer(
     n: usize,
     max: Duration,
 ) -> Side {
-    let mut cmd = Command::new(binary);
-    // A clean environment for the child: nothing from ours that could change
-    // its settings.
-    for (name, _) in std::env::vars_os() {
-        let text = name.to_string_lossy();
-        if text.starts_with("INIESTA_")
-            || text.starts_with("AWS_")
-            || ["SERVICE_NAME", "ENVIRONMENT", "RUST_LOG"].contains(&text.as_ref())
-        {
-            cmd.env_remove(&name);
-        }
-    }
+    let mut cmd = clean_command(binary);
     cmd.arg("consume")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ACCESS_KEY_ID", MotoServer::ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", MotoServer::SECRET_ACCESS_KEY)
-        .env("AWS_REGION", MotoServer::REGION)
+        .envs(MotoServer::CHILD_ENV)
         .env("INIESTA_SQS_ENDPOINT_URL", moto.endpoint())
         .env("INIESTA_SNS_ENDPOINT_URL", moto.endpoint())
         .env("INIESTA_SNS_PRODUCER_GLOBAL_TOPIC_ARN", topic_arn)
@@ -168,7 +150,6 @@ fn run_consumer(
         // its own keeps one scenario's completion records from marking the
         // next one's events as done.
         .env("INIESTA_LOCK_KEY_PREFIX", lock_prefix)
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
 
@@ -501,17 +482,12 @@ fn main() {
     let Some(moto) = MotoServer::start() else {
         return;
     };
-    let clients = AwsClients::with_static_credentials(
-        MotoServer::ACCESS_KEY_ID,
-        MotoServer::SECRET_ACCESS_KEY,
-        MotoServer::REGION,
-        Some(&moto.endpoint()),
-    );
+    let clients = moto.clients();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let topic_arn = format!("arn:aws:sns:{}:{ACCOUNT}:{TOPIC}", MotoServer::REGION);
+    let topic_arn = MotoServer::topic_arn(TOPIC);
     eprintln!(
         "drain bench: {} events per queue, receive loops {:?}, binary {}",
         s.n,

@@ -3,9 +3,36 @@
 //! the `iniesta` binary (in `tests/`), and the benchmarks (in `benches/`).
 //! The library holds what the tests and benchmarks share: real servers to
 //! test against ([`servers`]: `redis-server` and `moto_server` on free
-//! loopback ports), and reading the benchmarks' knobs from the environment.
+//! loopback ports), running the `iniesta` binary with a clean environment
+//! ([`clean_command`]), and reading the benchmarks' knobs from the
+//! environment.
 
 pub mod servers;
+
+use std::ffi::OsStr;
+use std::process::{Command, Stdio};
+
+/// A command for `program` with a clean environment: none of the caller's
+/// `INIESTA_*`, `AWS_*`, `SERVICE_NAME`, `ENVIRONMENT` or `RUST_LOG`, no AWS
+/// configuration files, no instance metadata, and no stdin. The results of
+/// a run then do not depend on the machine; the caller sets what it needs.
+pub fn clean_command(program: impl AsRef<OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    for (name, _) in std::env::vars_os() {
+        let text = name.to_string_lossy();
+        if text.starts_with("INIESTA_")
+            || text.starts_with("AWS_")
+            || ["SERVICE_NAME", "ENVIRONMENT", "RUST_LOG"].contains(&text.as_ref())
+        {
+            cmd.env_remove(&name);
+        }
+    }
+    cmd.env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null());
+    cmd
+}
 
 /// The whole number in environment variable `name`, or `default` when it is
 /// unset or blank. A value that is not a whole number stops the run with a

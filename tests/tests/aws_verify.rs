@@ -77,6 +77,16 @@ async fn set_subscription_attribute(moto: &Moto, arn: &str, name: &str, value: &
         .expect("set subscription attribute");
 }
 
+async fn unsubscribe(moto: &Moto, arn: &str) {
+    moto.clients
+        .sns
+        .unsubscribe()
+        .subscription_arn(arn)
+        .send()
+        .await
+        .expect("unsubscribe");
+}
+
 #[tokio::test]
 async fn provision_then_verify_passes_in_both_delivery_modes() {
     let Some(moto) = common::aws::start() else {
@@ -195,13 +205,7 @@ async fn missing_subscription_fails_check_3() {
         return;
     };
     let p = setup(&moto, "global", "q1", FILTERS, true).await;
-    moto.clients
-        .sns
-        .unsubscribe()
-        .subscription_arn(&p.subscription_arn)
-        .send()
-        .await
-        .expect("unsubscribe");
+    unsubscribe(&moto, &p.subscription_arn).await;
     let report = verify(&moto.clients, &request(&p.topic_arn, "q1")).await;
     let (reason, fix) = failure(&report, Check::Subscribed);
     assert!(reason.contains(&p.queue_arn), "{reason}");
@@ -225,13 +229,7 @@ async fn subscription_is_found_beyond_the_first_page() {
     };
     let p = setup(&moto, "global", "q-last", FILTERS, false).await;
     // moto pages ListSubscriptionsByTopic by 100; put our subscription last.
-    moto.clients
-        .sns
-        .unsubscribe()
-        .subscription_arn(&p.subscription_arn)
-        .send()
-        .await
-        .expect("unsubscribe");
+    unsubscribe(&moto, &p.subscription_arn).await;
     for i in 0..105 {
         moto.clients
             .sns

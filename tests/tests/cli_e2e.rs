@@ -18,132 +18,50 @@
 //! record in Redis makes that copy harmless).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use iniesta_aws::{AwsClients, SnsTopic, SqsQueue};
+use iniesta_aws::{SnsTopic, SqsQueue};
 use iniesta_core::publish::event_message;
 use iniesta_core::{Queue, ReceiveRequest, Topic};
-use iniesta_tests::servers::moto::MotoServer;
-use iniesta_tests::servers::redis::RedisCluster;
 use serde_json::Value;
 
 const SERVICE: &str = "billing";
 /// What `iniesta publish -e InvoicePaid` sends with `SERVICE_NAME=billing`.
 const EVENT: &str = "InvoicePaid.billing";
 const FILTERS: &str = "InvoicePaid.billing,Order.*";
-/// moto's account.
-const ACCOUNT: &str = "123456789012";
 mod common;
+use common::world::{summary, Service, World};
 use common::*;
 
 // ---------------------------------------------------------------------------
-// Servers and resources
+// The service under test
 
-/// A moto_server, three redis-servers, and the names of this test's topic
-/// and queue.
-struct Env {
-    moto: MotoServer,
-    redis: RedisCluster,
-    clients: AwsClients,
-    topic: String,
-    queue: String,
-    rt: tokio::runtime::Runtime,
+/// The service of the test `name` on `world`: `billing`, with the queue
+/// `iniesta-test-{name}` and [`FILTERS`].
+fn billing<'a>(world: &'a World, name: &str) -> Service<'a> {
+    world.service(&format!("iniesta-test-{name}"), SERVICE, FILTERS)
 }
 
-impl Env {
-    /// `None` when the servers are not installed (outside CI; the reason was
-    /// printed).
-    fn start(name: &str) -> Option<Env> {
-        let redis = RedisCluster::start(3)?;
-        let moto = MotoServer::start()?;
-        let clients = AwsClients::with_static_credentials(
-            MotoServer::ACCESS_KEY_ID,
-            MotoServer::SECRET_ACCESS_KEY,
-            MotoServer::REGION,
-            Some(&moto.endpoint()),
-        );
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        Some(Env {
-            moto,
-            redis,
-            clients,
-            topic: format!("events-{name}"),
-            queue: format!("iniesta-test-{name}"),
-            rt,
-        })
-    }
+/// `iniesta provision` with a short visibility timeout, so that a message a
+/// consumer dropped comes back quickly.
+fn provision(service: &Service) {
+    let out = service.provision(&["--visibility-timeout", "2"]);
+    assert!(
+        out.contains(&service.world.topic_arn()),
+        "provision output: {out}"
+    );
+}
 
-    fn topic_arn(&self) -> String {
-        format!(
-            "arn:aws:sns:{}:{ACCOUNT}:{}",
-            MotoServer::REGION,
-            self.topic
-        )
-    }
-
-    /// `iniesta ARGS` configured for this environment: the endpoint by flag,
-    /// the rest by the environment.
-    fn iniesta(&self, args: &[&str]) -> Command {
-        let mut cmd = iniesta();
-        cmd.args(args)
-            .args(["--endpoint-url", &self.moto.endpoint()])
-            .env("AWS_ACCESS_KEY_ID", MotoServer::ACCESS_KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", MotoServer::SECRET_ACCESS_KEY)
-            .env("AWS_REGION", MotoServer::REGION)
-            .env("INIESTA_SNS_PRODUCER_GLOBAL_TOPIC_ARN", self.topic_arn())
-            .env("INIESTA_SQS_CONSUMER_FILTERS", FILTERS)
-            .env("INIESTA_SQS_QUEUE_NAME", &self.queue)
-            .env("SERVICE_NAME", SERVICE)
-            .env("INIESTA_CACHES", self.redis.urls().join(","))
-            .env("INIESTA_LOCK_TIMEOUT", "2")
-            .env("INIESTA_SQS_RECEIVE_MESSAGE_WAIT_TIME_SECONDS", "1")
-            .env("INIESTA_SHUTDOWN_GRACE", "30");
-        cmd
-    }
-
-    fn consume(&self, name: &'static str, args: &[&str]) -> Consumer {
-        let mut all = vec!["consume"];
-        all.extend_from_slice(args);
-        Consumer::start(name, self.iniesta(&all))
-    }
-
-    /// `iniesta provision` with a short visibility timeout, so that a
-    /// message a consumer dropped comes back quickly.
-    fn provision(&self) {
-        let r = run(self.iniesta(&["provision", "--visibility-timeout", "2"]));
-        assert_eq!(r.code(), Some(0), "provision failed: {r:?}");
-        assert!(
-            r.stdout.contains(&self.topic_arn()),
-            "provision output: {r:?}"
-        );
-    }
-
-    /// Publishes one event with the binary; returns its SNS message id.
-    fn publish(&self, body: &str) -> String {
-        let r = run(self.iniesta(&["publish", "-e", "InvoicePaid", "-m", body]));
-        assert_eq!(r.code(), Some(0), "publish failed: {r:?}");
-        let id = r.stdout.trim().to_owned();
-        assert!(
-            !id.is_empty() && !id.contains('\n'),
-            "publish prints one id: {r:?}"
-        );
-        id
-    }
-
-    fn sqs_queue(&self) -> SqsQueue {
-        let url = self
-            .rt
-            .block_on(iniesta_aws::resolve_queue_url(
-                &self.clients.sqs,
-                &self.queue,
-            ))
-            .expect("the queue exists");
-        SqsQueue::new(self.clients.sqs.clone(), url)
-    }
+/// Publishes one event with the binary; returns its SNS message id.
+fn publish(service: &Service, body: &str) -> String {
+    let r = run(service.iniesta(&["publish", "-e", "InvoicePaid", "-m", body]));
+    assert_eq!(r.code(), Some(0), "publish failed: {r:?}");
+    let id = r.stdout.trim().to_owned();
+    assert!(
+        !id.is_empty() && !id.contains('\n'),
+        "publish prints one id: {r:?}"
+    );
+    id
 }
 
 // ---------------------------------------------------------------------------
@@ -237,28 +155,31 @@ fn filter_policies_settings_errors_and_usage_need_no_aws() {
 
 #[test]
 fn verify_fails_without_subscription_then_two_consumers_handle_each_event_once() {
-    let Some(env) = Env::start("drain") else {
+    let Some(world) = World::start("drain") else {
         return;
     };
+    let service = billing(&world, "drain");
 
     // Topic and queue exist, but the queue is not subscribed.
-    env.rt.block_on(async {
-        env.clients
+    world.rt.block_on(async {
+        world
+            .clients
             .sns
             .create_topic()
-            .name(&env.topic)
+            .name(&world.topic)
             .send()
             .await
             .expect("create topic");
-        env.clients
+        world
+            .clients
             .sqs
             .create_queue()
-            .queue_name(&env.queue)
+            .queue_name(&service.queue)
             .send()
             .await
             .expect("create queue");
     });
-    let r = run(env.iniesta(&["verify"]));
+    let r = run(service.iniesta(&["verify"]));
     assert_eq!(r.code(), Some(3), "verify without a subscription: {r:?}");
     assert!(r.stdout.contains("FAILED"), "the report is printed: {r:?}");
     assert!(
@@ -268,20 +189,20 @@ fn verify_fails_without_subscription_then_two_consumers_handle_each_event_once()
     );
     assert!(r.stderr.starts_with("error: verification failed"), "{r:?}");
 
-    env.provision();
+    provision(&service);
     // Provisioning again changes nothing and still succeeds.
-    env.provision();
-    let r = run(env.iniesta(&["verify"]));
+    provision(&service);
+    let r = run(service.iniesta(&["verify"]));
     assert_eq!(r.code(), Some(0), "verify after provision: {r:?}");
     assert!(r.stdout.contains("iniesta verification: ok"), "{r:?}");
 
     // One event through the binary, the rest through the SDK in batches.
-    let mut published = BTreeSet::from([env.publish(r#"{"n":0}"#)]);
-    let topic = SnsTopic::new(env.clients.sns.clone(), env.topic_arn());
+    let mut published = BTreeSet::from([publish(&service, r#"{"n":0}"#)]);
+    let topic = SnsTopic::new(world.clients.sns.clone(), world.topic_arn());
     let messages: Vec<_> = (1..200)
         .map(|n| event_message("iniesta_pass", EVENT, format!(r#"{{"n":{n}}}"#), 1).unwrap())
         .collect();
-    for result in env.rt.block_on(topic.publish_batch(messages)) {
+    for result in world.rt.block_on(topic.publish_batch(messages)) {
         assert!(
             published.insert(result.expect("publish")),
             "SNS ids are unique"
@@ -290,10 +211,14 @@ fn verify_fails_without_subscription_then_two_consumers_handle_each_event_once()
     assert_eq!(published.len(), 200);
 
     let started = Instant::now();
-    let mut a = env.consume("consumer-a", &[]);
+    let mut a = service.consume("consumer-a", &[], &[]);
     // B also fails every 7th call: those messages come back after the
     // visibility timeout and are handled then, still once each.
-    let mut b = env.consume("consumer-b", &["--max-in-flight", "5", "--fail-every", "7"]);
+    let mut b = service.consume(
+        "consumer-b",
+        &["--max-in-flight", "5", "--fail-every", "7"],
+        &[],
+    );
     wait_for("every event to be handled", || {
         let mut seen: BTreeSet<String> = keys(&a.handled()).into_iter().collect();
         seen.extend(keys(&b.handled()));
@@ -348,17 +273,17 @@ fn verify_fails_without_subscription_then_two_consumers_handle_each_event_once()
 
 #[test]
 fn a_message_whose_consumer_is_killed_is_handled_once_by_another() {
-    let Some(env) = Env::start("killed") else {
+    let Some(world) = World::start("killed") else {
         return;
     };
-    env.provision();
-    let key = env.publish(r#"{"n":"killed"}"#);
+    let service = billing(&world, "killed");
+    provision(&service);
+    let key = publish(&service, r#"{"n":"killed"}"#);
 
     // A takes the message and sleeps in its handler, holding the lock.
-    let mut a = env.consume("consumer-a", &["--sleep-ms", "600000"]);
+    let mut a = service.consume("consumer-a", &["--sleep-ms", "600000"], &[]);
     a.wait_stderr("handler started");
-    let mut b = env.consume("consumer-b", &[]);
-    b.wait_stderr("consuming");
+    let mut b = service.consume("consumer-b", &[], &[]);
     // Killed in the middle: no release, no delete. The lock expires (2 s)
     // and the message becomes visible again (2 s), and B takes it.
     a.kill();
@@ -384,18 +309,19 @@ fn a_message_whose_consumer_is_killed_is_handled_once_by_another() {
 
 #[test]
 fn sigterm_finishes_running_work_and_malformed_messages_stay_without_stopping_the_consumer() {
-    let Some(env) = Env::start("graceful") else {
+    let Some(world) = World::start("graceful") else {
         return;
     };
-    env.provision();
-    let queue = env.sqs_queue();
+    let service = billing(&world, "graceful");
+    provision(&service);
+    let queue = SqsQueue::new(world.clients.sqs.clone(), service.url());
 
-    let mut c = env.consume("consumer-c", &["--sleep-ms", "1000"]);
-    c.wait_stderr("consuming");
+    let mut c = service.consume("consumer-c", &["--sleep-ms", "1000"], &[]);
 
     // A message without the event attribute (not even an SNS envelope).
-    let malformed_id = env.rt.block_on(async {
-        env.clients
+    let malformed_id = world.rt.block_on(async {
+        world
+            .clients
             .sqs
             .send_message()
             .queue_url(queue.queue_url())
@@ -413,7 +339,7 @@ fn sigterm_finishes_running_work_and_malformed_messages_stay_without_stopping_th
 
     // The consumer still works: a valid event is handled. SIGTERM arrives
     // while its handler sleeps; shutdown lets it finish.
-    let first = env.publish(r#"{"n":"first"}"#);
+    let first = publish(&service, r#"{"n":"first"}"#);
     c.wait_stderr("handler started");
     let exit = c.terminate();
     assert_eq!(exit.code(), Some(0), "graceful exit: {}", c.stderr_text());
@@ -426,21 +352,14 @@ fn sigterm_finishes_running_work_and_malformed_messages_stay_without_stopping_th
         c.stderr_has("stopped; received"),
         "the summary is on stderr"
     );
-    let summary = c
-        .stderr
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|l| l.contains("stopped; received"))
-        .cloned()
-        .unwrap();
-    assert!(summary.contains("succeeded 1,"), "{summary}");
-    assert!(!summary.contains("malformed 0,"), "{summary}");
+    let line = summary(&c);
+    assert!(line.contains("succeeded 1,"), "{line}");
+    assert!(!line.contains("malformed 0,"), "{line}");
 
     // Nothing is lost across the stop: an event published now is handled by
     // the next consumer, and the first one is not handled again.
-    let second = env.publish(r#"{"n":"second"}"#);
-    let mut d = env.consume("consumer-d", &[]);
+    let second = publish(&service, r#"{"n":"second"}"#);
+    let mut d = service.consume("consumer-d", &[], &[]);
     wait_for("consumer d to handle the second event", || {
         keys(&d.handled()).contains(&second)
     });
@@ -457,7 +376,7 @@ fn sigterm_finishes_running_work_and_malformed_messages_stay_without_stopping_th
     };
     let mut found = false;
     wait_for("the malformed message to be receivable again", || {
-        let got = env.rt.block_on(queue.receive(request)).expect("receive");
+        let got = world.rt.block_on(queue.receive(request)).expect("receive");
         found = got.iter().any(|m| m.message_id == malformed_id);
         found
     });
@@ -465,7 +384,7 @@ fn sigterm_finishes_running_work_and_malformed_messages_stay_without_stopping_th
 
     // Redis unreachable: a runtime error that says what to fix, exit 1.
     let nowhere = format!("redis://127.0.0.1:{}/", iniesta_tests::servers::free_port());
-    let r = run(env.iniesta(&["consume", "--caches", &nowhere]));
+    let r = run(service.iniesta(&["consume", "--caches", &nowhere]));
     assert_eq!(r.code(), Some(1), "{r:?}");
     assert!(
         r.stderr.contains("error: cannot lock on a majority")

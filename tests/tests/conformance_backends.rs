@@ -8,7 +8,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use iniesta_dynamodb::{create_table, DynamoLock, DEFAULT_TABLE};
 use iniesta_mock::conformance::{check_backend, Conformance, Timing, WallClock, CHECKS};
 use iniesta_mock::{Clock, MockLock};
@@ -62,7 +61,7 @@ async fn dynamo_lock_conforms_on_moto() {
     let Some(moto) = MotoServer::start() else {
         return;
     };
-    let client = dynamodb_client(&moto.endpoint());
+    let client = common::dynamodb::client(&moto.endpoint());
     create_table(&client, DEFAULT_TABLE)
         .await
         .expect("create the lock table on moto");
@@ -75,20 +74,4 @@ async fn dynamo_lock_conforms_on_moto() {
         .await;
     report.assert_passed();
     eprintln!("DynamoLock on moto: {:?}", started.elapsed());
-}
-
-fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(MotoServer::REGION))
-        .credentials_provider(Credentials::new(
-            MotoServer::ACCESS_KEY_ID,
-            MotoServer::SECRET_ACCESS_KEY,
-            None,
-            None,
-            "moto",
-        ))
-        .endpoint_url(endpoint)
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
 }

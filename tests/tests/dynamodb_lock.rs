@@ -3,6 +3,8 @@
 //! answer, and how many requests a message costs. The rules all backends
 //! share are checked by the conformance suite (`conformance_backends.rs`).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -10,9 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_sdk_dynamodb::config::interceptors::{
     BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
 };
-use aws_sdk_dynamodb::config::{
-    BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
-};
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use iniesta_core::{AcquireOutcome, LockBackend, LockError, LockKey, LockToken};
@@ -22,28 +22,12 @@ use iniesta_dynamodb::{check_table, create_table, DynamoLock, TableError, DEFAUL
 use iniesta_tests::servers::free_port;
 use iniesta_tests::servers::moto::MotoServer;
 
+use common::dynamodb::{client, config};
+
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const TTL_: Duration = Duration::from_secs(30);
 const KEEP: Duration = Duration::from_secs(600);
-
-fn config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
-    aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(MotoServer::REGION))
-        .credentials_provider(Credentials::new(
-            MotoServer::ACCESS_KEY_ID,
-            MotoServer::SECRET_ACCESS_KEY,
-            None,
-            None,
-            "moto",
-        ))
-        .endpoint_url(endpoint)
-}
-
-fn client(endpoint: &str) -> Client {
-    Client::from_conf(config(endpoint).build())
-}
 
 /// moto with the lock table created; `None`: skipped (reason printed).
 async fn start() -> Option<(MotoServer, Client)> {

@@ -2,30 +2,16 @@
 //! table is idempotent, and checking it tells a missing table, a table
 //! with another key, and a table without TTL clean-up apart.
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+mod common;
+
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
-use aws_sdk_dynamodb::Client;
 use iniesta_dynamodb::item::{ID, TTL};
 use iniesta_dynamodb::{check_table, create_table, DynamoLock, TableError, DEFAULT_TABLE};
 use iniesta_tests::servers::moto::MotoServer;
 
-fn client(endpoint: &str) -> Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(MotoServer::REGION))
-        .credentials_provider(Credentials::new(
-            MotoServer::ACCESS_KEY_ID,
-            MotoServer::SECRET_ACCESS_KEY,
-            None,
-            None,
-            "moto",
-        ))
-        .endpoint_url(endpoint)
-        .build();
-    Client::from_conf(config)
-}
+use common::dynamodb::client;
 
 #[tokio::test]
 async fn creating_the_table_is_idempotent_and_checked() {

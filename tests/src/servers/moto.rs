@@ -14,21 +14,25 @@
 //!   [`MotoServer::SECRET_ACCESS_KEY`]: moto checks that a request is signed,
 //!   not by whom.
 //!
+//! [`MotoServer::clients`] builds such clients; a child process gets the
+//! credentials and region from [`MotoServer::CHILD_ENV`].
+//!
 //! ```no_run
 //! use iniesta_tests::servers::moto::MotoServer;
 //!
 //! // `None`: moto_server is not installed and we are not in CI; skip.
 //! let Some(moto) = MotoServer::start() else { return };
 //! let endpoint = moto.endpoint(); // "http://127.0.0.1:PORT"
-//! // Build SQS/SNS clients with `endpoint`, region `MotoServer::REGION` and
-//! // static credentials `MotoServer::ACCESS_KEY_ID` /
-//! // `MotoServer::SECRET_ACCESS_KEY`. The server stops when `moto` drops.
-//! # let _ = endpoint;
+//! let clients = moto.clients(); // SQS and SNS, pointed at `endpoint`
+//! // The server stops when `moto` drops.
+//! # let _ = (endpoint, clients);
 //! ```
 
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use iniesta_aws::AwsClients;
 
 use super::{free_port, require_binary, ProcessGuard};
 
@@ -54,6 +58,20 @@ impl MotoServer {
     pub const ACCESS_KEY_ID: &'static str = "testing";
     /// A dummy secret key; moto accepts any.
     pub const SECRET_ACCESS_KEY: &'static str = "testing";
+    /// The account in the ARNs moto makes.
+    pub const ACCOUNT: &'static str = "123456789012";
+    /// The environment of a child process that talks to the server: the
+    /// dummy credentials and the region (the endpoint is passed on its own).
+    pub const CHILD_ENV: [(&'static str, &'static str); 3] = [
+        ("AWS_ACCESS_KEY_ID", Self::ACCESS_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", Self::SECRET_ACCESS_KEY),
+        ("AWS_REGION", Self::REGION),
+    ];
+
+    /// The ARN moto gives the topic named `name`.
+    pub fn topic_arn(name: &str) -> String {
+        format!("arn:aws:sns:{}:{}:{name}", Self::REGION, Self::ACCOUNT)
+    }
 
     /// Starts `moto_server` on a free loopback port and waits until it
     /// listens.
@@ -103,6 +121,17 @@ impl MotoServer {
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SQS and SNS clients pointed at the server, with the dummy
+    /// credentials and region.
+    pub fn clients(&self) -> AwsClients {
+        AwsClients::with_static_credentials(
+            Self::ACCESS_KEY_ID,
+            Self::SECRET_ACCESS_KEY,
+            Self::REGION,
+            Some(&self.endpoint()),
+        )
     }
 
     /// The port the server listens on.

@@ -17,12 +17,7 @@ pub struct Moto {
 /// Starts moto; `None` means the test is skipped (the reason was printed).
 pub fn start() -> Option<Moto> {
     let server = MotoServer::start()?;
-    let clients = AwsClients::with_static_credentials(
-        MotoServer::ACCESS_KEY_ID,
-        MotoServer::SECRET_ACCESS_KEY,
-        MotoServer::REGION,
-        Some(&server.endpoint()),
-    );
+    let clients = server.clients();
     Some(Moto { server, clients })
 }
 

@@ -15,6 +15,7 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod dynamodb;
 pub mod redlock;
 pub mod world;
 
@@ -80,21 +81,7 @@ pub fn binary() -> &'static Path {
 /// A command for the binary with a clean environment: nothing from the
 /// test's own `INIESTA_*`, `AWS_*` or logging variables.
 pub fn iniesta() -> Command {
-    let mut cmd = Command::new(binary());
-    for (name, _) in std::env::vars_os() {
-        let name_text = name.to_string_lossy();
-        if name_text.starts_with("INIESTA_")
-            || name_text.starts_with("AWS_")
-            || ["SERVICE_NAME", "ENVIRONMENT", "RUST_LOG"].contains(&name_text.as_ref())
-        {
-            cmd.env_remove(&name);
-        }
-    }
-    cmd.env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdin(Stdio::null());
-    cmd
+    iniesta_tests::clean_command(binary())
 }
 
 // ---------------------------------------------------------------------------

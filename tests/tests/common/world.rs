@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
+use aws_sdk_sqs::operation::send_message::builders::SendMessageFluentBuilder;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 use iniesta_aws::{AwsClients, SnsTopic};
 use iniesta_core::publish::envelope_json;
@@ -17,8 +18,6 @@ use serde_json::Value;
 
 use super::{run, Consumer};
 
-/// moto's account.
-pub const ACCOUNT: &str = "123456789012";
 /// The message attribute naming the event (the default).
 pub const EVENT_KEY: &str = "iniesta_pass";
 /// How long a test waits for its consumers to finish the work; a healthy
@@ -57,12 +56,7 @@ impl World {
     pub fn start(name: &str) -> Option<World> {
         let redis = RedisCluster::start(3)?;
         let moto = MotoServer::start()?;
-        let clients = AwsClients::with_static_credentials(
-            MotoServer::ACCESS_KEY_ID,
-            MotoServer::SECRET_ACCESS_KEY,
-            MotoServer::REGION,
-            Some(&moto.endpoint()),
-        );
+        let clients = moto.clients();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -77,11 +71,7 @@ impl World {
     }
 
     pub fn topic_arn(&self) -> String {
-        format!(
-            "arn:aws:sns:{}:{ACCOUNT}:{}",
-            MotoServer::REGION,
-            self.topic
-        )
+        MotoServer::topic_arn(&self.topic)
     }
 
     /// A service with its own queue and filters, on this world's topic and
@@ -152,21 +142,15 @@ impl World {
                 .build()
                 .expect("a message attribute")
         };
-        self.rt
-            .block_on(
-                self.clients
-                    .sqs
-                    .send_message()
-                    .queue_url(url)
-                    .message_body(body)
-                    .message_attributes(EVENT_KEY, attribute("String", event))
-                    .message_attributes("version", attribute("Number", "1"))
-                    .send(),
-            )
-            .expect("SendMessage")
-            .message_id()
-            .expect("a message id")
-            .to_owned()
+        self.send(
+            self.clients
+                .sqs
+                .send_message()
+                .queue_url(url)
+                .message_body(body)
+                .message_attributes(EVENT_KEY, attribute("String", event))
+                .message_attributes("version", attribute("Number", "1")),
+        )
     }
 
     /// Sends an SNS notification envelope from this world's topic straight
@@ -186,15 +170,19 @@ impl World {
             ("version".to_owned(), AttributeValue::Number("1".to_owned())),
         ]);
         let envelope = envelope_json(&self.topic_arn(), sns_message_id, body, &attributes);
+        self.send(
+            self.clients
+                .sqs
+                .send_message()
+                .queue_url(url)
+                .message_body(envelope),
+        )
+    }
+
+    /// Sends `request`; returns the SQS message id.
+    fn send(&self, request: SendMessageFluentBuilder) -> String {
         self.rt
-            .block_on(
-                self.clients
-                    .sqs
-                    .send_message()
-                    .queue_url(url)
-                    .message_body(envelope)
-                    .send(),
-            )
+            .block_on(request.send())
             .expect("SendMessage")
             .message_id()
             .expect("a message id")
@@ -239,9 +227,7 @@ impl Service<'_> {
         let mut cmd = super::iniesta();
         cmd.args(args)
             .args(["--endpoint-url", &world.moto.endpoint()])
-            .env("AWS_ACCESS_KEY_ID", MotoServer::ACCESS_KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", MotoServer::SECRET_ACCESS_KEY)
-            .env("AWS_REGION", MotoServer::REGION)
+            .envs(MotoServer::CHILD_ENV)
             .env("INIESTA_SNS_PRODUCER_GLOBAL_TOPIC_ARN", world.topic_arn())
             .env("INIESTA_SQS_CONSUMER_FILTERS", &self.filters)
             .env("INIESTA_SQS_QUEUE_NAME", &self.queue)
