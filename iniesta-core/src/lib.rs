@@ -8,13 +8,14 @@
 //! - the [message model](message) and its parsing for both SNS delivery modes;
 //! - [filters] and the SNS filter policy built from them;
 //! - [settings] read from the `INIESTA_*` environment;
-//! - the [handler registry](registry);
+//! - the [handler registry](registry): routes (pure data, for the machine)
+//!   and the handlers they name (for the driver);
 //! - the [ports]: the `Queue`, `Topic` and `LockBackend` traits adapters
 //!   implement, and [SQS's limits and units](sqs) that every queue applies;
 //! - the [signal](lock_lost) a handler gets when its lock is lost;
 //! - the publisher's [wire format](publish);
 //! - [the consumer state machine](machine) ([`Consumer`]) and a
-//!   runtime-agnostic [driver] that runs it against the ports.
+//!   runtime-agnostic [driver] ([`Driver`]) that runs it against the ports.
 #![warn(missing_docs)]
 
 /// The common face of the crate's shared-text newtypes over `Arc<str>`
@@ -55,12 +56,12 @@ pub mod sqs;
 pub mod stats;
 pub mod time;
 
-pub use driver::{Observer, Runtime};
+pub use driver::{Driver, Observer, Runtime};
 pub use filters::{Filter, FilterError, FilterPolicy};
 pub use lock_lost::LockLost;
 pub use machine::{
-    AbortReason, Action, Backoff, ConfigError, Consumer, ConsumerConfig, DispatchOutcome, Event,
-    Input, MessageId, ReceiveId,
+    AbortReason, Action, Backoff, BatchId, ConfigError, Consumer, ConsumerConfig, DispatchOutcome,
+    Event, Input, MessageId, ReceiveId,
 };
 pub use message::{
     parse, AttributeValue, Attributes, DeliveryMode, Message, ParseConfig, ParseError, Payload,
@@ -70,6 +71,8 @@ pub use ports::{
     AcquireOutcome, BackendError, EntryResult, LockBackend, LockError, LockKey, LockToken,
     OutgoingMessage, Queue, ReceiveRequest, Topic,
 };
-pub use registry::{Delivery, Handler, HandlerError, HandlerRegistry, RegistryError, Route};
+pub use registry::{
+    Delivery, Handler, HandlerError, HandlerId, HandlerRegistry, RegistryError, Route, Routes,
+};
 pub use stats::Stats;
 pub use time::Time;

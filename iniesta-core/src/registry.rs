@@ -122,13 +122,115 @@ pub enum Route {
     Default,
 }
 
+/// Names one handler of a [`HandlerRegistry`]: its place in the order the
+/// handlers were registered. The machine routes to it; the driver, which
+/// owns the handler objects, finds the handler with
+/// [`HandlerRegistry::handler`] in constant time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HandlerId(pub u32);
+
+impl HandlerId {
+    /// The handler's place in its registry.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The routes of a [`HandlerRegistry`] without its handlers: event names
+/// to [`HandlerId`]s. Pure data, so the state machine can route a message
+/// without holding (or calling) any handler.
+///
+/// Names route the way consumer filters match: `"Event.svc"` takes that
+/// event, `"Event.*"` every event that starts with `"Event."`. An event's own
+/// route wins over a prefix, and a longer prefix over a shorter one; an
+/// event without either goes to the default handler, if there is one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routes {
+    /// Fx-hashed: the app chooses the names, so lookups of any name cannot
+    /// be slowed by collisions, and a lookup per message stays cheap.
+    by_event: rustc_hash::FxHashMap<String, HandlerId>,
+    /// `(prefix without its `*`, handler)`, longest prefix first.
+    by_prefix: Vec<(String, HandlerId)>,
+    default: Option<HandlerId>,
+}
+
+impl Routes {
+    /// Where `event` goes: the handler and how it was found. The one place
+    /// the routing rule is written.
+    pub fn lookup(&self, event: &str) -> Option<(HandlerId, Route)> {
+        if let Some(&h) = self.by_event.get(event) {
+            return Some((h, Route::Event));
+        }
+        if let Some(&(_, h)) = self
+            .by_prefix
+            .iter()
+            .find(|(p, _)| event.starts_with(p.as_str()))
+        {
+            return Some((h, Route::Prefix));
+        }
+        self.default.map(|h| (h, Route::Default))
+    }
+
+    /// The names with a handler of their own (events, and prefixes as
+    /// `Event.*`), sorted.
+    pub fn events(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .by_event
+            .keys()
+            .cloned()
+            .chain(self.by_prefix.iter().map(|(p, _)| format!("{p}*")))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Whether events without a route of their own go to a default handler.
+    pub fn has_default(&self) -> bool {
+        self.default.is_some()
+    }
+
+    /// Routes every name of `events` to `handler`. All or nothing: if any
+    /// name is taken, repeated in the list, or not a route, nothing changes.
+    fn add(&mut self, events: &[String], handler: HandlerId) -> Result<(), RegistryError> {
+        if events.is_empty() || events.iter().any(String::is_empty) {
+            return Err(RegistryError::NoEvent);
+        }
+        let mut routes = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            let route = Filter::parse(e).map_err(|reason| RegistryError::BadName {
+                name: e.clone(),
+                reason,
+            })?;
+            let taken = match &route {
+                Filter::Exact(name) => self.by_event.contains_key(name),
+                Filter::Prefix(p) => self.by_prefix.iter().any(|(q, _)| q == p),
+            };
+            if taken || events[..i].contains(e) {
+                return Err(RegistryError::Duplicate(e.clone()));
+            }
+            routes.push(route);
+        }
+        for route in routes {
+            match route {
+                Filter::Exact(name) => {
+                    self.by_event.insert(name, handler);
+                }
+                Filter::Prefix(p) => self.by_prefix.push((p, handler)),
+            }
+        }
+        self.by_prefix
+            .sort_by(|(a, _), (b, _)| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        Ok(())
+    }
+}
+
 /// Maps event names to handlers, with an optional default handler for events
 /// that have none (as in the original: no handler and no default is an error,
 /// and the message stays in the queue).
 ///
-/// Names route the way consumer filters match: `"Event.svc"` takes that
-/// event, `"Event.*"` every event that starts with `"Event."`. An event's own
-/// route wins over a prefix, and a longer prefix over a shorter one.
+/// It holds the [`Routes`] (names to [`HandlerId`]s, which the state machine
+/// gets) and the handler objects themselves (which the driver runs).
+/// Names route as [`Routes`] says.
 ///
 /// ```
 /// use iniesta_core::{HandlerRegistry, Delivery};
@@ -153,19 +255,16 @@ pub enum Route {
 /// ```
 #[derive(Clone, Default)]
 pub struct HandlerRegistry {
-    /// Fx-hashed: the app chooses the names, so lookups of any name cannot
-    /// be slowed by collisions, and a lookup per message stays cheap.
-    by_event: rustc_hash::FxHashMap<String, Arc<dyn Handler>>,
-    /// `(prefix without its `*`, handler)`, longest prefix first.
-    by_prefix: Vec<(String, Arc<dyn Handler>)>,
-    default: Option<Arc<dyn Handler>>,
+    routes: Routes,
+    /// Indexed by [`HandlerId`].
+    handlers: Vec<Arc<dyn Handler>>,
 }
 
 impl std::fmt::Debug for HandlerRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HandlerRegistry")
             .field("events", &self.events())
-            .field("default", &self.default.is_some())
+            .field("default", &self.has_default())
             .finish()
     }
 }
@@ -225,35 +324,9 @@ impl HandlerRegistry {
         events: impl Events,
         handler: Arc<dyn Handler>,
     ) -> Result<&mut Self, RegistryError> {
-        let events = events.into_events();
-        if events.is_empty() || events.iter().any(String::is_empty) {
-            return Err(RegistryError::NoEvent);
-        }
-        let mut routes = Vec::with_capacity(events.len());
-        for (i, e) in events.iter().enumerate() {
-            let route = Filter::parse(e).map_err(|reason| RegistryError::BadName {
-                name: e.clone(),
-                reason,
-            })?;
-            let taken = match &route {
-                Filter::Exact(name) => self.by_event.contains_key(name),
-                Filter::Prefix(p) => self.by_prefix.iter().any(|(q, _)| q == p),
-            };
-            if taken || events[..i].contains(e) {
-                return Err(RegistryError::Duplicate(e.clone()));
-            }
-            routes.push(route);
-        }
-        for route in routes {
-            match route {
-                Filter::Exact(name) => {
-                    self.by_event.insert(name, handler.clone());
-                }
-                Filter::Prefix(p) => self.by_prefix.push((p, handler.clone())),
-            }
-        }
-        self.by_prefix
-            .sort_by(|(a, _), (b, _)| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        let id = self.next_id();
+        self.routes.add(&events.into_events(), id)?;
+        self.handlers.push(handler);
         Ok(self)
     }
 
@@ -279,10 +352,11 @@ impl HandlerRegistry {
 
     /// Registers the default handler, for events without one of their own.
     pub fn set_default(&mut self, handler: impl Handler) -> Result<&mut Self, RegistryError> {
-        if self.default.is_some() {
+        if self.routes.default.is_some() {
             return Err(RegistryError::DuplicateDefault);
         }
-        self.default = Some(Arc::new(handler));
+        self.routes.default = Some(self.next_id());
+        self.handlers.push(Arc::new(handler));
         Ok(self)
     }
 
@@ -296,67 +370,53 @@ impl HandlerRegistry {
         self.set_default(FnHandler(f))
     }
 
+    /// The routes alone, as the state machine gets them.
+    pub fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
+    /// The handler `id` names, if this registry has it.
+    pub fn handler(&self, id: HandlerId) -> Option<&Arc<dyn Handler>> {
+        self.handlers.get(id.index())
+    }
+
     /// The handler for `event`: its own, else the one of its longest
     /// registered prefix, else the default.
     pub fn get(&self, event: &str) -> Option<&Arc<dyn Handler>> {
-        self.lookup(event).map(|(handler, _)| handler)
+        self.routes
+            .lookup(event)
+            .and_then(|(id, _)| self.handler(id))
     }
 
     /// Where `event` goes, if anywhere.
     pub fn route(&self, event: &str) -> Option<Route> {
-        self.lookup(event).map(|(_, route)| route)
-    }
-
-    /// The one place the routing rule is written.
-    fn lookup(&self, event: &str) -> Option<(&Arc<dyn Handler>, Route)> {
-        if let Some(h) = self.by_event.get(event) {
-            return Some((h, Route::Event));
-        }
-        if let Some((_, h)) = self
-            .by_prefix
-            .iter()
-            .find(|(p, _)| event.starts_with(p.as_str()))
-        {
-            return Some((h, Route::Prefix));
-        }
-        self.default.as_ref().map(|h| (h, Route::Default))
+        self.routes.lookup(event).map(|(_, route)| route)
     }
 
     /// The names with a handler of their own (events, and prefixes as
     /// `Event.*`), sorted.
     pub fn events(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .by_event
-            .keys()
-            .cloned()
-            .chain(self.by_prefix.iter().map(|(p, _)| format!("{p}*")))
-            .collect();
-        v.sort_unstable();
-        v
+        self.routes.events()
     }
 
     /// The same routes, each handler (the default too) replaced by
     /// `wrap(handler)`: how a layer (tracing, a timeout, …) goes around every
-    /// route at once.
+    /// route at once. The [`HandlerId`]s stay the same.
     pub fn map_handlers(&self, wrap: impl Fn(&Arc<dyn Handler>) -> Arc<dyn Handler>) -> Self {
         HandlerRegistry {
-            by_event: self
-                .by_event
-                .iter()
-                .map(|(e, h)| (e.clone(), wrap(h)))
-                .collect(),
-            by_prefix: self
-                .by_prefix
-                .iter()
-                .map(|(p, h)| (p.clone(), wrap(h)))
-                .collect(),
-            default: self.default.as_ref().map(&wrap),
+            routes: self.routes.clone(),
+            handlers: self.handlers.iter().map(wrap).collect(),
         }
     }
 
     /// Whether a default handler is registered.
     pub fn has_default(&self) -> bool {
-        self.default.is_some()
+        self.routes.has_default()
+    }
+
+    /// The id the next handler registered gets.
+    fn next_id(&self) -> HandlerId {
+        HandlerId(u32::try_from(self.handlers.len()).expect("fewer than 2^32 handlers"))
     }
 }
 

@@ -1,6 +1,6 @@
 //! The registry: lists registered all or nothing, routing (an exact name,
-//! then the longest prefix, then the default handler) and wrapping every
-//! handler.
+//! then the longest prefix, then the default handler) to handler ids, and
+//! wrapping every handler.
 
 use super::*;
 
@@ -83,4 +83,29 @@ fn default_handler_routing() {
     assert_eq!(r.route("Z.s"), Some(Route::Default));
     assert!(r.set_default(SyncFnHandler(ok)).is_err());
     assert_eq!(r.events(), vec!["A.s"]);
+}
+
+#[test]
+fn routes_name_each_handler_by_its_place_in_the_registry() {
+    let mut r = HandlerRegistry::new();
+    r.on_sync(["A.s", "B.s"], ok).unwrap();
+    r.on_default(|_d| async { Ok::<_, String>(()) }).unwrap();
+    r.on_sync("P.*", ok).unwrap();
+    // A refused registration takes no id.
+    assert!(r.on_sync("A.s", ok).is_err());
+    r.on_sync("C.s", ok).unwrap();
+    let routes = r.routes();
+    assert_eq!(routes.lookup("A.s"), Some((HandlerId(0), Route::Event)));
+    assert_eq!(routes.lookup("B.s"), Some((HandlerId(0), Route::Event)));
+    assert_eq!(routes.lookup("Z.s"), Some((HandlerId(1), Route::Default)));
+    assert_eq!(routes.lookup("P.x"), Some((HandlerId(2), Route::Prefix)));
+    assert_eq!(routes.lookup("C.s"), Some((HandlerId(3), Route::Event)));
+    for event in ["A.s", "Z.s", "P.x", "C.s"] {
+        let (id, _) = routes.lookup(event).unwrap();
+        assert!(Arc::ptr_eq(r.handler(id).unwrap(), r.get(event).unwrap()));
+    }
+    assert!(r.handler(HandlerId(4)).is_none());
+    // Wrapped handlers keep their ids.
+    let wrapped = r.map_handlers(|h| h.clone());
+    assert_eq!(wrapped.routes(), routes);
 }

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use crate::machine::{DispatchOutcome, Event};
 
-/// Counters over a consumer's life. [`crate::driver::run`] returns them; an
-/// [`Observer`](crate::driver::Observer) can keep its own with
-/// [`Stats::record`].
+/// Counters over a consumer's life. [`Driver::run`](crate::Driver::run)
+/// returns them; an [`Observer`](crate::driver::Observer) can keep its own
+/// with [`Stats::record`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -28,7 +28,7 @@ pub struct Stats {
     pub aborted: u64,
     /// Messages skipped because another consumer held the lock.
     pub skipped_busy: u64,
-    /// Duplicates of finished work, deleted without dispatch.
+    /// Duplicates of completed work, deleted without dispatch.
     pub acked_duplicates: u64,
     /// Messages left because the lock backend was unavailable.
     pub lock_unavailable: u64,
@@ -62,7 +62,7 @@ impl Stats {
             Event::LockUnavailable { .. } => self.lock_unavailable += 1,
             Event::NoHandler { .. } => self.no_handler += 1,
             Event::Unmatched { .. } => self.unmatched += 1,
-            Event::Dispatched { .. } => self.dispatched += 1,
+            Event::HandlerStarted { .. } => self.dispatched += 1,
             Event::Succeeded { elapsed, .. } => {
                 self.succeeded += 1;
                 self.handler_time += *elapsed;

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use iniesta_core::driver::{run, Runtime};
+use iniesta_core::driver::{Driver, Runtime};
 use iniesta_core::machine::{Consumer, ConsumerConfig, Event};
 use iniesta_core::publish::envelope_json;
 use iniesta_core::{AttributeValue, DeliveryMode, HandlerRegistry, ParseConfig, Stats, Time};
@@ -223,18 +223,12 @@ fn run_once(scenario: Scenario, n: u64, counting: bool) -> Measured {
     let shutdown = stop_rx.map(|_| ());
 
     let consumer =
-        Consumer::new(config, handlers, runtime.now()).expect("valid consumer configuration");
+        Consumer::new(config, &handlers, runtime.now()).expect("valid consumer configuration");
     COUNTING.store(counting, Ordering::Relaxed);
     let (a0, b0) = alloc_counts();
     let start = Instant::now();
-    let stats = rt.block_on(run(
-        consumer,
-        queue.clone(),
-        lock.clone(),
-        runtime,
-        shutdown,
-        observer,
-    ));
+    let driver = Driver::new(consumer, handlers, queue.clone(), lock.clone(), runtime);
+    let stats = rt.block_on(driver.run(shutdown, observer));
     let seconds = start.elapsed().as_secs_f64();
     let (a1, b1) = alloc_counts();
     COUNTING.store(false, Ordering::Relaxed);

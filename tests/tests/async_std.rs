@@ -11,7 +11,7 @@ use futures::channel::oneshot;
 use futures::future::BoxFuture;
 use iniesta_core::publish::event_message;
 use iniesta_core::{
-    driver, Consumer, ConsumerConfig, Delivery, DeliveryMode, Event, HandlerRegistry, ParseConfig,
+    Consumer, ConsumerConfig, Delivery, DeliveryMode, Driver, Event, HandlerRegistry, ParseConfig,
     Runtime, Time,
 };
 use iniesta_mock::{Clock, MockLock, MockQueue, MockTopic, QueueOptions, SubscribeOptions};
@@ -111,7 +111,7 @@ fn consumes_every_event_once_on_async_std() {
             },
             "queue",
         );
-        let consumer = Consumer::new(config, handlers, runtime.now()).unwrap();
+        let consumer = Consumer::new(config, &handlers, runtime.now()).unwrap();
 
         // Shut down once every copy has left the queue.
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -131,14 +131,14 @@ fn consumes_every_event_once_on_async_std() {
             let _ = stop_rx.await;
         };
 
-        let run = driver::run(
+        let driver = Driver::new(
             consumer,
+            handlers,
             Arc::new(queue.clone()),
             Arc::new(lock.clone()),
             runtime,
-            shutdown,
-            observer,
         );
+        let run = driver.run(shutdown, observer);
         // A bound that only keeps a broken driver from hanging the test run.
         let stats = async_std::future::timeout(Duration::from_secs(60), run)
             .await

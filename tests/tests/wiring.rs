@@ -9,11 +9,10 @@ use std::time::Duration;
 
 use futures::channel::oneshot;
 use iniesta_aws::{provision, AwsClients, ProvisionRequest, SnsTopic, SqsQueue, TopicRef};
-use iniesta_core::driver::run;
 use iniesta_core::machine::{Consumer, ConsumerConfig, Event};
 use iniesta_core::{
-    AttributeValue, DeliveryMode, FilterPolicy, HandlerRegistry, LockBackend, OutgoingMessage,
-    ParseConfig, Queue, Runtime, Stats,
+    AttributeValue, DeliveryMode, Driver, FilterPolicy, HandlerRegistry, LockBackend,
+    OutgoingMessage, ParseConfig, Queue, Runtime, Stats,
 };
 use iniesta_mock::{Clock, MockQueue, MockTopic, QueueOptions, SubscribeOptions};
 use iniesta_redlock::{Redlock, RedlockConfig};
@@ -78,8 +77,8 @@ async fn consume<Q: Queue + ?Sized, L: LockBackend + ?Sized>(
     seen: Arc<Mutex<Vec<String>>>,
 ) -> Stats {
     let runtime = TokioRuntime::new();
-    let consumer =
-        Consumer::new(config, registry(handled), runtime.now()).expect("valid consumer config");
+    let handlers = registry(handled);
+    let consumer = Consumer::new(config, &handlers, runtime.now()).expect("valid consumer config");
     let observer = move |e: &Event| {
         let name = format!("{e:?}");
         let name = name
@@ -89,17 +88,12 @@ async fn consume<Q: Queue + ?Sized, L: LockBackend + ?Sized>(
             .to_owned();
         seen.lock().unwrap().push(name);
     };
-    run(
-        consumer,
-        queue,
-        lock,
-        runtime,
-        async {
-            let _ = stop.await;
-        },
-        observer,
-    )
-    .await
+    let stop = async {
+        let _ = stop.await;
+    };
+    Driver::new(consumer, handlers, queue, lock, runtime)
+        .run(stop, observer)
+        .await
 }
 
 async fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {

@@ -37,7 +37,7 @@ impl Backoff {
 pub struct ConsumerConfig {
     /// How to parse messages.
     pub parse: ParseConfig,
-    /// Most messages in progress at once (received and not yet finished).
+    /// Most messages in progress at once (received and not yet settled).
     /// A receive goes out once a tenth of these slots are free (at least
     /// one, at most `receive_batch`), so that a busy consumer receives full
     /// batches instead of one message per call.

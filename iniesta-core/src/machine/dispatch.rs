@@ -4,13 +4,12 @@
 use std::time::Duration;
 
 use crate::ports::{AcquireOutcome, LockError};
-use crate::registry::Delivery;
 
 use super::*;
 
 impl Consumer {
     pub(super) fn on_acquired(&mut self, id: MessageId, outcome: AcquireOutcome) {
-        let Some(entry) = self.entries.get(&id) else {
+        let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
         let State::Acquiring { sent_at } = entry.state else {
@@ -20,7 +19,7 @@ impl Consumer {
         match outcome {
             AcquireOutcome::Busy => {
                 self.events.push_back(Event::Skipped { message });
-                self.finish(id);
+                self.settle(id);
             }
             AcquireOutcome::Done => {
                 self.events.push_back(Event::Duplicate { message });
@@ -29,15 +28,15 @@ impl Consumer {
             AcquireOutcome::Unavailable(error) => {
                 self.events
                     .push_back(Event::LockUnavailable { message, error });
-                if self.shutdown_deadline.is_some() {
+                if self.shutting_down() {
                     self.return_or_forget(id, Duration::ZERO);
                 } else {
-                    self.finish(id);
+                    self.settle(id);
                 }
             }
             AcquireOutcome::Acquired { token, validity } => {
                 let valid_until = sent_at + validity;
-                if self.shutdown_deadline.is_some() {
+                if self.timers.shutdown_grace.is_some() {
                     self.release(id, token, self.shutdown_return());
                     return;
                 }
@@ -52,7 +51,7 @@ impl Consumer {
                     self.release(id, token, None);
                     return;
                 }
-                let Some(handler) = self.handlers.get(&message.event).cloned() else {
+                let Some((handler, route)) = self.routes.lookup(&message.event) else {
                     self.events.push_back(Event::NoHandler {
                         message: message.clone(),
                     });
@@ -64,7 +63,6 @@ impl Consumer {
                     return;
                 };
                 let next_heartbeat = self.now + self.config.heartbeat_interval;
-                let entry = self.entries.get_mut(&id).expect("entry exists");
                 entry.state = State::Running(Running {
                     token: token.clone(),
                     valid_until,
@@ -73,21 +71,23 @@ impl Consumer {
                     aborting: false,
                     lock_expired: false,
                 });
-                self.events.push_back(Event::Dispatched {
+                self.events.push_back(Event::HandlerStarted {
                     message: message.clone(),
                 });
                 self.actions.push_back(Action::Dispatch {
                     id,
+                    route,
                     handler,
-                    delivery: Delivery::new(message, token),
+                    message,
+                    token,
                 });
-                self.reschedule(id);
+                self.timers.update(id, entry);
             }
         }
     }
 
-    pub(super) fn on_dispatched(&mut self, id: MessageId, outcome: DispatchOutcome) {
-        let Some(entry) = self.entries.get(&id) else {
+    pub(super) fn on_handler_finished(&mut self, id: MessageId, outcome: DispatchOutcome) {
+        let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
         let State::Running(run) = &entry.state else {
@@ -100,16 +100,16 @@ impl Consumer {
         match outcome {
             DispatchOutcome::Succeeded => {
                 self.events.push_back(Event::Succeeded { message, elapsed });
-                let entry = self.entries.get_mut(&id).expect("entry exists");
                 entry.state = State::Completing {
                     token: token.clone(),
                     valid_until,
                     attempts: 0,
                     retry_at: None,
                 };
-                self.pending_complete
-                    .push((id, entry.lock_key.clone(), token));
-                self.reschedule(id);
+                self.batches
+                    .complete
+                    .push(id, (entry.lock_key.clone(), token));
+                self.timers.update(id, entry);
             }
             outcome => {
                 self.events.push_back(Event::Failed {
@@ -117,7 +117,7 @@ impl Consumer {
                     elapsed,
                     outcome,
                 });
-                let back = if self.shutdown_deadline.is_some() {
+                let back = if self.shutting_down() {
                     self.shutdown_return()
                 } else {
                     self.config

@@ -1,14 +1,13 @@
 //! The machine's vocabulary: the [`Input`]s a driver hands in, the
 //! [`Action`]s it carries out, and the [`Event`]s it reports.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::message::{ParseError, ReceiptHandle, ReceivedMessage, SharedMessage};
 use crate::ports::{
     AcquireOutcome, BackendError, EntryResult, LockError, LockKey, LockToken, ReceiveRequest,
 };
-use crate::registry::{Delivery, Handler};
+use crate::registry::{HandlerId, Route};
 
 /// Identifies one message in progress inside one [`Consumer`](super::Consumer). Never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,11 +31,23 @@ pub enum DispatchOutcome {
     Aborted,
 }
 
-/// Something the driver learned, to hand to [`Consumer::handle_input`](super::Consumer::handle_input).
-#[derive(Debug)]
+/// Identifies one batch call ([`Action::Acquire`], [`Action::Complete`],
+/// [`Action::Delete`], [`Action::ChangeVisibility`]). Never reused. Its
+/// answers come back entry by entry, as `(batch, index)`: the machine knows
+/// which message each entry stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BatchId(pub u64);
+
+/// An IO answer, to hand to [`Consumer::handle_input`](super::Consumer::handle_input).
+/// Commands (such as a shutdown) are methods of the
+/// [`Consumer`](super::Consumer) instead.
+///
+/// The answers to a batch call come one per entry, each naming the batch
+/// and the entry's index in the action's list, in any order.
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Input {
-    /// A [`Action::Receive`] finished. A cancelled receive MUST still be
+    /// A [`Action::Receive`] returned. A cancelled receive MUST still be
     /// answered (with the messages that did arrive, or none).
     Received {
         /// Which receive.
@@ -46,13 +57,16 @@ pub enum Input {
     },
     /// One key of an [`Action::Acquire`] was answered.
     Acquired {
-        /// Which message.
-        id: MessageId,
+        /// Which acquire.
+        batch: BatchId,
+        /// The key's index in [`Action::Acquire::keys`].
+        index: usize,
         /// The backend's answer.
         outcome: AcquireOutcome,
     },
-    /// A [`Action::Dispatch`] ended: the handler has stopped running.
-    Dispatched {
+    /// A handler started by [`Action::Dispatch`] has finished: it is no
+    /// longer running.
+    HandlerFinished {
         /// Which message.
         id: MessageId,
         /// How it ended.
@@ -67,8 +81,10 @@ pub enum Input {
     },
     /// One entry of an [`Action::Complete`] was answered.
     Completed {
-        /// Which message.
-        id: MessageId,
+        /// Which complete.
+        batch: BatchId,
+        /// The entry's index in [`Action::Complete::entries`].
+        index: usize,
         /// The backend's answer.
         result: Result<(), LockError>,
     },
@@ -81,27 +97,33 @@ pub enum Input {
     },
     /// One entry of an [`Action::Delete`] was answered.
     Deleted {
-        /// Which message.
-        id: MessageId,
+        /// Which delete.
+        batch: BatchId,
+        /// The entry's index in [`Action::Delete::handles`].
+        index: usize,
         /// The queue's answer.
         result: EntryResult,
     },
     /// One entry of an [`Action::ChangeVisibility`] was answered.
     VisibilityChanged {
-        /// Which message.
-        id: MessageId,
+        /// Which visibility change.
+        batch: BatchId,
+        /// The entry's index in [`Action::ChangeVisibility::entries`].
+        index: usize,
         /// The queue's answer.
         result: EntryResult,
     },
-    /// Begin a graceful shutdown.
-    Shutdown,
 }
 
 /// IO the machine wants done. Every action MUST be carried out and answered
-/// with the matching [`Input`] (one per message for batch actions), except
+/// with the matching [`Input`] (one per entry for batch actions), except
 /// [`Action::CancelReceive`] and [`Action::Abort`], which are answered by the
-/// input of the receive or dispatch they stop.
-#[derive(Clone)]
+/// input of the receive or handler they stop.
+///
+/// Batch actions carry only what the backend needs, and a [`BatchId`]: the
+/// driver hands the list to the backend as it is, and answers each entry as
+/// `(batch, index)`.
+#[derive(Debug, Clone, PartialEq)]
 #[must_use = "every action must be carried out and answered"]
 #[non_exhaustive]
 pub enum Action {
@@ -119,27 +141,35 @@ pub enum Action {
         id: ReceiveId,
     },
     /// Acquire locks (one backend call for all); answer with one
-    /// [`Input::Acquired`] per entry.
+    /// [`Input::Acquired`] per key.
     Acquire {
-        /// The messages and their lock keys.
-        entries: Vec<(MessageId, LockKey)>,
+        /// Which acquire.
+        batch: BatchId,
+        /// The lock keys.
+        keys: Vec<LockKey>,
         /// Lock time to live.
         ttl: Duration,
     },
-    /// Run a handler; answer with [`Input::Dispatched`] when it has stopped.
-    /// A panic is [`DispatchOutcome::Panicked`], not a crash.
+    /// Run the handler `handler` names with a
+    /// [`Delivery`](crate::Delivery) of `message` under `token`; answer
+    /// with [`Input::HandlerFinished`] when it has stopped. A panic is
+    /// [`DispatchOutcome::Panicked`], not a crash.
     Dispatch {
         /// Which message.
         id: MessageId,
-        /// The handler to run.
-        handler: Arc<dyn Handler>,
-        /// What it gets.
-        delivery: Delivery,
+        /// How the handler was found.
+        route: Route,
+        /// The handler to run, in the registry the routes came from.
+        handler: HandlerId,
+        /// What the handler gets.
+        message: SharedMessage,
+        /// The token of the lock it runs under.
+        token: LockToken,
     },
     /// Stop a running handler (its lock is about to expire, or shutdown's
     /// grace ran out). The driver MUST stop it (drop its future) and then
-    /// answer its dispatch with [`DispatchOutcome::Aborted`] (or the outcome
-    /// it reached first).
+    /// answer with [`Input::HandlerFinished`] and
+    /// [`DispatchOutcome::Aborted`] (or the outcome it reached first).
     Abort {
         /// Which message.
         id: MessageId,
@@ -163,14 +193,18 @@ pub enum Action {
     /// Change visibility timeouts (one batch call); answer with one
     /// [`Input::VisibilityChanged`] per entry.
     ChangeVisibility {
-        /// The messages, their receipt handles and new timeouts.
-        entries: Vec<(MessageId, ReceiptHandle, Duration)>,
+        /// Which visibility change.
+        batch: BatchId,
+        /// Receipt handles and their new timeouts.
+        entries: Vec<(ReceiptHandle, Duration)>,
     },
     /// Turn locks into completion records (one backend call for all);
     /// answer with one [`Input::Completed`] per entry.
     Complete {
-        /// The messages, their lock keys and our tokens.
-        entries: Vec<(MessageId, LockKey, LockToken)>,
+        /// Which complete.
+        batch: BatchId,
+        /// Lock keys and our tokens.
+        entries: Vec<(LockKey, LockToken)>,
         /// How long to keep the records.
         keep_for: Duration,
     },
@@ -184,70 +218,13 @@ pub enum Action {
         token: LockToken,
     },
     /// Delete messages (one batch call); answer with one [`Input::Deleted`]
-    /// per entry.
+    /// per handle.
     Delete {
-        /// The messages and their receipt handles.
-        entries: Vec<(MessageId, ReceiptHandle)>,
+        /// Which delete.
+        batch: BatchId,
+        /// The receipt handles.
+        handles: Vec<ReceiptHandle>,
     },
-}
-
-impl std::fmt::Debug for Action {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Action::Receive { id, request } => f
-                .debug_struct("Receive")
-                .field("id", id)
-                .field("request", request)
-                .finish(),
-            Action::CancelReceive { id } => {
-                f.debug_struct("CancelReceive").field("id", id).finish()
-            }
-            Action::Acquire { entries, ttl } => f
-                .debug_struct("Acquire")
-                .field("entries", entries)
-                .field("ttl", ttl)
-                .finish(),
-            Action::Dispatch { id, delivery, .. } => f
-                .debug_struct("Dispatch")
-                .field("id", id)
-                .field("event", &delivery.message.event)
-                .field("key", &delivery.message.key())
-                .finish(),
-            Action::Abort { id, reason } => f
-                .debug_struct("Abort")
-                .field("id", id)
-                .field("reason", reason)
-                .finish(),
-            Action::Extend { id, key, .. } => f
-                .debug_struct("Extend")
-                .field("id", id)
-                .field("key", key)
-                .finish(),
-            Action::ChangeVisibility { entries } => f
-                .debug_struct("ChangeVisibility")
-                .field("entries", entries)
-                .finish(),
-            Action::Complete { entries, keep_for } => f
-                .debug_struct("Complete")
-                .field(
-                    "entries",
-                    &entries
-                        .iter()
-                        .map(|(id, key, _)| (id, key))
-                        .collect::<Vec<_>>(),
-                )
-                .field("keep_for", keep_for)
-                .finish(),
-            Action::Release { id, key, .. } => f
-                .debug_struct("Release")
-                .field("id", id)
-                .field("key", key)
-                .finish(),
-            Action::Delete { entries } => {
-                f.debug_struct("Delete").field("entries", entries).finish()
-            }
-        }
-    }
 }
 
 /// Why a running handler was aborted.
@@ -264,7 +241,7 @@ pub enum AbortReason {
 
 /// What happened, for logs and metrics. Each event names the message it is
 /// about.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Event {
     /// A receive returned messages.
@@ -282,7 +259,7 @@ pub enum Event {
     /// A message could not be parsed; it stays in the queue.
     Malformed {
         /// The SQS message id.
-        message_id: String,
+        sqs_message_id: String,
         /// Receive count of the delivery.
         receive_count: u32,
         /// Why.
@@ -293,7 +270,7 @@ pub enum Event {
         /// The message.
         message: SharedMessage,
     },
-    /// A completion record exists: a duplicate of finished work, deleted
+    /// A completion record exists: a duplicate of completed work, deleted
     /// without dispatch.
     Duplicate {
         /// The message.
@@ -322,7 +299,7 @@ pub enum Event {
         message: SharedMessage,
     },
     /// A handler started.
-    Dispatched {
+    HandlerStarted {
         /// The message.
         message: SharedMessage,
     },
@@ -390,7 +367,7 @@ pub enum Event {
     /// A visibility change failed.
     VisibilityChangeFailed {
         /// The SQS message id.
-        message_id: String,
+        sqs_message_id: String,
         /// The queue's error.
         error: BackendError,
     },
@@ -398,7 +375,7 @@ pub enum Event {
     /// shutdown.
     Returned {
         /// The SQS message id.
-        message_id: String,
+        sqs_message_id: String,
         /// After how long it becomes visible.
         delay: Duration,
     },
@@ -407,6 +384,7 @@ pub enum Event {
         /// Messages in progress at that moment.
         in_flight: usize,
     },
-    /// Shutdown finished: nothing runs and nothing is in progress.
+    /// Shutdown is over ([`Consumer::is_stopped`](super::Consumer::is_stopped)):
+    /// nothing runs and nothing is in progress.
     Stopped,
 }

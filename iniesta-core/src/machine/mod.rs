@@ -2,10 +2,19 @@
 //!
 //! [`Consumer`] decides everything about consuming a queue and does nothing
 //! itself: it never awaits, never reads a clock and never draws randomness.
-//! Time and the results of IO come in as [`Input`]s; the IO it wants comes
-//! out as [`Action`]s; what happened comes out as [`Event`]s for logs and
-//! metrics. A driver (such as [`crate::driver`]) runs it against real ports;
-//! tests run it against in-memory ones, step by step, on a virtual clock.
+//! Time and the results of IO come in as [`Input`]s; commands (a shutdown)
+//! are its methods; the IO it wants comes out as [`Action`]s; what happened
+//! comes out as [`Event`]s for logs and metrics. A driver (such as
+//! [`crate::driver::Driver`]) runs it against real ports; tests run it
+//! against in-memory ones, step by step, on a virtual clock.
+//!
+//! The machine is pure data. It routes each message with the [`Routes`] of
+//! a [`HandlerRegistry`] and names the handler to run by its [`HandlerId`];
+//! the handler objects stay with the driver. It names every call it makes:
+//! a receive by its [`ReceiveId`], a handler or a single lock call by the
+//! message's [`MessageId`], a batch call by its [`BatchId`], whose answers
+//! come back entry by entry. All its deadlines are kept in one timer table,
+//! whose earliest is [`Consumer::poll_timeout`].
 //!
 //! # Lifecycle of one message
 //!
@@ -15,7 +24,7 @@
 //! |---|---|
 //! | `Acquired` | dispatch to the handler (heartbeat extends lock and visibility while it runs) |
 //! | `Busy` | skip: no dispatch, no delete (another consumer works on it) |
-//! | `Done` | ack: delete without dispatch (a copy of finished work) |
+//! | `Done` | ack: delete without dispatch (a copy of completed work) |
 //! | `Unavailable` | leave: no dispatch, no delete; the redelivery tries again |
 //!
 //! After a successful dispatch the lock becomes a completion record
@@ -25,94 +34,103 @@
 //! is left for redelivery (optionally hidden for an exponential backoff).
 //! Unparseable messages are reported and left in the queue (a dead-letter
 //! queue ends their journey), never deleted.
+//!
+//! # Layout
+//!
+//! The configuration ([`ConsumerConfig`]) and the vocabulary ([`Input`],
+//! [`Action`], [`Event`]) are public. Inside, each file holds one part of
+//! the journey: `receive` (how many to ask for, parsing, filters),
+//! `dispatch` (the lock's answer, the handler, heartbeats, aborts), `settle`
+//! (completion record, delete, release, return, forgetting), `shutdown`,
+//! `timers` (the one timer table) and `batches` (per-message wishes gathered
+//! into batch calls, and their answers mapped back), over `state` (where
+//! each message stands).
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
-use std::time::Duration;
+use std::collections::VecDeque;
 
-use crate::message::ReceiptHandle;
-use crate::ports::{LockKey, LockToken};
-use crate::registry::HandlerRegistry;
+use crate::registry::{HandlerRegistry, Routes};
 use crate::time::Time;
 
+pub use crate::registry::{HandlerId, Route};
 pub use crate::sqs::{MAX_BATCH, MAX_VISIBILITY};
 
 mod batches;
 mod config;
 mod dispatch;
-mod finish;
 mod io;
 mod receive;
+mod settle;
 mod shutdown;
 mod state;
 mod timers;
 
+use batches::{BatchKind, Batches};
 pub use config::{Backoff, ConfigError, ConsumerConfig};
-pub use io::{AbortReason, Action, DispatchOutcome, Event, Input, MessageId, ReceiveId};
-use state::{Entry, Running, State};
+pub use io::{AbortReason, Action, BatchId, DispatchOutcome, Event, Input, MessageId, ReceiveId};
+use state::{Content, Entry, Running, State};
+use timers::Timers;
 
-/// A map keyed by the machine's own counters ([`MessageId`], [`ReceiveId`]).
-/// They are never chosen by anyone outside, so the map needs no protection
-/// against hash flooding, only speed: the Fx hash (one multiplication per
-/// key).
+/// A map keyed by the machine's own counters ([`MessageId`], [`ReceiveId`],
+/// [`BatchId`]). They are never chosen by anyone outside, so the map needs
+/// no protection against hash flooding, only speed: the Fx hash (one
+/// multiplication per key).
 pub(crate) type IdMap<K, V> = rustc_hash::FxHashMap<K, V>;
 
 /// The consumer state machine. See the [module docs](self) for the rules.
 ///
 /// # Driving contract
 ///
-/// 1. Create it with [`Consumer::new`], passing the current time.
-/// 2. Loop:
-///    - Drain [`poll_action`](Self::poll_action) until `None`, carrying out
-///      every action (concurrently is fine, and intended). Every action except
-///      `CancelReceive` and `Abort` MUST eventually be answered through
-///      [`handle_input`](Self::handle_input), exactly once per message or
-///      receive it names.
-///    - Drain [`poll_event`](Self::poll_event) (logging, metrics); dropping
-///      events is allowed.
-///    - If [`is_finished`](Self::is_finished), stop.
-///    - Wait until the earliest of: an answer arrives, or the instant
-///      [`poll_timeout`](Self::poll_timeout) returns. Then call
-///      `handle_input` for each answer and/or
-///      [`handle_timeout`](Self::handle_timeout), with the current time.
-/// 3. To shut down, hand it [`Input::Shutdown`] and keep driving until
-///    `is_finished`.
+/// IO answers and commands come in apart: [`handle_input`](Self::handle_input)
+/// takes the answers to the machine's own actions; a command (a shutdown)
+/// is a method of its own. A driver:
+///
+/// 1. MUST create the machine with [`Consumer::new`], passing the current
+///    time and the registry whose handlers it runs: an [`Action::Dispatch`]
+///    names its handler by its [`HandlerId`] in that registry.
+/// 2. Then, in a loop:
+///    - MUST drain [`poll_action`](Self::poll_action) until `None` and carry
+///      out every action (concurrently is fine, and intended);
+///    - MUST answer every action through `handle_input`, except
+///      `CancelReceive` and `Abort`, which are answered by the input of the
+///      receive or handler they stop: a receive, a dispatch, an extend and a
+///      release exactly once; a batch action exactly once per entry, as
+///      `(batch, index)` with the entry's index in the action's list, in any
+///      order. When a backend answers fewer entries than it was given, the
+///      driver MUST answer the others itself, as failures, or their
+///      messages wait forever;
+///    - SHOULD drain [`poll_event`](Self::poll_event) (logs, metrics);
+///      dropping events is allowed;
+///    - stops once [`is_stopped`](Self::is_stopped);
+///    - waits until the earliest of: an answer arrives, a command is due, or
+///      the instant [`poll_timeout`](Self::poll_timeout) returns (`None`:
+///      only an answer or a command can make progress). It then MUST call
+///      `handle_input` for each answer, the command's method, and
+///      [`handle_timeout`](Self::handle_timeout) once that instant has
+///      passed, each with the current time.
+/// 3. To shut down, it calls [`shutdown`](Self::shutdown) and MUST keep
+///    driving until `is_stopped`: only then is no handler running and every
+///    message in progress completed or released.
 ///
 /// Time passed in MUST NOT go backwards (a smaller time is treated as the
-/// last one seen). Answers for messages the machine no longer tracks are
-/// ignored, so a late answer is harmless.
+/// last one seen). Answers for messages, receives or batch entries the
+/// machine no longer tracks (or has had answered already) are ignored, so a
+/// late or repeated answer is harmless.
 pub struct Consumer {
     config: ConsumerConfig,
-    handlers: HandlerRegistry,
+    routes: Routes,
     now: Time,
     next_id: u64,
     entries: IdMap<MessageId, Entry>,
-    /// (deadline, message), earliest on top. An entry is live while its
-    /// message is tracked with exactly that deadline (`Entry::timer`);
-    /// rescheduling or forgetting a message leaves the old entry behind,
-    /// stale, instead of searching for it. Stale entries are dropped when
-    /// they reach the top, after every input and timeout, so the top is
-    /// always live when [`Consumer::poll_timeout`] reads it.
-    timers: BinaryHeap<Reverse<(Time, MessageId)>>,
-    /// Whether an entry of `timers` went stale since the last clean-up.
-    timers_stale: bool,
+    timers: Timers,
     /// Outstanding receives: slots reserved, and when each was sent.
     receives: IdMap<ReceiveId, (u32, Time)>,
     reserved: usize,
     receive_failures: u32,
-    receive_resume_at: Option<Time>,
-    pending_acquire: Vec<(MessageId, LockKey)>,
+    batches: Batches,
     /// Scratch space for building lock keys.
     key_buf: String,
-    /// Completion records to write, sent as one batch per round.
-    pending_complete: Vec<(MessageId, LockKey, LockToken)>,
-    pending_delete: VecDeque<MessageId>,
-    /// When the oldest pending delete must go out, full batch or not.
-    delete_due: Option<Time>,
-    pending_visibility: Vec<(MessageId, ReceiptHandle, Duration)>,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
-    shutdown_deadline: Option<Time>,
     stopped_reported: bool,
 }
 
@@ -122,40 +140,34 @@ impl std::fmt::Debug for Consumer {
             .field("now", &self.now)
             .field("in_flight", &self.entries.len())
             .field("receives", &self.receives.len())
-            .field("shutting_down", &self.shutdown_deadline.is_some())
+            .field("shutting_down", &self.shutting_down())
             .finish()
     }
 }
 
 impl Consumer {
-    /// A consumer that routes to `handlers`, starting at `now`.
+    /// A consumer that routes with the routes of `handlers`, starting at
+    /// `now`.
     pub fn new(
         config: ConsumerConfig,
-        handlers: HandlerRegistry,
+        handlers: &HandlerRegistry,
         now: Time,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         let mut c = Consumer {
             config,
-            handlers,
+            routes: handlers.routes().clone(),
             now,
             next_id: 0,
             entries: IdMap::default(),
-            timers: BinaryHeap::new(),
-            timers_stale: false,
+            timers: Timers::default(),
             receives: IdMap::default(),
             reserved: 0,
             receive_failures: 0,
-            receive_resume_at: None,
-            pending_acquire: Vec::new(),
+            batches: Batches::default(),
             key_buf: String::new(),
-            pending_complete: Vec::new(),
-            pending_delete: VecDeque::new(),
-            delete_due: None,
-            pending_visibility: Vec::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
-            shutdown_deadline: None,
             stopped_reported: false,
         };
         c.fill_receives();
@@ -167,20 +179,21 @@ impl Consumer {
         &self.config
     }
 
-    /// Messages in progress (received and not finished).
+    /// Messages in progress (received and not yet settled).
     pub fn in_flight(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether a shutdown has begun.
     pub fn is_shutting_down(&self) -> bool {
-        self.shutdown_deadline.is_some()
+        self.shutting_down()
     }
 
-    /// Whether a shutdown has finished: no receive outstanding, no message in
-    /// progress, no handler running, nothing left to do.
-    pub fn is_finished(&self) -> bool {
-        self.shutdown_deadline.is_some()
+    /// Whether a shutdown is over ([`Event::Stopped`]): no receive
+    /// outstanding, no message in progress, no handler running, nothing
+    /// left to do.
+    pub fn is_stopped(&self) -> bool {
+        self.shutting_down()
             && self.entries.is_empty()
             && self.receives.is_empty()
             && self.actions.is_empty()
@@ -200,77 +213,84 @@ impl Consumer {
     /// When to call [`handle_timeout`](Self::handle_timeout) at the latest,
     /// if no input arrives first. `None`: only an input can make progress.
     pub fn poll_timeout(&self) -> Option<Time> {
-        let mut t = self.timers.peek().map(|Reverse((t, _))| *t);
-        for other in [
-            self.receive_resume_at,
-            self.shutdown_deadline.filter(|_| self.any_running()),
-            self.delete_due,
-        ] {
-            t = match (t, other) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-        }
-        t
+        self.timers.next_timeout()
     }
 
     /// Time has passed: run every deadline at or before `now`.
     pub fn handle_timeout(&mut self, now: Time) {
         self.advance(now);
-        if self.receive_resume_at.is_some_and(|t| t <= self.now) {
-            self.receive_resume_at = None;
+        if self.timers.receive_resume.is_some_and(|t| t <= self.now) {
+            self.timers.receive_resume = None;
         }
-        if self.shutdown_deadline.is_some_and(|t| t <= self.now) {
-            let running: Vec<MessageId> = self
-                .entries
-                .iter()
-                .filter(|(_, e)| matches!(&e.state, State::Running(r) if !r.aborting))
-                .map(|(id, _)| *id)
-                .collect();
-            for id in running {
-                self.abort(id, AbortReason::ShutdownGrace);
+        self.run_due_timers();
+        self.drop_stale_timers();
+        self.fill_receives();
+    }
+
+    /// An IO answer arrived at `now`.
+    pub fn handle_input(&mut self, now: Time, input: Input) {
+        self.advance(now);
+        match input {
+            Input::Received { id, result } => self.on_received(id, result),
+            Input::Acquired {
+                batch,
+                index,
+                outcome,
+            } => {
+                if let Some(id) = self.batches.answered(batch, index, BatchKind::Acquire) {
+                    self.on_acquired(id, outcome);
+                }
             }
-        }
-        while let Some(&Reverse((t, id))) = self.timers.peek() {
-            if t > self.now {
-                break;
+            Input::HandlerFinished { id, outcome } => self.on_handler_finished(id, outcome),
+            Input::Extended { id, result } => self.on_extended(id, result),
+            Input::Completed {
+                batch,
+                index,
+                result,
+            } => {
+                if let Some(id) = self.batches.answered(batch, index, BatchKind::Complete) {
+                    self.on_completed(id, result);
+                }
             }
-            self.timers.pop();
-            match self.entries.get_mut(&id) {
-                Some(e) if e.timer == Some(t) => e.timer = None,
-                _ => continue, // stale, and now gone
+            Input::Released { id, result } => self.on_released(id, result),
+            Input::Deleted {
+                batch,
+                index,
+                result,
+            } => {
+                if let Some(id) = self.batches.answered(batch, index, BatchKind::Delete) {
+                    self.on_deleted(id, result);
+                }
             }
-            self.on_deadline(id);
+            Input::VisibilityChanged {
+                batch,
+                index,
+                result,
+            } => {
+                let kind = BatchKind::ChangeVisibility;
+                if let Some(id) = self.batches.answered(batch, index, kind) {
+                    self.on_visibility_changed(id, result);
+                }
+            }
         }
         self.drop_stale_timers();
         self.fill_receives();
     }
 
-    /// An IO answer (or a shutdown request) arrived at `now`.
-    pub fn handle_input(&mut self, now: Time, input: Input) {
+    /// Begins a graceful shutdown at `now`: outstanding receives are
+    /// cancelled, no new receive or handler starts, messages not yet
+    /// started go back to the queue (if so configured), and running
+    /// handlers get [`shutdown_grace`](ConsumerConfig::shutdown_grace) to
+    /// finish before they are aborted. Keep driving until
+    /// [`is_stopped`](Self::is_stopped). A second call changes nothing.
+    pub fn shutdown(&mut self, now: Time) {
         self.advance(now);
-        match input {
-            Input::Received { id, result } => self.on_received(id, result),
-            Input::Acquired { id, outcome } => self.on_acquired(id, outcome),
-            Input::Dispatched { id, outcome } => self.on_dispatched(id, outcome),
-            Input::Extended { id, result } => self.on_extended(id, result),
-            Input::Completed { id, result } => self.on_completed(id, result),
-            Input::Released { id, result } => self.on_released(id, result),
-            Input::Deleted { id, result } => self.on_deleted(id, result),
-            Input::VisibilityChanged { id, result } => self.on_visibility_changed(id, result),
-            Input::Shutdown => self.on_shutdown(),
-        }
+        self.begin_shutdown();
         self.drop_stale_timers();
         self.fill_receives();
     }
 
     pub(super) fn advance(&mut self, now: Time) {
         self.now = self.now.max(now);
-    }
-
-    pub(super) fn any_running(&self) -> bool {
-        self.entries
-            .values()
-            .any(|e| matches!(&e.state, State::Running(r) if !r.aborting))
     }
 }

@@ -11,7 +11,7 @@ use super::*;
 
 impl Consumer {
     pub(super) fn fill_receives(&mut self) {
-        if self.shutdown_deadline.is_some() || self.receive_resume_at.is_some() {
+        if self.shutting_down() || self.timers.receive_resume.is_some() {
             return;
         }
         let least = self.least_receive();
@@ -86,7 +86,7 @@ impl Consumer {
                     .checked_mul(1 << exp)
                     .unwrap_or(Duration::MAX)
                     .min(self.config.receive_backoff_max);
-                self.receive_resume_at = Some(self.now + retry_in);
+                self.timers.receive_resume = Some(self.now + retry_in);
                 self.events
                     .push_back(Event::ReceiveFailed { error, retry_in });
                 return;
@@ -95,10 +95,11 @@ impl Consumer {
         if messages.is_empty() {
             let waited = self.now.saturating_duration_since(sent_at);
             let early = waited < self.config.wait_time || self.config.wait_time.is_zero();
-            if early && self.shutdown_deadline.is_none() {
+            if early && !self.shutting_down() {
                 let resume = self.now + self.config.empty_receive_pause;
-                self.receive_resume_at =
-                    Some(self.receive_resume_at.map_or(resume, |t| t.max(resume)));
+                let timers = &mut self.timers;
+                timers.receive_resume =
+                    Some(timers.receive_resume.map_or(resume, |t| t.max(resume)));
             }
             return;
         }
@@ -116,7 +117,7 @@ impl Consumer {
             Err((error, raw)) => {
                 let receive_count = raw.receive_count();
                 self.events.push_back(Event::Malformed {
-                    message_id: raw.message_id.clone(),
+                    sqs_message_id: raw.message_id.clone(),
                     receive_count,
                     error,
                 });
@@ -125,15 +126,12 @@ impl Consumer {
                 if let Some(b) = self.config.failure_backoff {
                     let id = MessageId(self.fresh_id());
                     let state = State::Acquiring { sent_at: self.now };
+                    let content = Content::Malformed {
+                        sqs_message_id: raw.message_id,
+                    };
                     self.entries.insert(
                         id,
-                        Entry::new(
-                            raw.receipt_handle,
-                            None,
-                            Some(raw.message_id),
-                            LockKey::from(""),
-                            state,
-                        ),
+                        Entry::new(raw.receipt_handle, content, LockKey::from(""), state),
                     );
                     self.return_or_forget(id, b.delay(receive_count));
                 }
@@ -152,14 +150,14 @@ impl Consumer {
             &message.sqs_message_id,
         );
         let lock_key = LockKey::from(self.key_buf.as_str());
-        let shutting_down = self.shutdown_deadline.is_some();
         let state = State::Acquiring { sent_at: self.now };
-        let acquire_key = (!shutting_down).then(|| lock_key.clone());
+        let acquire_key = (!self.shutting_down()).then(|| lock_key.clone());
+        let content = Content::Parsed(message);
         self.entries
-            .insert(id, Entry::new(handle, Some(message), None, lock_key, state));
+            .insert(id, Entry::new(handle, content, lock_key, state));
         match acquire_key {
             None => self.return_or_forget(id, Duration::ZERO),
-            Some(key) => self.pending_acquire.push((id, key)),
+            Some(key) => self.batches.acquire.push(id, key),
         }
     }
 
@@ -179,14 +177,13 @@ impl Consumer {
             deleted: delete,
         });
         let state = State::Acquiring { sent_at: self.now };
-        self.entries.insert(
-            id,
-            Entry::new(handle, Some(message), None, LockKey::from(""), state),
-        );
+        let content = Content::Parsed(message);
+        self.entries
+            .insert(id, Entry::new(handle, content, LockKey::from(""), state));
         match self.config.failure_backoff {
             _ if delete => self.start_delete(id),
             Some(b) => self.return_or_forget(id, b.delay(receive_count)),
-            None => self.finish(id),
+            None => self.settle(id),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The end of a message's journey: completion record, delete, release,
-//! return to the queue, and forgetting it.
+//! return to the queue, settling and forgetting it.
 
 use std::time::Duration;
 
@@ -53,8 +53,8 @@ impl Consumer {
                 retry_at: None,
                 queued: true,
             };
+            self.timers.update(id, entry);
             self.queue_delete(id);
-            self.reschedule(id);
         }
     }
 
@@ -77,7 +77,7 @@ impl Consumer {
         match result {
             Ok(()) => {
                 self.events.push_back(Event::Deleted { message });
-                self.finish(id);
+                self.settle(id);
             }
             Err(error) => {
                 let will_retry = *attempts < self.config.delete_retries;
@@ -98,7 +98,7 @@ impl Consumer {
                 if will_retry {
                     self.reschedule(id);
                 } else {
-                    self.finish(id);
+                    self.settle(id);
                 }
             }
         }
@@ -138,7 +138,7 @@ impl Consumer {
         }
         match return_after {
             Some(delay) => self.return_or_forget(id, delay),
-            None => self.finish(id),
+            None => self.settle(id),
         }
     }
 
@@ -151,11 +151,8 @@ impl Consumer {
     /// Hides (or shows) the message for `delay` and ends its journey, or
     /// just ends it when returning is off during shutdown.
     pub(super) fn return_or_forget(&mut self, id: MessageId, delay: Duration) {
-        if self.shutdown_deadline.is_some()
-            && !self.config.return_unstarted_on_shutdown
-            && delay.is_zero()
-        {
-            self.finish(id);
+        if self.shutting_down() && !self.config.return_unstarted_on_shutdown && delay.is_zero() {
+            self.settle(id);
             return;
         }
         let Some(entry) = self.entries.get_mut(&id) else {
@@ -165,8 +162,9 @@ impl Consumer {
         let sent = entry.heartbeat_vis == 0;
         entry.state = State::Returning { delay, sent };
         if sent {
-            self.pending_visibility
-                .push((id, entry.handle.clone(), delay));
+            self.batches
+                .visibility
+                .push(id, (entry.handle.clone(), delay));
         }
         self.reschedule(id);
     }
@@ -175,15 +173,19 @@ impl Consumer {
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
-        let message_id = entry.sqs_id();
         if let State::Returning { delay, sent: true } = entry.state {
+            let sqs_message_id = entry.sqs_message_id().to_owned();
             match result {
-                Ok(()) => self.events.push_back(Event::Returned { message_id, delay }),
-                Err(error) => self
-                    .events
-                    .push_back(Event::VisibilityChangeFailed { message_id, error }),
+                Ok(()) => self.events.push_back(Event::Returned {
+                    sqs_message_id,
+                    delay,
+                }),
+                Err(error) => self.events.push_back(Event::VisibilityChangeFailed {
+                    sqs_message_id,
+                    error,
+                }),
             }
-            self.finish(id);
+            self.settle(id);
             return;
         }
         // A heartbeat's visibility extension.
@@ -192,35 +194,42 @@ impl Consumer {
         };
         entry.heartbeat_vis = left;
         if let (Err(error), State::Running(_)) = (result, &entry.state) {
-            self.events
-                .push_back(Event::VisibilityChangeFailed { message_id, error });
+            let sqs_message_id = entry.sqs_message_id().to_owned();
+            self.events.push_back(Event::VisibilityChangeFailed {
+                sqs_message_id,
+                error,
+            });
         }
         match entry.state {
             State::Returning { delay, sent: false } if left == 0 => {
                 entry.state = State::Returning { delay, sent: true };
-                self.pending_visibility
-                    .push((id, entry.handle.clone(), delay));
+                self.batches
+                    .visibility
+                    .push(id, (entry.handle.clone(), delay));
             }
-            State::Finished => self.forget_if_quiet(id),
+            State::Settling => self.forget_if_quiet(id),
             _ => {}
         }
     }
 
-    /// Ends a message's journey: forgets it, or parks it until the heartbeat
-    /// calls still out are answered (so that nothing is in flight when a
-    /// shutdown finishes).
-    pub(super) fn finish(&mut self, id: MessageId) {
+    /// Ends a message's journey: forgets it, or lets it settle until the
+    /// heartbeat calls still out are answered (so that nothing is in flight
+    /// when a shutdown is over).
+    pub(super) fn settle(&mut self, id: MessageId) {
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
-        entry.state = State::Finished;
-        self.reschedule(id);
-        self.forget_if_quiet(id);
+        entry.state = State::Settling;
+        if entry.extend_sent_at.is_none() && entry.heartbeat_vis == 0 {
+            self.forget(id);
+        } else {
+            self.timers.update(id, entry);
+        }
     }
 
     pub(super) fn forget_if_quiet(&mut self, id: MessageId) {
         if let Some(e) = self.entries.get(&id) {
-            if matches!(e.state, State::Finished)
+            if matches!(e.state, State::Settling)
                 && e.extend_sent_at.is_none()
                 && e.heartbeat_vis == 0
             {
@@ -231,15 +240,15 @@ impl Consumer {
 
     pub(super) fn forget(&mut self, id: MessageId) {
         if let Some(e) = self.entries.remove(&id) {
-            // Its timer entry, if any, is stale from now on.
-            self.timers_stale |= e.timer.is_some();
+            // Its deadline, if any, is stale from now on.
+            self.timers.forget(e.timer);
         }
         self.report_if_stopped();
     }
 
     /// Reports [`Event::Stopped`] once, when a shutdown has nothing left.
     pub(super) fn report_if_stopped(&mut self) {
-        if self.shutdown_deadline.is_some()
+        if self.shutting_down()
             && self.entries.is_empty()
             && self.receives.is_empty()
             && !self.stopped_reported

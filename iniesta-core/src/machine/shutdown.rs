@@ -3,12 +3,12 @@
 use super::*;
 
 impl Consumer {
-    pub(super) fn on_shutdown(&mut self) {
-        if self.shutdown_deadline.is_some() {
+    pub(super) fn begin_shutdown(&mut self) {
+        if self.shutting_down() {
             return;
         }
-        self.shutdown_deadline = Some(self.now + self.config.shutdown_grace);
-        self.receive_resume_at = None;
+        self.timers.shutdown_grace = Some(self.now + self.config.shutdown_grace);
+        self.timers.receive_resume = None;
         self.events.push_back(Event::ShutdownStarted {
             in_flight: self.entries.len(),
         });
@@ -17,9 +17,23 @@ impl Consumer {
         for id in ids {
             self.actions.push_back(Action::CancelReceive { id });
         }
+        // The grace is a deadline of every running handler from now on.
+        let running: Vec<MessageId> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| matches!(&e.state, State::Running(r) if !r.aborting))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in running {
+            self.reschedule(id);
+        }
         if self.entries.is_empty() && self.receives.is_empty() {
             self.stopped_reported = true;
             self.events.push_back(Event::Stopped);
         }
+    }
+
+    pub(super) fn shutting_down(&self) -> bool {
+        self.timers.shutdown_grace.is_some()
     }
 }

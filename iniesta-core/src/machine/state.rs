@@ -31,8 +31,8 @@ pub(super) enum State {
     /// (`sent` is false while a heartbeat's visibility change is still out:
     /// the return waits for it, so the two cannot arrive out of order).
     Returning { delay: Duration, sent: bool },
-    /// Done; waiting only for heartbeat calls still out.
-    Finished,
+    /// The journey is over; waiting only for heartbeat calls still out.
+    Settling,
 }
 
 #[derive(Debug)]
@@ -45,17 +45,23 @@ pub(super) struct Running {
     pub(super) lock_expired: bool,
 }
 
+/// What the machine knows of a message's content.
+#[derive(Debug)]
+pub(super) enum Content {
+    /// Parsed.
+    Parsed(SharedMessage),
+    /// Unparseable: only ever returned to the queue, and named in events by
+    /// its SQS message id.
+    Malformed { sqs_message_id: String },
+}
+
 #[derive(Debug)]
 pub(super) struct Entry {
     pub(super) handle: ReceiptHandle,
-    /// The SQS message id of a malformed message; a parsed one carries it in
-    /// `message`.
-    pub(super) malformed_id: Option<String>,
-    /// `None` for a malformed message (only ever returned to the queue).
-    pub(super) message: Option<SharedMessage>,
+    pub(super) content: Content,
     pub(super) lock_key: LockKey,
     pub(super) state: State,
-    /// The entry's position in the timer set.
+    /// The entry's deadline in the timer table.
     pub(super) timer: Option<Time>,
     /// When the outstanding heartbeat extend was sent, if one is out.
     pub(super) extend_sent_at: Option<Time>,
@@ -68,15 +74,13 @@ impl Entry {
     /// call out.
     pub(super) fn new(
         handle: ReceiptHandle,
-        message: Option<SharedMessage>,
-        malformed_id: Option<String>,
+        content: Content,
         lock_key: LockKey,
         state: State,
     ) -> Self {
         Entry {
             handle,
-            malformed_id,
-            message,
+            content,
             lock_key,
             state,
             timer: None,
@@ -86,19 +90,21 @@ impl Entry {
     }
 
     /// The SQS message id of this delivery.
-    pub(super) fn sqs_id(&self) -> String {
-        match (&self.message, &self.malformed_id) {
-            (Some(m), _) => m.sqs_message_id.clone(),
-            (None, Some(id)) => id.clone(),
-            (None, None) => String::new(),
+    pub(super) fn sqs_message_id(&self) -> &str {
+        match &self.content {
+            Content::Parsed(m) => &m.sqs_message_id,
+            Content::Malformed { sqs_message_id } => sqs_message_id,
         }
     }
 
     /// The parsed message. Only malformed messages lack one, and they never
     /// leave the `Returning` state, where it is not asked for.
     pub(super) fn msg(&self) -> SharedMessage {
-        self.message
-            .clone()
-            .expect("a message past parsing has its parsed form")
+        match &self.content {
+            Content::Parsed(m) => m.clone(),
+            Content::Malformed { .. } => {
+                unreachable!("a message past parsing has its parsed form")
+            }
+        }
     }
 }

@@ -1,63 +1,210 @@
-//! Deadlines: heartbeats, lock validity and retries, per message.
+//! Deadlines: the machine's one timer table, and what happens when a
+//! message's deadline comes (heartbeats, lock validity, retries, shutdown's
+//! grace).
 
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use crate::time::Time;
 
 use super::*;
 
-impl Consumer {
-    pub(super) fn deadline_of(&self, entry: &Entry) -> Option<Time> {
-        match &entry.state {
+/// Every deadline the machine keeps; [`next_timeout`](Self::next_timeout)
+/// is the earliest, which [`Consumer::poll_timeout`] reports.
+///
+/// - Per message: the next heartbeat or the end of the lock's validity
+///   while its handler runs (and, during a shutdown, the end of the grace:
+///   so the grace wakes the machine only while a handler still runs), or
+///   the next retry of a complete or delete. Each message's deadline is
+///   kept in its entry ([`Entry::timer`]) and in [`Queue`], earliest first.
+///   Rescheduling or forgetting a message leaves its old item behind,
+///   stale, instead of searching for it; stale items are dropped when they
+///   come first, after every input and timeout
+///   ([`drop_stale`](Self::drop_stale)), so the first is always live when
+///   the table is read.
+/// - The end of the pause before the next receive (after a failed receive,
+///   or one that came back empty early).
+/// - When the oldest delete waiting for company must go out.
+/// - The end of shutdown's grace: kept here, and read through the
+///   deadlines of the messages whose handlers run.
+#[derive(Debug, Default)]
+pub(super) struct Timers {
+    /// (deadline, message), earliest first.
+    messages: Queue,
+    /// Whether an item of `messages` went stale since the last clean-up.
+    stale: bool,
+    /// Receiving pauses until then.
+    pub(super) receive_resume: Option<Time>,
+    /// The oldest pending delete goes out then, full batch or not.
+    pub(super) delete_due: Option<Time>,
+    /// Running handlers are aborted then; set when a shutdown begins.
+    pub(super) shutdown_grace: Option<Time>,
+}
+
+impl Timers {
+    /// The earliest deadline, if any.
+    pub(super) fn next_timeout(&self) -> Option<Time> {
+        let message = self.messages.first().map(|(t, _)| t);
+        [message, self.receive_resume, self.delete_due]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Moves message `id`'s deadline from `old` to `new`.
+    fn reschedule(&mut self, id: MessageId, old: Option<Time>, new: Option<Time>) {
+        // The old item (if any) goes stale: the entry no longer names it.
+        self.stale |= old.is_some();
+        if let Some(t) = new {
+            self.messages.push((t, id));
+        }
+    }
+
+    /// Puts message `id`'s deadline in the table, as `entry`'s state now
+    /// says.
+    pub(super) fn update(&mut self, id: MessageId, entry: &mut Entry) {
+        let new = entry.deadline(self.shutdown_grace);
+        if new != entry.timer {
+            self.reschedule(id, entry.timer, new);
+            entry.timer = new;
+        }
+    }
+
+    /// A message whose deadline was `old` is gone.
+    pub(super) fn forget(&mut self, old: Option<Time>) {
+        self.stale |= old.is_some();
+    }
+
+    /// Takes the earliest message deadline off the table if it is at or
+    /// before `now`. It may be stale: the caller checks it against the
+    /// entry.
+    fn pop_due(&mut self, now: Time) -> Option<(Time, MessageId)> {
+        match self.messages.first() {
+            Some((t, _)) if t <= now => self.messages.pop(),
+            _ => None,
+        }
+    }
+
+    /// Drops stale items that come first, and all of them when they
+    /// outnumber the `tracked` messages, so that the queue stays in
+    /// proportion to the messages in progress. `live` tells whether an item
+    /// is still its message's deadline.
+    fn drop_stale(&mut self, tracked: usize, live: impl Fn(Time, MessageId) -> bool) {
+        if !std::mem::take(&mut self.stale) {
+            return;
+        }
+        if self.messages.len() > 2 * tracked + 64 {
+            self.messages.retain(&live);
+        }
+        while let Some((t, id)) = self.messages.first() {
+            if live(t, id) {
+                break;
+            }
+            self.messages.pop();
+        }
+    }
+}
+
+/// A priority queue of `(deadline, message)`, earliest first, ties by
+/// message: a heap, and beside it a run of items pushed in order. Most
+/// deadlines arrive in order (a handler's first heartbeat is due a fixed
+/// interval after it starts, and time only grows), so most items go to the
+/// run, where pushing and taking the first cost nothing; the heap takes the
+/// others. Items come out in the same order as from the heap alone.
+#[derive(Debug, Default)]
+struct Queue {
+    run: VecDeque<(Time, MessageId)>,
+    heap: BinaryHeap<Reverse<(Time, MessageId)>>,
+}
+
+impl Queue {
+    fn len(&self) -> usize {
+        self.run.len() + self.heap.len()
+    }
+
+    fn push(&mut self, item: (Time, MessageId)) {
+        match self.run.back() {
+            Some(last) if *last > item => self.heap.push(Reverse(item)),
+            _ => self.run.push_back(item),
+        }
+    }
+
+    /// The first item, and whether it is the run's.
+    fn first_of(&self) -> Option<((Time, MessageId), bool)> {
+        match (self.run.front(), self.heap.peek()) {
+            (Some(&r), Some(&Reverse(h))) => Some(if r <= h { (r, true) } else { (h, false) }),
+            (Some(&r), None) => Some((r, true)),
+            (None, Some(&Reverse(h))) => Some((h, false)),
+            (None, None) => None,
+        }
+    }
+
+    fn first(&self) -> Option<(Time, MessageId)> {
+        self.first_of().map(|(item, _)| item)
+    }
+
+    fn pop(&mut self) -> Option<(Time, MessageId)> {
+        let (item, in_run) = self.first_of()?;
+        if in_run {
+            self.run.pop_front();
+        } else {
+            self.heap.pop();
+        }
+        Some(item)
+    }
+
+    fn retain(&mut self, keep: impl Fn(Time, MessageId) -> bool) {
+        self.run.retain(|&(t, id)| keep(t, id));
+        self.heap.retain(|&Reverse((t, id))| keep(t, id));
+    }
+}
+
+impl Entry {
+    /// The entry's deadline in its state; `grace` is the end of shutdown's
+    /// grace, if a shutdown began.
+    fn deadline(&self, grace: Option<Time>) -> Option<Time> {
+        match &self.state {
             State::Running(r) if !r.aborting => {
-                let hb = if entry.extend_sent_at.is_none() {
-                    Some(r.next_heartbeat)
-                } else {
-                    None
-                };
-                Some(hb.map_or(r.valid_until, |h| h.min(r.valid_until)))
+                let mut t = r.valid_until;
+                if self.extend_sent_at.is_none() {
+                    t = t.min(r.next_heartbeat);
+                }
+                if let Some(grace) = grace {
+                    t = t.min(grace);
+                }
+                Some(t)
             }
             State::Completing { retry_at, .. } | State::Deleting { retry_at, .. } => *retry_at,
             _ => None,
         }
     }
+}
 
+impl Consumer {
+    /// Puts message `id`'s deadline in the table, as its state now says.
     pub(super) fn reschedule(&mut self, id: MessageId) {
-        let Some(entry) = self.entries.get(&id) else {
-            return;
-        };
-        let new = self.deadline_of(entry);
-        if new == entry.timer {
-            return;
+        if let Some(entry) = self.entries.get_mut(&id) {
+            self.timers.update(id, entry);
         }
-        // The old entry (if any) goes stale: `timer` no longer names it.
-        self.timers_stale |= entry.timer.is_some();
-        if let Some(t) = new {
-            self.timers.push(Reverse((t, id)));
-        }
-        self.entries.get_mut(&id).expect("entry exists").timer = new;
     }
 
-    /// Drops stale entries from the top of the timer heap (see
-    /// [`Consumer::timers`]), and all of them when they outnumber the live
-    /// ones, so the heap stays in proportion to the messages in progress.
-    pub(super) fn drop_stale_timers(&mut self) {
-        if !std::mem::take(&mut self.timers_stale) {
-            return;
-        }
-        let entries = &self.entries;
-        let live = |&Reverse((t, id)): &Reverse<(Time, MessageId)>| {
-            entries.get(&id).is_some_and(|e| e.timer == Some(t))
-        };
-        if self.timers.len() > 2 * entries.len() + 64 {
-            self.timers.retain(live);
-        }
-        while let Some(top) = self.timers.peek() {
-            if live(top) {
-                break;
+    /// Runs every message deadline at or before `now`.
+    pub(super) fn run_due_timers(&mut self) {
+        while let Some((t, id)) = self.timers.pop_due(self.now) {
+            match self.entries.get_mut(&id) {
+                Some(e) if e.timer == Some(t) => e.timer = None,
+                _ => continue, // stale, and now gone
             }
-            self.timers.pop();
+            self.on_deadline(id);
         }
+    }
+
+    /// See [`Timers::drop_stale`].
+    pub(super) fn drop_stale_timers(&mut self) {
+        let entries = &self.entries;
+        self.timers.drop_stale(entries.len(), |t, id| {
+            entries.get(&id).is_some_and(|e| e.timer == Some(t))
+        });
     }
 
     pub(super) fn on_deadline(&mut self, id: MessageId) {
@@ -65,11 +212,16 @@ impl Consumer {
         let hb = self.config.heartbeat_interval;
         let ttl = self.config.lock_timeout;
         let vis = self.config.visibility_extension;
+        let grace_over = self.timers.shutdown_grace.is_some_and(|t| t <= now);
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
         match &mut entry.state {
             State::Running(run) if !run.aborting => {
+                if grace_over {
+                    self.abort(id, AbortReason::ShutdownGrace);
+                    return;
+                }
                 if run.valid_until <= now {
                     self.abort(id, AbortReason::LockExpired);
                     return;
@@ -85,7 +237,7 @@ impl Consumer {
                     });
                     if let Some(v) = vis {
                         entry.heartbeat_vis += 1;
-                        self.pending_visibility.push((id, entry.handle.clone(), v));
+                        self.batches.visibility.push(id, (entry.handle.clone(), v));
                     }
                 }
             }
@@ -93,8 +245,9 @@ impl Consumer {
                 token, retry_at, ..
             } if retry_at.is_some_and(|t| t <= now) => {
                 *retry_at = None;
-                self.pending_complete
-                    .push((id, entry.lock_key.clone(), token.clone()));
+                self.batches
+                    .complete
+                    .push(id, (entry.lock_key.clone(), token.clone()));
             }
             State::Deleting {
                 retry_at, queued, ..
@@ -106,5 +259,51 @@ impl Consumer {
             _ => {}
         }
         self.reschedule(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The queue gives items in the order a heap alone gives them, however
+    /// pushes (in order or not) and pops interleave.
+    #[test]
+    fn the_queue_pops_in_heap_order() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut q = Queue::default();
+        let mut reference = BinaryHeap::new();
+        let mut now = 0;
+        for _ in 0..20_000 {
+            match next(4) {
+                0 | 1 => {
+                    // Mostly later than all before; now and then earlier.
+                    now += next(3);
+                    let t = if next(5) == 0 {
+                        now - next(now + 1)
+                    } else {
+                        now
+                    };
+                    let item = (Time::from_millis(t), MessageId(next(50)));
+                    q.push(item);
+                    reference.push(Reverse(item));
+                }
+                2 => assert_eq!(q.pop(), reference.pop().map(|Reverse(i)| i)),
+                _ => {
+                    let cut = MessageId(next(50));
+                    q.retain(|_, id| id != cut);
+                    reference.retain(|Reverse((_, id))| *id != cut);
+                }
+            }
+            assert_eq!(q.first(), reference.peek().map(|Reverse(i)| *i));
+            assert_eq!(q.len(), reference.len());
+        }
+        assert!(!q.run.is_empty() && !q.heap.is_empty(), "both sides used");
     }
 }

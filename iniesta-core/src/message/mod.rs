@@ -25,4 +25,3 @@ pub use received::{
     ReceiptHandle, ReceivedMessage, SystemAttributes, ATTR_FIRST_RECEIVE_TIMESTAMP,
     ATTR_RECEIVE_COUNT, ATTR_SENT_TIMESTAMP,
 };
-

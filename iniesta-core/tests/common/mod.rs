@@ -1,14 +1,15 @@
 //! Helpers shared by the machine's step-by-step tests: a small raw-delivery
-//! configuration, one message, and draining a machine's outputs.
+//! configuration, one message, draining a machine's outputs, and the parts
+//! of actions a test cannot know in advance.
 #![allow(dead_code)] // each test file uses its own subset
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use iniesta_core::machine::{Action, Consumer, ConsumerConfig, Event, Input};
+use iniesta_core::machine::{Action, BatchId, Consumer, ConsumerConfig, Event, Input, MessageId};
 use iniesta_core::{
-    AcquireOutcome, AttributeValue, DeliveryMode, HandlerRegistry, LockToken, ParseConfig,
-    ReceiptHandle, ReceivedMessage, SystemAttributes, Time,
+    AcquireOutcome, AttributeValue, DeliveryMode, HandlerRegistry, LockKey, LockToken, ParseConfig,
+    ReceiptHandle, ReceivedMessage, SharedMessage, SystemAttributes, Time,
 };
 
 pub fn config() -> ConsumerConfig {
@@ -31,6 +32,11 @@ pub fn handlers() -> HandlerRegistry {
     let mut r = HandlerRegistry::new();
     r.on_sync("E.svc", |_d| Ok::<_, String>(())).unwrap();
     r
+}
+
+/// A consumer with `config` and [`handlers`], at time zero.
+pub fn consumer(config: ConsumerConfig) -> Consumer {
+    Consumer::new(config, &handlers(), t(0)).unwrap()
 }
 
 pub fn message(id: &str, event: &str) -> ReceivedMessage {
@@ -81,17 +87,18 @@ pub fn receive_and_lock(
         },
     );
     let acquire = actions(c);
-    let Some(Action::Acquire { entries, .. }) =
+    let Some(Action::Acquire { batch, keys, .. }) =
         acquire.iter().find(|a| matches!(a, Action::Acquire { .. }))
     else {
         panic!("expected an acquire, got {acquire:?}");
     };
-    for (id, key) in entries.clone() {
+    for (index, key) in keys.iter().enumerate() {
         assert!(key.starts_with("sqs:event:"), "{key}");
         c.handle_input(
             t(0),
             Input::Acquired {
-                id,
+                batch: *batch,
+                index,
                 outcome: outcome.clone(),
             },
         );
@@ -99,9 +106,46 @@ pub fn receive_and_lock(
     actions(c)
 }
 
+/// The token [`acquired`] hands out.
+pub fn tok() -> LockToken {
+    LockToken::new("tok")
+}
+
 pub fn acquired() -> AcquireOutcome {
     AcquireOutcome::Acquired {
-        token: LockToken::new("tok"),
+        token: tok(),
         validity: Duration::from_secs(10),
     }
+}
+
+/// The lock key of the raw message `id`.
+pub fn key(id: &str) -> LockKey {
+    LockKey::from(format!("sqs:event:{id}"))
+}
+
+/// The receipt handle [`message`] gives `id`.
+pub fn handle(id: &str) -> ReceiptHandle {
+    ReceiptHandle::new(format!("rh-{id}"))
+}
+
+/// The batch a batch action names.
+pub fn batch(action: &Action) -> BatchId {
+    match action {
+        Action::Acquire { batch, .. }
+        | Action::Complete { batch, .. }
+        | Action::Delete { batch, .. }
+        | Action::ChangeVisibility { batch, .. } => *batch,
+        other => panic!("not a batch action: {other:?}"),
+    }
+}
+
+/// The message and content of every dispatch among `actions`.
+pub fn dispatches(actions: &[Action]) -> Vec<(MessageId, SharedMessage)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Dispatch { id, message, .. } => Some((*id, message.clone())),
+            _ => None,
+        })
+        .collect()
 }

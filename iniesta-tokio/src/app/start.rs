@@ -9,7 +9,7 @@ use iniesta_core::settings::Settings;
 use iniesta_core::LockBackend;
 #[cfg(any(feature = "mock", feature = "aws"))]
 use iniesta_core::Queue;
-use iniesta_core::{Consumer, ConsumerConfig, DeliveryMode, Runtime, Stats};
+use iniesta_core::{Consumer, ConsumerConfig, DeliveryMode, Driver, Runtime, Stats};
 use tokio_util::sync::CancellationToken;
 
 use super::{ConsumerHandle, Error, Iniesta, LOG_TARGET};
@@ -114,7 +114,7 @@ impl Iniesta {
 
         let runtime = TokioRuntime::new();
         let max_in_flight = config.max_in_flight;
-        let consumer = Consumer::new(config, registry, runtime.now())?;
+        let consumer = Consumer::new(config, &registry, runtime.now())?;
 
         let (stats_observer, stats) = StatsObserver::new();
         let mut observer = FanOut::new().with(stats_observer);
@@ -129,14 +129,8 @@ impl Iniesta {
         }
 
         let shutdown = CancellationToken::new();
-        let run = iniesta_core::driver::run(
-            consumer,
-            queue,
-            lock,
-            runtime,
-            shutdown.clone().cancelled_owned(),
-            observer,
-        );
+        let driver = Driver::new(consumer, registry, queue, lock, runtime);
+        let run = driver.run(shutdown.clone().cancelled_owned(), observer);
         let task = tokio::spawn(async move {
             let stats = run.await;
             if tracing {

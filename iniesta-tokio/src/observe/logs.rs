@@ -81,65 +81,91 @@ fn reason_text(reason: &AbortReason) -> &'static str {
     }
 }
 
+/// Logs to [`LOG_TARGET`] at `$level`, one of the levels
+/// [`TracingObserver::level`] gives (info, warn or debug), with the fields
+/// and message of `tracing`'s macros.
+macro_rules! log {
+    ($level:expr, $($args:tt)+) => {
+        match $level {
+            Level::INFO => tracing::info!(target: LOG_TARGET, $($args)+),
+            Level::WARN => tracing::warn!(target: LOG_TARGET, $($args)+),
+            _ => tracing::debug!(target: LOG_TARGET, $($args)+),
+        }
+    };
+}
+
+/// [`log!`] with the fields that name `$message` first: its `event`,
+/// `message_id` and `key`.
+macro_rules! log_message {
+    ($level:expr, $message:ident, $($args:tt)+) => {
+        log!(
+            $level,
+            event = %$message.event, message_id = %$message.sqs_message_id, key = %$message.key(),
+            $($args)+
+        )
+    };
+}
+
 impl Observer for TracingObserver {
     fn on_event(&mut self, event: &Event) {
-        use tracing::{debug, info, warn};
+        let level = Self::level(event);
         match event {
             Event::Received { count } => {
-                debug!(target: LOG_TARGET, count, "received {count} message(s)")
+                log!(level, count, "received {count} message(s)")
             }
-            Event::ReceiveFailed { error, retry_in } => warn!(
-                target: LOG_TARGET,
+            Event::ReceiveFailed { error, retry_in } => log!(
+                level,
                 %error, retry_in = ?retry_in,
                 "receiving from the queue failed; trying again in {retry_in:?}"
             ),
             Event::Malformed {
-                message_id,
+                sqs_message_id,
                 receive_count,
                 error,
-            } => warn!(
-                target: LOG_TARGET,
-                message_id = %message_id, receive_count, %error,
+            } => log!(
+                level,
+                message_id = %sqs_message_id, receive_count, %error,
                 "could not parse a message; it stays in the queue (a dead-letter queue ends its journey)"
             ),
-            Event::Skipped { message } => debug!(
-                target: LOG_TARGET,
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
+            Event::Skipped { message } => log_message!(
+                level,
+                message,
                 "skipped: another consumer holds this event's lock"
             ),
-            Event::Duplicate { message } => debug!(
-                target: LOG_TARGET,
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
+            Event::Duplicate { message } => log_message!(
+                level,
+                message,
                 "duplicate of an event already handled; deleting it without running the handler"
             ),
-            Event::LockUnavailable { message, error } => warn!(
-                target: LOG_TARGET,
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
+            Event::LockUnavailable { message, error } => log_message!(
+                level, message,
                 %error,
                 "the lock backend is unavailable; the message is left for redelivery"
             ),
-            Event::Unmatched { message, deleted } => warn!(
-                target: LOG_TARGET,
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
+            Event::Unmatched { message, deleted } => log_message!(
+                level,
+                message,
                 deleted = *deleted,
                 "the event does not match this consumer's filters (INIESTA_SQS_CONSUMER_FILTERS): \
                  not dispatched; {}",
-                if *deleted { "deleted (INIESTA_DELETE_UNMATCHED_EVENTS)" } else { "left in the queue for its dead-letter queue" }
+                if *deleted {
+                    "deleted (INIESTA_DELETE_UNMATCHED_EVENTS)"
+                } else {
+                    "left in the queue for its dead-letter queue"
+                }
             ),
-            Event::NoHandler { message } => warn!(
-                target: LOG_TARGET,
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
+            Event::NoHandler { message } => log_message!(
+                level,
+                message,
                 "no handler for this event and no default handler; the message stays in the queue"
             ),
-            Event::Dispatched { message } => debug!(
-                target: LOG_TARGET,
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
+            Event::HandlerStarted { message } => log_message!(
+                level, message,
                 receive_count = message.receive_count, body = %message.body,
                 "handler started"
             ),
-            Event::Succeeded { message, elapsed } => debug!(
-                target: LOG_TARGET,
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
+            Event::Succeeded { message, elapsed } => log_message!(
+                level, message,
                 elapsed = ?elapsed,
                 "handler succeeded"
             ),
@@ -149,50 +175,40 @@ impl Observer for TracingObserver {
                 outcome,
             } => {
                 let (kind, text) = outcome_text(outcome);
-                warn!(
-                    target: LOG_TARGET,
-                    event = %message.event, message_id = %message.sqs_message_id,
-                    key = %message.key(), receive_count = message.receive_count,
+                log_message!(
+                    level, message,
+                    receive_count = message.receive_count,
                     elapsed = ?elapsed, outcome = kind, error = %text,
                     "handler failed ({kind}); the message is left for redelivery"
                 );
             }
-            Event::Aborting { message, reason } => warn!(
-                target: LOG_TARGET,
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
+            Event::Aborting { message, reason } => log_message!(
+                level, message,
                 reason = ?reason,
                 "aborting the handler: {}", reason_text(reason)
             ),
-            Event::ExtendFailed { message, error } => warn!(
-                target: LOG_TARGET,
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
+            Event::ExtendFailed { message, error } => log_message!(
+                level, message,
                 %error,
                 "could not extend the lock of a running handler; trying again"
             ),
-            Event::CompleteFailed { message, error } => warn!(
-                target: LOG_TARGET,
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
+            Event::CompleteFailed { message, error } => log_message!(
+                level, message,
                 %error,
                 "could not write the completion record; deleting the message anyway"
             ),
-            Event::ReleaseFailed { message, error } => warn!(
-                target: LOG_TARGET,
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
+            Event::ReleaseFailed { message, error } => log_message!(
+                level, message,
                 %error,
                 "could not release the lock; it expires by its time to live"
             ),
-            Event::Deleted { message } => debug!(
-                target: LOG_TARGET,
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
-                "deleted from the queue"
-            ),
+            Event::Deleted { message } => log_message!(level, message, "deleted from the queue"),
             Event::DeleteFailed {
                 message,
                 error,
                 will_retry,
-            } => warn!(
-                target: LOG_TARGET,
-                event = %message.event, message_id = %message.sqs_message_id, key = %message.key(),
+            } => log_message!(
+                level, message,
                 %error, will_retry,
                 "deleting the message failed{}",
                 if *will_retry {
@@ -201,26 +217,35 @@ impl Observer for TracingObserver {
                     "; giving up (the completion record makes the redelivered copy harmless)"
                 }
             ),
-            Event::VisibilityChangeFailed { message_id, error } => warn!(
-                target: LOG_TARGET,
-                message_id = %message_id, %error,
+            Event::VisibilityChangeFailed {
+                sqs_message_id,
+                error,
+            } => log!(
+                level,
+                message_id = %sqs_message_id, %error,
                 "changing the visibility timeout of a message failed"
             ),
-            Event::Returned { message_id, delay } => debug!(
-                target: LOG_TARGET,
-                message_id = %message_id, delay = ?delay,
+            Event::Returned {
+                sqs_message_id,
+                delay,
+            } => log!(
+                level,
+                message_id = %sqs_message_id, delay = ?delay,
                 "message returned to the queue; visible again in {delay:?}"
             ),
-            Event::ShutdownStarted { in_flight } => info!(
-                target: LOG_TARGET,
+            Event::ShutdownStarted { in_flight } => log!(
+                level,
                 in_flight,
                 "shutdown started: no new messages; waiting for {in_flight} message(s) in progress"
             ),
             Event::Stopped => {
-                info!(target: LOG_TARGET, "consumer stopped: no handler runs and nothing is in progress")
+                log!(
+                    level,
+                    "consumer stopped: no handler runs and nothing is in progress"
+                )
             }
             #[allow(unreachable_patterns)]
-            other => debug!(target: LOG_TARGET, event = ?other, "consumer event"),
+            other => log!(level, event = ?other, "consumer event"),
         }
     }
 }

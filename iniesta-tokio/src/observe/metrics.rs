@@ -100,7 +100,7 @@ impl Observer for MetricsObserver {
         use metrics::{counter, histogram};
         match event {
             Event::Received { count } => counter!(names::RECEIVED).increment(*count as u64),
-            Event::Dispatched { .. } => counter!(names::DISPATCHED).increment(1),
+            Event::HandlerStarted { .. } => counter!(names::DISPATCHED).increment(1),
             Event::Succeeded { elapsed, .. } => {
                 counter!(names::SUCCEEDED).increment(1);
                 histogram!(names::HANDLER_SECONDS).record(elapsed.as_secs_f64());

@@ -21,7 +21,7 @@ fn operator_levels() {
     );
     assert_eq!(
         TracingObserver::level(&Event::Returned {
-            message_id: "m".into(),
+            sqs_message_id: "m".into(),
             delay: std::time::Duration::ZERO
         }),
         Level::DEBUG

@@ -1,12 +1,16 @@
 //! The IO the machines ask for: recorded as pending calls when asked, and
 //! carried out (with a fault, or none) when the schedule says so, in any
 //! order. Batch calls are split into one call per entry where the real
-//! service answers per entry, so that the answers come in any order too.
+//! service answers per entry, so that the answers come in any order too;
+//! each answer names its batch and entry, as the machine asks. Which
+//! message an entry stands for is the machine's business: the world finds
+//! it by what it handed out itself (the lock token of a dispatch, the
+//! receipt handle of a delivery) where a check needs it.
 
 use std::fmt;
 use std::time::Duration;
 
-use iniesta_core::machine::{Action, DispatchOutcome, Event, Input, MessageId, ReceiveId};
+use iniesta_core::machine::{Action, BatchId, DispatchOutcome, Event, Input, MessageId, ReceiveId};
 use iniesta_core::{
     BackendError, LockError, LockKey, LockToken, ReceiptHandle, ReceivedMessage, Time,
 };
@@ -22,7 +26,8 @@ pub enum Op {
         max: u32,
     },
     Acquire {
-        entries: Vec<(MessageId, LockKey)>,
+        batch: BatchId,
+        keys: Vec<LockKey>,
         ttl: Duration,
     },
     Handler {
@@ -35,6 +40,9 @@ pub enum Op {
         ttl: Duration,
     },
     Complete {
+        batch: BatchId,
+        index: usize,
+        /// The dispatch whose record this is.
         id: MessageId,
         key: LockKey,
         token: LockToken,
@@ -46,15 +54,18 @@ pub enum Op {
         token: LockToken,
     },
     Delete {
-        id: MessageId,
+        batch: BatchId,
+        index: usize,
         handle: ReceiptHandle,
     },
     Visibility {
-        id: MessageId,
+        batch: BatchId,
+        index: usize,
         handle: ReceiptHandle,
         timeout: Duration,
-        /// A heartbeat's extension of a running message (else a return).
-        heartbeat: bool,
+        /// The running message this is a heartbeat's extension of (else a
+        /// return).
+        heartbeat: Option<MessageId>,
     },
 }
 
@@ -63,11 +74,7 @@ impl Op {
     pub fn heartbeat_of(&self) -> Option<MessageId> {
         match self {
             Op::Extend { id, .. } => Some(*id),
-            Op::Visibility {
-                id,
-                heartbeat: true,
-                ..
-            } => Some(*id),
+            Op::Visibility { heartbeat, .. } => *heartbeat,
             _ => None,
         }
     }
@@ -77,26 +84,34 @@ impl fmt::Debug for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Op::Receive { id, max } => write!(f, "Receive({}, max {max})", id.0),
-            Op::Acquire { entries, .. } => {
-                let keys: Vec<_> = entries.iter().map(|(id, k)| (id.0, k.as_str())).collect();
-                write!(f, "Acquire{keys:?}")
+            Op::Acquire { batch, keys, .. } => {
+                let keys: Vec<_> = keys.iter().map(LockKey::as_str).collect();
+                write!(f, "Acquire({}){keys:?}", batch.0)
             }
             Op::Handler { id } => write!(f, "Handler({})", id.0),
             Op::Extend { id, .. } => write!(f, "Extend({})", id.0),
-            Op::Complete { id, .. } => write!(f, "Complete({})", id.0),
+            Op::Complete {
+                batch, index, id, ..
+            } => write!(f, "Complete({}/{index}, {})", batch.0, id.0),
             Op::Release { id, .. } => write!(f, "Release({})", id.0),
-            Op::Delete { id, handle } => write!(f, "Delete({}, {handle})", id.0),
+            Op::Delete {
+                batch,
+                index,
+                handle,
+            } => write!(f, "Delete({}/{index}, {handle})", batch.0),
             Op::Visibility {
-                id,
+                batch,
+                index,
                 handle,
                 timeout,
                 heartbeat,
-            } => write!(
-                f,
-                "Visibility({}, {handle}, {timeout:?}{})",
-                id.0,
-                if *heartbeat { ", heartbeat" } else { "" }
-            ),
+            } => {
+                write!(f, "Visibility({}/{index}, {handle}, {timeout:?}", batch.0)?;
+                match heartbeat {
+                    Some(id) => write!(f, ", heartbeat of {})", id.0),
+                    None => write!(f, ")"),
+                }
+            }
         }
     }
 }
@@ -158,15 +173,14 @@ impl World {
                     });
                 }
             }
-            Action::Acquire { entries, ttl } => {
-                for (id, key) in &entries {
-                    proc.acquiring.insert(*id, key.clone());
-                    self.ledger.keys.insert(key.clone());
-                }
-                push(proc, Op::Acquire { entries, ttl });
+            Action::Acquire { batch, keys, ttl } => {
+                self.ledger.keys.extend(keys.iter().cloned());
+                push(proc, Op::Acquire { batch, keys, ttl });
             }
-            Action::Dispatch { id, delivery, .. } => {
-                self.on_dispatch(p, id, &delivery.message, delivery.token.clone())?;
+            Action::Dispatch {
+                id, message, token, ..
+            } => {
+                self.on_dispatch(p, id, &message, token)?;
                 self.procs[p].pending.push(Pending {
                     op: Op::Handler { id },
                     sent,
@@ -202,12 +216,22 @@ impl World {
                     push(proc, op);
                 }
             }
-            Action::Complete { entries, keep_for } => {
-                for (id, key, token) in entries {
+            Action::Complete {
+                batch,
+                entries,
+                keep_for,
+            } => {
+                for (index, (key, token)) in entries.into_iter().enumerate() {
+                    let Some(&id) = proc.by_token.get(&token) else {
+                        let msg = format!("I3: a completion record for {key} under {token}, which no dispatch of proc {p} held");
+                        return Err(self.violation(msg));
+                    };
                     proc.owed_complete.remove(&id);
                     push(
                         proc,
                         Op::Complete {
+                            batch,
+                            index,
                             id,
                             key,
                             token,
@@ -220,35 +244,48 @@ impl World {
                 proc.owed_release.remove(&id);
                 push(proc, Op::Release { id, key, token });
             }
-            Action::Delete { entries } => {
-                for (id, handle) in entries {
-                    if self.procs[p].owed_release.contains(&id) {
-                        let msg = format!("I4: failed dispatch {id:?} is being deleted");
-                        return Err(self.violation(msg));
-                    }
-                    if self.procs[p].owed_complete.contains(&id) {
-                        let msg = format!(
-                            "I3: {id:?} is being deleted after a successful dispatch without a \
-                             completion record asked for: a copy would run it again"
-                        );
-                        return Err(self.violation(msg));
+            Action::Delete { batch, handles } => {
+                for (index, handle) in handles.into_iter().enumerate() {
+                    // Only a dispatched message can owe a release or a
+                    // completion record.
+                    if let Some(&id) = self.procs[p].by_handle.get(&handle) {
+                        if self.procs[p].owed_release.contains(&id) {
+                            let msg = format!("I4: failed dispatch {id:?} is being deleted");
+                            return Err(self.violation(msg));
+                        }
+                        if self.procs[p].owed_complete.contains(&id) {
+                            let msg = format!(
+                                "I3: {id:?} is being deleted after a successful dispatch without \
+                                 a completion record asked for: a copy would run it again"
+                            );
+                            return Err(self.violation(msg));
+                        }
                     }
                     self.procs[p].pending.push(Pending {
-                        op: Op::Delete { id, handle },
+                        op: Op::Delete {
+                            batch,
+                            index,
+                            handle,
+                        },
                         sent,
                     });
                 }
             }
-            Action::ChangeVisibility { entries } => {
-                for (id, handle, timeout) in entries {
-                    let heartbeat = proc.running.get(&id).is_some_and(|r| !r.aborted);
+            Action::ChangeVisibility { batch, entries } => {
+                for (index, (handle, timeout)) in entries.into_iter().enumerate() {
+                    let heartbeat = proc
+                        .by_handle
+                        .get(&handle)
+                        .copied()
+                        .filter(|id| proc.running.get(id).is_some_and(|r| !r.aborted));
                     let op = Op::Visibility {
-                        id,
+                        batch,
+                        index,
                         handle,
                         timeout,
                         heartbeat,
                     };
-                    if beats && heartbeat {
+                    if beats && heartbeat.is_some() {
                         prompt.push(Pending { op, sent });
                     } else {
                         push(proc, op);
@@ -340,16 +377,18 @@ impl World {
                 };
                 vec![Input::Received { id, result }]
             }
-            Op::Acquire { entries, ttl } => {
-                let mut inputs = Vec::with_capacity(entries.len());
-                for (id, key) in entries {
+            Op::Acquire { batch, keys, ttl } => {
+                let mut inputs = Vec::with_capacity(keys.len());
+                for (index, key) in keys.into_iter().enumerate() {
                     let a = self.lock.acquire(&key, ttl, elapsed, f);
                     if let Some(token) = &a.token {
                         self.ledger.acquired(token, &key, generation, a.faulted);
+                        self.procs[p].acquired.insert(token.clone(), key.clone());
                     }
                     note!(self, "    {key}: {:?}", a.outcome);
                     inputs.push(Input::Acquired {
-                        id,
+                        batch,
+                        index,
                         outcome: a.outcome,
                     });
                 }
@@ -385,7 +424,7 @@ impl World {
                 } else {
                     self.procs[p].owed_release.insert(id);
                 }
-                vec![Input::Dispatched { id, outcome }]
+                vec![Input::HandlerFinished { id, outcome }]
             }
             Op::Extend {
                 id,
@@ -400,6 +439,8 @@ impl World {
                 vec![Input::Extended { id, result }]
             }
             Op::Complete {
+                batch,
+                index,
                 id,
                 key,
                 token,
@@ -417,7 +458,11 @@ impl World {
                         self.ledger.told_completed.entry(ident.clone()).or_insert(t);
                     }
                 }
-                vec![Input::Completed { id, result }]
+                vec![Input::Completed {
+                    batch,
+                    index,
+                    result,
+                }]
             }
             Op::Release { id, key, token } => {
                 let (result, faulted) = self.lock.release(&key, &token, f);
@@ -427,7 +472,11 @@ impl World {
                 }
                 vec![Input::Released { id, result }]
             }
-            Op::Delete { id, handle } => {
+            Op::Delete {
+                batch,
+                index,
+                handle,
+            } => {
                 let result = match fault {
                     Fault::Fail => Err(injected("DeleteMessage")),
                     Fault::Lose => Ok(()),
@@ -446,10 +495,15 @@ impl World {
                         r
                     }
                 };
-                vec![Input::Deleted { id, result }]
+                vec![Input::Deleted {
+                    batch,
+                    index,
+                    result,
+                }]
             }
             Op::Visibility {
-                id,
+                batch,
+                index,
                 handle,
                 timeout,
                 heartbeat,
@@ -466,10 +520,14 @@ impl World {
                 // Only a fault takes the cover away: an error without one
                 // (a stale handle, a message no longer in flight) means the
                 // visibility already lapsed, which the cover exists to catch.
-                if heartbeat && matches!(fault, Fault::Fail | Fault::Lose) {
+                if let Some(id) = heartbeat.filter(|_| matches!(fault, Fault::Fail | Fault::Lose)) {
                     self.uncover(p, id);
                 }
-                vec![Input::VisibilityChanged { id, result }]
+                vec![Input::VisibilityChanged {
+                    batch,
+                    index,
+                    result,
+                }]
             }
         };
         for input in inputs {
@@ -490,8 +548,9 @@ impl World {
         for m in got {
             note!(self, "    received {} #{}", m.message_id, m.receive_count());
             self.check_not_covered(s, &m.message_id, m.receive_count())?;
+            let delivery = (m.message_id.clone(), m.receive_count());
             self.received_at
-                .insert((m.message_id.clone(), m.receive_count()), now);
+                .insert(delivery, (now, m.receipt_handle.clone()));
         }
         Ok(())
     }

@@ -167,8 +167,9 @@ impl World {
             unreachable!("checked above");
         };
         let ident = ident.clone();
-        let Some(key) = self.procs[p].acquiring.get(&id).cloned() else {
-            let msg = format!("{ident} dispatched without an acquire");
+        let Some(key) = self.procs[p].acquired.get(&token).cloned() else {
+            let msg =
+                format!("{ident} dispatched under {token}, which no acquire of proc {p} gave");
             return Err(self.violation(msg));
         };
         if let Some(other) = self.ledger.key_owner.get(&key) {
@@ -215,14 +216,20 @@ impl World {
         let hb = self.params.lock_timeout.mul_f64(0.6);
         let span = self.procs[p].skew.true_span(hb);
         let visibility = self.services[s].params.visibility_timeout;
-        let covered = self
+        let delivery = self
             .received_at
-            .get(&(sqs_id.clone(), message.receive_count))
-            .is_some_and(|r| now.saturating_duration_since(*r) + span < visibility);
+            .get(&(sqs_id.clone(), message.receive_count));
+        let covered =
+            delivery.is_some_and(|(r, _)| now.saturating_duration_since(*r) + span < visibility);
+        let handle = delivery.map(|(_, h)| h.clone());
         if covered {
             saw(Seen::Covered);
         }
         let proc = &mut self.procs[p];
+        proc.by_token.insert(token, id);
+        if let Some(handle) = handle {
+            proc.by_handle.insert(handle, id);
+        }
         proc.dispatched.insert(id, ident.clone());
         proc.running.insert(
             id,

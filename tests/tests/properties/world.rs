@@ -9,8 +9,8 @@ use std::time::Duration;
 use iniesta_core::machine::{Consumer, ConsumerConfig, MessageId};
 use iniesta_core::publish::envelope_json;
 use iniesta_core::{
-    AttributeValue, Backoff, DeliveryMode, FilterPolicy, HandlerRegistry, LockKey, ParseConfig,
-    Time,
+    AttributeValue, Backoff, DeliveryMode, FilterPolicy, HandlerRegistry, LockKey, LockToken,
+    ParseConfig, ReceiptHandle, Time,
 };
 use iniesta_mock::{Clock, MockQueue, QueueOptions, Redrive};
 use proptest::test_runner::TestCaseError;
@@ -96,8 +96,13 @@ pub struct Proc {
     pub consumer: Consumer,
     pub skew: Skew,
     pub pending: Vec<Pending>,
-    /// The lock key of each message's acquire.
-    pub acquiring: HashMap<MessageId, LockKey>,
+    /// The lock key of each token the lock backend gave this process.
+    pub acquired: HashMap<LockToken, LockKey>,
+    /// Dispatched messages, by the token they run under and by the
+    /// receipt handle of their delivery: how the world finds the message a
+    /// batch entry stands for.
+    pub by_token: HashMap<LockToken, MessageId>,
+    pub by_handle: HashMap<ReceiptHandle, MessageId>,
     pub running: BTreeMap<MessageId, Running>,
     /// Messages that were dispatched, by the event they carry.
     pub dispatched: HashMap<MessageId, Ident>,
@@ -122,8 +127,9 @@ pub struct World {
     /// Every event some service must handle, with the services its publish
     /// went to.
     pub expected: BTreeMap<Ident, Vec<usize>>,
-    /// When each delivery (SQS id, receive count) was received.
-    pub received_at: HashMap<(String, u32), Time>,
+    /// When each delivery (SQS id, receive count) was received, and its
+    /// receipt handle.
+    pub received_at: HashMap<(String, u32), (Time, ReceiptHandle)>,
     pub ledger: Ledger,
     /// Heartbeat calls are answered as soon as they go out.
     pub beats: bool,
@@ -277,11 +283,13 @@ impl World {
             slot,
             service,
             generation: self.generations,
-            consumer: Consumer::new(self.config(service), self.handlers(service), now)
+            consumer: Consumer::new(self.config(service), &self.handlers(service), now)
                 .expect("valid config"),
             skew,
             pending: Vec::new(),
-            acquiring: HashMap::new(),
+            acquired: HashMap::new(),
+            by_token: HashMap::new(),
+            by_handle: HashMap::new(),
             running: BTreeMap::new(),
             dispatched: HashMap::new(),
             owed_release: BTreeSet::new(),
@@ -430,9 +438,7 @@ impl World {
             Step::Shutdown { proc } => {
                 let p = proc as usize % self.procs.len();
                 let now = self.local(p);
-                self.procs[p]
-                    .consumer
-                    .handle_input(now, iniesta_core::Input::Shutdown);
+                self.procs[p].consumer.shutdown(now);
             }
             Step::LoseKey { nth, all } => self.lose_key(nth as usize, all),
         }
@@ -536,7 +542,7 @@ impl World {
     /// I6: a finished shutdown left nothing running and no lock of its own;
     /// the process is then restarted, as a supervisor would.
     fn check_shutdown(&mut self, p: usize) -> Check {
-        if !self.procs[p].consumer.is_finished() {
+        if !self.procs[p].consumer.is_stopped() {
             return Ok(());
         }
         let proc = &self.procs[p];
