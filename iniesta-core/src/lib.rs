@@ -4,6 +4,67 @@
 //! publish to an SNS topic, through this service's own SQS queue, with a lock
 //! per event so each is processed once.
 //!
+//! The whole loop, driven by hand: the machine hands out the IO it wants as
+//! [`Action`]s and takes the answers as [`Input`]s, with the time. Here the
+//! answers are written in place of a queue and a lock; [`Driver`] does the
+//! same against real ports, and `iniesta-tokio` runs it on tokio.
+//!
+//! ```
+//! use std::time::Duration;
+//! use iniesta_core::machine::{Action, Consumer, ConsumerConfig, DispatchOutcome, Event, Input};
+//! use iniesta_core::{
+//!     AcquireOutcome, AttributeValue, DeliveryMode, HandlerRegistry, LockToken, ParseConfig,
+//!     ReceiptHandle, ReceivedMessage, SystemAttributes, Time,
+//! };
+//!
+//! let mut handlers = HandlerRegistry::new();
+//! handlers.on_sync("UserCreated.users", |_d| Ok::<_, String>(())).unwrap();
+//! let parse = ParseConfig { mode: DeliveryMode::Raw, event_key: "iniesta_pass".into(), topic_arn: None };
+//! let mut config = ConsumerConfig::new(parse, "iniesta-dev-users");
+//! config.delete_batch_window = Duration::ZERO; // delete at once, not in batches
+//! config.max_in_flight = 1; // one message at a time: no second receive in between
+//! let mut now = Time::from_millis(0);
+//! let mut consumer = Consumer::new(config, &handlers, now).unwrap();
+//!
+//! // 1. receive: the queue answers with one message.
+//! let Some(Action::Receive { id, .. }) = consumer.poll_action() else { panic!() };
+//! let message = ReceivedMessage {
+//!     message_id: "m-1".into(),
+//!     receipt_handle: ReceiptHandle::new("rh-1"),
+//!     body: r#"{"user_id": 7}"#.into(),
+//!     attributes: SystemAttributes { receive_count: Some(1), ..SystemAttributes::default() },
+//!     message_attributes: [("iniesta_pass".to_owned(), AttributeValue::String("UserCreated.users".into()))]
+//!         .into_iter()
+//!         .collect::<std::collections::BTreeMap<_, _>>()
+//!         .into(),
+//! };
+//! consumer.handle_input(now, Input::Received { id, result: Ok(vec![message]) });
+//!
+//! // 2. acquire: the lock is ours for ten seconds.
+//! let Some(Action::Acquire { batch, keys, .. }) = consumer.poll_action() else { panic!() };
+//! assert_eq!(keys[0], "sqs:event:m-1");
+//! let token = LockToken::new("t-1");
+//! let outcome = AcquireOutcome::Acquired { token, validity: Duration::from_secs(10) };
+//! consumer.handle_input(now, Input::Acquired { batch, index: 0, outcome });
+//!
+//! // 3. dispatch: run the handler it names; it succeeds.
+//! let Some(Action::Dispatch { id, message, .. }) = consumer.poll_action() else { panic!() };
+//! assert_eq!(message.event, "UserCreated.users");
+//! now = Time::from_millis(5);
+//! consumer.handle_input(now, Input::HandlerFinished { id, outcome: DispatchOutcome::Succeeded });
+//!
+//! // 4. complete: the lock becomes a completion record.
+//! let Some(Action::Complete { batch, .. }) = consumer.poll_action() else { panic!() };
+//! consumer.handle_input(now, Input::Completed { batch, index: 0, result: Ok(()) });
+//!
+//! // 5. delete: the message leaves the queue.
+//! let Some(Action::Delete { batch, handles }) = consumer.poll_action() else { panic!() };
+//! assert_eq!(handles, [ReceiptHandle::new("rh-1")]);
+//! consumer.handle_input(now, Input::Deleted { batch, index: 0, result: Ok(()) });
+//! assert!(std::iter::from_fn(|| consumer.poll_event()).any(|e| matches!(e, Event::Deleted { .. })));
+//! assert_eq!(consumer.in_flight(), 0);
+//! ```
+//!
 //! This crate does no IO, reads no clock and draws no randomness. It holds:
 //! - the [message model](message) and its parsing for both SNS delivery modes;
 //! - [filters] and the SNS filter policy built from them;
