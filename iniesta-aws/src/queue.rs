@@ -248,7 +248,7 @@ fn received_from_sqs(m: &aws_sdk_sqs::types::Message) -> Option<ReceivedMessage>
         }
     }
     Some(ReceivedMessage {
-        message_id: message_id.to_owned(),
+        sqs_message_id: message_id.to_owned(),
         receipt_handle: ReceiptHandle::new(receipt),
         body: m.body().unwrap_or_default().to_owned(),
         attributes,

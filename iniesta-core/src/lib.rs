@@ -29,7 +29,7 @@
 //! // 1. receive: the queue answers with one message.
 //! let Some(Action::Receive { id, .. }) = consumer.poll_action() else { panic!() };
 //! let message = ReceivedMessage {
-//!     message_id: "m-1".into(),
+//!     sqs_message_id: "m-1".into(),
 //!     receipt_handle: ReceiptHandle::new("rh-1"),
 //!     body: r#"{"user_id": 7}"#.into(),
 //!     attributes: SystemAttributes { receive_count: Some(1), ..SystemAttributes::default() },

@@ -44,7 +44,7 @@ fn envelope(sqs_id: &str, sns_id: &str, event: &str) -> ReceivedMessage {
         AttributeValue::String(event.into()),
     )]);
     ReceivedMessage {
-        message_id: sqs_id.into(),
+        sqs_message_id: sqs_id.into(),
         receipt_handle: ReceiptHandle::new(format!("rh-{sqs_id}")),
         body: envelope_json(TOPIC, sns_id, "{}", &attrs),
         attributes: SystemAttributes {

@@ -46,7 +46,7 @@ fn long_poll_returns_when_a_message_is_sent_from_another_thread() {
     let got = block_on(receive).unwrap();
     let id = sent.join().unwrap();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].message_id, id);
+    assert_eq!(got[0].sqs_message_id, id);
     assert_eq!(got[0].body, "hello");
     assert_eq!(
         clock.now(),

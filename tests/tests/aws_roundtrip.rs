@@ -73,14 +73,14 @@ async fn publish_receive_parse_delete_in_both_modes() {
                 assert_eq!(m.key(), sns_id, "envelope: the SNS message id is the key");
                 assert_eq!(m.topic_arn.as_deref(), Some(topic.topic_arn()));
             }
-            _ => assert_eq!(m.key(), raw_message.message_id),
+            _ => assert_eq!(m.key(), raw_message.sqs_message_id),
         }
 
         let results = queue
             .delete_batch(vec![raw_message.receipt_handle.clone()])
             .await;
         assert_eq!(results, vec![Ok(())]);
-        let seen = BTreeSet::from([raw_message.message_id.clone()]);
+        let seen = BTreeSet::from([raw_message.sqs_message_id.clone()]);
         assert_drained(&queue, &seen).await;
     }
 }
@@ -117,7 +117,7 @@ async fn events_outside_the_filter_never_arrive() {
     assert_eq!(events, vec!["Order.shipped".to_string()]);
     let handles = received.iter().map(|r| r.receipt_handle.clone()).collect();
     assert!(queue.delete_batch(handles).await.iter().all(Result::is_ok));
-    let seen = received.iter().map(|r| r.message_id.clone()).collect();
+    let seen = received.iter().map(|r| r.sqs_message_id.clone()).collect();
     assert_drained(&queue, &seen).await;
 }
 
@@ -271,7 +271,7 @@ async fn delete_batch_reports_only_the_bad_entry() {
     assert_eq!(results.len(), 1);
     assert!(results[0].is_err(), "{results:?}");
 
-    let seen = received.iter().map(|r| r.message_id.clone()).collect();
+    let seen = received.iter().map(|r| r.sqs_message_id.clone()).collect();
     assert_drained(&queue, &seen).await;
 
     // A whole-call failure is reported on every entry, with its AWS code.
@@ -313,7 +313,7 @@ async fn change_visibility_hides_and_shows_again() {
     assert_eq!(results, vec![Ok(())]);
     let again = receive_n(&queue, 1).await;
     assert_eq!(again.len(), 1);
-    assert_eq!(again[0].message_id, first[0].message_id);
+    assert_eq!(again[0].sqs_message_id, first[0].sqs_message_id);
     assert!(again[0].receive_count() >= 2, "{:?}", again[0].attributes);
 }
 

@@ -377,7 +377,7 @@ fn sigterm_finishes_running_work_and_malformed_messages_stay_without_stopping_th
     let mut found = false;
     wait_for("the malformed message to be receivable again", || {
         let got = world.rt.block_on(queue.receive(request)).expect("receive");
-        found = got.iter().any(|m| m.message_id == malformed_id);
+        found = got.iter().any(|m| m.sqs_message_id == malformed_id);
         found
     });
     assert!(found);

@@ -117,7 +117,7 @@ impl Consumer {
             Err((error, raw)) => {
                 let receive_count = raw.receive_count();
                 self.events.push_back(Event::Malformed {
-                    sqs_message_id: raw.message_id.clone(),
+                    sqs_message_id: raw.sqs_message_id.clone(),
                     receive_count,
                     error,
                 });
@@ -127,7 +127,7 @@ impl Consumer {
                     let id = MessageId(self.fresh_id());
                     let state = State::Acquiring { sent_at: self.now };
                     let content = Content::Malformed {
-                        sqs_message_id: raw.message_id,
+                        sqs_message_id: raw.sqs_message_id,
                     };
                     self.entries.insert(
                         id,

@@ -87,7 +87,7 @@ pub(super) fn parse_envelope(
         Err(e) => return Err((e, raw)),
     };
     let ReceivedMessage {
-        message_id,
+        sqs_message_id: message_id,
         receipt_handle,
         attributes: system,
         ..

@@ -96,7 +96,7 @@ impl Message {
     /// ```
     /// # use iniesta_core::{parse, AttributeValue, DeliveryMode, ParseConfig, Payload, ReceivedMessage, ReceiptHandle};
     /// # let raw = ReceivedMessage {
-    /// #     message_id: "m-1".into(),
+    /// #     sqs_message_id: "m-1".into(),
     /// #     receipt_handle: ReceiptHandle("h".into()),
     /// #     body: r#"{"user_id": 7}"#.into(),
     /// #     attributes: Default::default(),
@@ -122,7 +122,7 @@ impl Message {
     /// ```
     /// # use iniesta_core::{parse, AttributeValue, DeliveryMode, ParseConfig, ReceivedMessage, ReceiptHandle};
     /// # let raw = ReceivedMessage {
-    /// #     message_id: "m-1".into(),
+    /// #     sqs_message_id: "m-1".into(),
     /// #     receipt_handle: ReceiptHandle("h".into()),
     /// #     body: r#"{"user_id": 7, "name": "Ada"}"#.into(),
     /// #     attributes: Default::default(),

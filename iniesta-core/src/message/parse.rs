@@ -97,7 +97,7 @@ fn parse_raw(
         Err(e) => return Err((e, raw)),
     };
     let ReceivedMessage {
-        message_id,
+        sqs_message_id: message_id,
         receipt_handle,
         body,
         attributes: system,

@@ -104,7 +104,7 @@ where
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedMessage {
     /// The SQS message id.
-    pub message_id: String,
+    pub sqs_message_id: String,
     /// The handle for deleting or hiding this delivery.
     pub receipt_handle: ReceiptHandle,
     /// The body as received.

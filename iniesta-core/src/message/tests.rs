@@ -10,7 +10,7 @@ const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:global";
 
 fn raw(body: &str, attrs: &[(&str, AttributeValue)]) -> ReceivedMessage {
     ReceivedMessage {
-        message_id: "sqs-1".into(),
+        sqs_message_id: "sqs-1".into(),
         receipt_handle: ReceiptHandle("rh".into()),
         body: body.into(),
         attributes: [
@@ -81,7 +81,7 @@ fn system_attributes_type_the_known_ones_and_keep_the_rest() {
         ])
     );
     let m = ReceivedMessage {
-        message_id: "m".into(),
+        sqs_message_id: "m".into(),
         receipt_handle: ReceiptHandle("h".into()),
         body: String::new(),
         attributes: attrs,

@@ -41,7 +41,7 @@ pub fn consumer(config: ConsumerConfig) -> Consumer {
 
 pub fn message(id: &str, event: &str) -> ReceivedMessage {
     ReceivedMessage {
-        message_id: id.into(),
+        sqs_message_id: id.into(),
         receipt_handle: ReceiptHandle::new(format!("rh-{id}")),
         body: "{}".into(),
         attributes: SystemAttributes {

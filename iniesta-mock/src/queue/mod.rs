@@ -100,7 +100,7 @@ struct Inner {
 /// let id = queue.send("hello", BTreeMap::new());
 ///
 /// let first = queue.receive_now(10, None);
-/// assert_eq!(first[0].message_id, id);
+/// assert_eq!(first[0].sqs_message_id, id);
 /// assert!(queue.receive_now(10, None).is_empty()); // in flight
 ///
 /// clock.advance(Duration::from_secs(30)); // visibility timeout over

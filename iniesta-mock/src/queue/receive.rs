@@ -140,7 +140,7 @@ impl MockQueue {
             handle.push_str(count);
             out.push(ReceivedMessage {
                 receipt_handle: ReceiptHandle::new(&handle),
-                message_id: id,
+                sqs_message_id: id,
                 body: m.body.clone(),
                 attributes,
                 message_attributes: m.attributes.clone(),

@@ -88,7 +88,7 @@ fn the_dead_letter_queue_delivers_with_the_source_count_and_arn() {
 
     let got = dlq.receive_now(10, None);
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].message_id, id);
+    assert_eq!(got[0].sqs_message_id, id);
     assert_eq!(got[0].receive_count(), 2, "SQS keeps counting");
     assert_eq!(
         got[0]
@@ -136,7 +136,7 @@ fn moving_does_not_use_up_the_receive() {
     let fresh = q.send("fresh", BTreeMap::new());
     let got = q.receive_now(1, None);
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].message_id, fresh);
+    assert_eq!(got[0].sqs_message_id, fresh);
     assert_eq!(dlq.snapshot()[0].message_id, poison);
 }
 
@@ -186,7 +186,7 @@ fn an_async_receive_moves_and_wakes_a_long_poll_on_the_dead_letter_queue() {
     let second = futures::executor::block_on(q.receive(request(0))).unwrap();
     assert!(second.is_empty());
     match waiting.as_mut().poll(&mut cx) {
-        Poll::Ready(Ok(got)) => assert_eq!(got[0].message_id, first[0].message_id),
+        Poll::Ready(Ok(got)) => assert_eq!(got[0].sqs_message_id, first[0].sqs_message_id),
         other => panic!("expected the moved message, got {other:?}"),
     }
 }

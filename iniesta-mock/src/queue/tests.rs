@@ -50,25 +50,25 @@ fn visibility_moved_back_and_forth_never_returns_a_message_twice() {
     let a = q.send("a", BTreeMap::new());
     let b = q.send("b", BTreeMap::new());
     let first = q.receive_now(1, None);
-    assert_eq!(first[0].message_id, a);
+    assert_eq!(first[0].sqs_message_id, a);
     // Back to visible now, then received again with the same timeout:
     // the queue now holds two entries for `a` at the same instant.
     q.change_visibility_now(&first[0].receipt_handle, Duration::ZERO)
         .unwrap();
     let again = q.receive_now(10, None);
-    let ids: Vec<_> = again.iter().map(|m| m.message_id.clone()).collect();
+    let ids: Vec<_> = again.iter().map(|m| m.sqs_message_id.clone()).collect();
     assert_eq!(ids, [a.clone(), b.clone()], "each once, oldest first");
     assert_eq!(q.visible_len(), 0);
     assert_eq!(q.in_flight_len(), 2);
     clock.advance(DEFAULT_VISIBILITY_TIMEOUT);
     let third = q.receive_now(10, None);
-    let ids: Vec<_> = third.iter().map(|m| m.message_id.clone()).collect();
+    let ids: Vec<_> = third.iter().map(|m| m.sqs_message_id.clone()).collect();
     assert_eq!(ids, [a.clone(), b.clone()], "each once, oldest first");
     // A deleted message is not returned, even with entries left behind.
     q.delete_now(&third[0].receipt_handle).unwrap();
     clock.advance(DEFAULT_VISIBILITY_TIMEOUT);
     let last = q.receive_now(10, None);
-    let ids: Vec<_> = last.iter().map(|m| m.message_id.clone()).collect();
+    let ids: Vec<_> = last.iter().map(|m| m.sqs_message_id.clone()).collect();
     assert_eq!(ids, [b]);
     assert_eq!(last[0].receive_count(), 3);
 }
@@ -82,7 +82,7 @@ fn receive_sets_system_attributes_and_hides_the_message() {
     let got = q.receive_now(10, None);
     assert_eq!(got.len(), 1);
     let m = &got[0];
-    assert_eq!(m.message_id, id);
+    assert_eq!(m.sqs_message_id, id);
     assert_eq!(m.body, "body");
     assert_eq!(m.message_attributes, attrs(&[("iniesta_pass", "A.b")]));
     assert_eq!(m.attributes.receive_count, Some(1));
@@ -104,7 +104,7 @@ fn visibility_expiry_redelivers_with_receive_count_two() {
     clock.advance(Duration::from_millis(1));
     let second = q.receive_now(1, None);
     assert_eq!(second.len(), 1);
-    assert_eq!(second[0].message_id, first[0].message_id);
+    assert_eq!(second[0].sqs_message_id, first[0].sqs_message_id);
     assert_eq!(second[0].receive_count(), 2);
     assert_ne!(second[0].receipt_handle, first[0].receipt_handle);
     assert_eq!(
@@ -119,13 +119,13 @@ fn order_is_oldest_visible_first_then_send_order() {
     let a = q.send("a", BTreeMap::new());
     let b = q.send("b", BTreeMap::new());
     // a is received with a short timeout: visible again at t=1s.
-    assert_eq!(q.receive_now(1, Some(SECOND))[0].message_id, a);
+    assert_eq!(q.receive_now(1, Some(SECOND))[0].sqs_message_id, a);
     clock.advance(2 * SECOND);
     let c = q.send("c", BTreeMap::new());
     let ids: Vec<String> = q
         .receive_now(10, None)
         .into_iter()
-        .map(|m| m.message_id)
+        .map(|m| m.sqs_message_id)
         .collect();
     // b visible since 0, a since 1 s, c since 2 s.
     assert_eq!(ids, vec![b, a, c]);

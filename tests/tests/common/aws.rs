@@ -75,7 +75,7 @@ pub async fn assert_drained(queue: &SqsQueue, seen: &BTreeSet<String>) {
         }
         for m in &more {
             assert!(
-                seen.contains(&m.message_id),
+                seen.contains(&m.sqs_message_id),
                 "unexpected message in the queue: {m:?}"
             );
         }

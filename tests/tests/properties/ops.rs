@@ -546,9 +546,14 @@ impl World {
     fn on_received(&mut self, s: usize, got: &[ReceivedMessage]) -> Check {
         let now = self.clock.now();
         for m in got {
-            note!(self, "    received {} #{}", m.message_id, m.receive_count());
-            self.check_not_covered(s, &m.message_id, m.receive_count())?;
-            let delivery = (m.message_id.clone(), m.receive_count());
+            note!(
+                self,
+                "    received {} #{}",
+                m.sqs_message_id,
+                m.receive_count()
+            );
+            self.check_not_covered(s, &m.sqs_message_id, m.receive_count())?;
+            let delivery = (m.sqs_message_id.clone(), m.receive_count());
             self.received_at
                 .insert(delivery, (now, m.receipt_handle.clone()));
         }

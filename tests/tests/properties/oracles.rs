@@ -321,7 +321,7 @@ impl World {
                         kind: Kind::Event(ident),
                         event,
                         ..
-                    }) = self.msgs.get(&m.message_id)
+                    }) = self.msgs.get(&m.sqs_message_id)
                     else {
                         continue;
                     };
@@ -346,7 +346,7 @@ impl World {
                     } else {
                         old
                     };
-                    note!(self, "  redrove {} to svc{s} as {id}", m.message_id);
+                    note!(self, "  redrove {} to svc{s} as {id}", m.sqs_message_id);
                     saw(Seen::Redriven);
                     moved = true;
                     self.msgs.insert(

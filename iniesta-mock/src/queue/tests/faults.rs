@@ -48,7 +48,7 @@ fn lost_delete_answers_ok_and_the_message_comes_back() {
     assert_eq!(q.deleted_count(), 0);
     clock.advance(DEFAULT_VISIBILITY_TIMEOUT);
     let again = q.receive_now(1, None);
-    assert_eq!(again[0].message_id, m.message_id);
+    assert_eq!(again[0].sqs_message_id, m.sqs_message_id);
     assert_eq!(again[0].receive_count(), 2);
 }
 
@@ -87,5 +87,5 @@ fn batch_faults_count_per_entry() {
     assert!(results[0].is_err());
     assert_eq!(results[1], Ok(()));
     assert_eq!(q.len(), 1);
-    assert_eq!(q.snapshot()[0].message_id, got[0].message_id);
+    assert_eq!(q.snapshot()[0].message_id, got[0].sqs_message_id);
 }

@@ -46,9 +46,9 @@ fn handles_never_issued_are_invalid() {
     let bad = [
         "garbage".to_string(),
         String::new(),
-        format!("{}/2", m.message_id),
-        format!("{}/0", m.message_id),
-        format!("{}/01", m.message_id),
+        format!("{}/2", m.sqs_message_id),
+        format!("{}/0", m.sqs_message_id),
+        format!("{}/01", m.sqs_message_id),
         "msg-999/1".to_string(),
         format!("{foreign_id}/1"),
     ];

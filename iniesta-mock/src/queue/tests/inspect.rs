@@ -45,9 +45,9 @@ fn without_retention_deleted_messages_are_dropped_but_their_handles_known() {
     let m = q.receive_now(1, None).remove(0);
     q.delete_now(&m.receipt_handle).unwrap();
     assert!(q.snapshot().is_empty());
-    assert_eq!(q.deleted_at(&m.message_id), None);
+    assert_eq!(q.deleted_at(&m.sqs_message_id), None);
     assert_eq!(q.delete_now(&m.receipt_handle), Ok(()));
-    let unissued = ReceiptHandle::new(format!("{}/2", m.message_id));
+    let unissued = ReceiptHandle::new(format!("{}/2", m.sqs_message_id));
     assert_eq!(
         code(q.delete_now(&unissued).unwrap_err()),
         codes::RECEIPT_HANDLE_IS_INVALID

@@ -75,7 +75,7 @@ fn change_visibility_batch_applies_each_entry() {
     let visible: Vec<String> = q
         .receive_now(10, None)
         .into_iter()
-        .map(|m| m.message_id)
+        .map(|m| m.sqs_message_id)
         .collect();
-    assert_eq!(visible, vec![got[0].message_id.clone()]);
+    assert_eq!(visible, vec![got[0].sqs_message_id.clone()]);
 }
