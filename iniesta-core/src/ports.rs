@@ -257,6 +257,37 @@ pub trait LockBackend: Send + Sync + 'static {
     async fn release(&self, key: LockKey, token: LockToken) -> Result<(), LockError>;
 }
 
+/// [`LockBackend::acquire`] for a backend whose own method is
+/// [`acquire_each`](LockBackend::acquire_each): the answers gathered in
+/// request order, a key left unanswered as `Unavailable`. A backend MUST NOT
+/// use this while it keeps the default `acquire_each` (each would call the
+/// other).
+pub async fn acquire_from_each<L: LockBackend + ?Sized>(
+    lock: &L,
+    keys: Vec<LockKey>,
+    ttl: Duration,
+) -> Vec<AcquireOutcome> {
+    let mut outcomes: Vec<Option<AcquireOutcome>> = vec![None; keys.len()];
+    lock.acquire_each(keys, ttl, &mut |decided| {
+        for (i, outcome) in decided {
+            if let Some(slot) = outcomes.get_mut(i) {
+                *slot = Some(outcome);
+            }
+        }
+    })
+    .await;
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| {
+                AcquireOutcome::Unavailable(LockError::Unavailable(
+                    "no outcome was decided for this key".into(),
+                ))
+            })
+        })
+        .collect()
+}
+
 #[async_trait]
 impl<T: Queue + ?Sized> Queue for Arc<T> {
     async fn receive(&self, request: ReceiveRequest) -> Result<Vec<ReceivedMessage>, BackendError> {

@@ -209,19 +209,7 @@ fn read_back<'a>(items: &'a Items, key: &str, now_ms: u64) -> Result<&'a StoredI
 #[async_trait]
 impl LockBackend for DynamoLock {
     async fn acquire(&self, keys: Vec<LockKey>, ttl: Duration) -> Vec<AcquireOutcome> {
-        let mut outcomes: Vec<Option<AcquireOutcome>> = vec![None; keys.len()];
-        self.acquire_each(keys, ttl, &mut |decided| {
-            for (i, outcome) in decided {
-                if let Some(slot) = outcomes.get_mut(i) {
-                    *slot = Some(outcome);
-                }
-            }
-        })
-        .await;
-        outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| unavailable("no outcome was decided for this key".into())))
-            .collect()
+        iniesta_core::ports::acquire_from_each(self, keys, ttl).await
     }
 
     /// One conditional `PutItem` per key, in parallel; each key is answered

@@ -238,25 +238,7 @@ fn new_token() -> LockToken {
 #[async_trait]
 impl LockBackend for Redlock {
     async fn acquire(&self, keys: Vec<LockKey>, ttl: Duration) -> Vec<AcquireOutcome> {
-        let mut outcomes: Vec<Option<AcquireOutcome>> = vec![None; keys.len()];
-        self.acquire_each(keys, ttl, &mut |decided| {
-            for (i, outcome) in decided {
-                if let Some(slot) = outcomes.get_mut(i) {
-                    *slot = Some(outcome);
-                }
-            }
-        })
-        .await;
-        outcomes
-            .into_iter()
-            .map(|o| {
-                o.unwrap_or_else(|| {
-                    AcquireOutcome::Unavailable(LockError::Unavailable(
-                        "no outcome was decided for this key".into(),
-                    ))
-                })
-            })
-            .collect()
+        iniesta_core::ports::acquire_from_each(self, keys, ttl).await
     }
 
     async fn acquire_each(
