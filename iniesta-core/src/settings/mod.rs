@@ -83,7 +83,7 @@ use crate::message::{DeliveryMode, ParseConfig};
 use crate::sqs;
 
 pub use error::{SettingsError, SettingsProblem};
-pub use mode::InitializationType;
+pub use mode::{InitializationType, LockBackend};
 pub use redact::redact_url;
 pub use table::{vars, Settings};
 

@@ -52,6 +52,43 @@ impl fmt::Display for InitializationType {
     }
 }
 
+/// Where the locks and completion records live (`INIESTA_LOCK_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum LockBackend {
+    /// A Redlock over the Redis servers of `INIESTA_CACHES`.
+    #[default]
+    Redlock,
+    /// Conditional writes to the DynamoDB table of `INIESTA_DYNAMODB_TABLE`.
+    DynamoDb,
+}
+
+impl LockBackend {
+    /// All backends.
+    pub const ALL: [LockBackend; 2] = [LockBackend::Redlock, LockBackend::DynamoDb];
+
+    /// The name used in `INIESTA_LOCK_BACKEND`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockBackend::Redlock => "redlock",
+            LockBackend::DynamoDb => "dynamodb",
+        }
+    }
+
+    /// The backend with this name (any case), if there is one.
+    pub fn from_name(name: &str) -> Option<LockBackend> {
+        let name = name.trim();
+        Self::ALL
+            .into_iter()
+            .find(|b| b.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for LockBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Settings {
     /// Checks what event polling needs beyond valid values: a topic, at
     /// least one filter (150 at most, SNS's limit) and a queue name.

@@ -16,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::mode::InitializationType;
+use super::mode::{InitializationType, LockBackend};
 use super::values::{self, some};
 use crate::sqs::{self, MAX_VISIBILITY};
 
@@ -75,6 +75,25 @@ macro_rules! settings_table {
             parse: values::caches,
             redact: urls,
             doc: "the Redis servers of the Redlock (`redis://` or `rediss://` URLs)",
+        },
+        lock_backend: LockBackend {
+            var: LOCK_BACKEND = "INIESTA_LOCK_BACKEND",
+            default: LockBackend::Redlock, shown as "`redlock`",
+            parse: values::lock_backend,
+            doc: "where the locks and completion records live: `redlock` (the Redis servers of `INIESTA_CACHES`) or `dynamodb` (the table below)",
+        },
+        dynamodb_table: String {
+            var: DYNAMODB_TABLE = "INIESTA_DYNAMODB_TABLE",
+            default: "iniesta-locks".to_owned(), shown as "`iniesta-locks`",
+            parse: values::dynamodb_table,
+            doc: "the DynamoDB table of the `dynamodb` lock backend",
+        },
+        dynamodb_endpoint_url: Option<String> {
+            var: DYNAMODB_ENDPOINT_URL = "INIESTA_DYNAMODB_ENDPOINT_URL",
+            default: None, shown as "none (AWS)",
+            parse: some(values::endpoint_url),
+            redact: urls,
+            doc: "another DynamoDB endpoint (`http://` or `https://`)",
         },
         lock_timeout: Duration {
             var: LOCK_TIMEOUT = "INIESTA_LOCK_TIMEOUT",

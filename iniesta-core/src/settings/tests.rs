@@ -53,6 +53,9 @@ fn defaults_are_the_originals() {
     assert!(!s.dry_run);
     assert_eq!(s.sqs_endpoint_url, None);
     assert_eq!(s.sns_endpoint_url, None);
+    assert_eq!(s.lock_backend, LockBackend::Redlock);
+    assert_eq!(s.dynamodb_table, "iniesta-locks");
+    assert_eq!(s.dynamodb_endpoint_url, None);
     assert_eq!(s.service_name, None);
     assert_eq!(s.environment, "development");
     assert_eq!(s.max_in_flight, 10);
@@ -97,6 +100,9 @@ fn every_variable_is_read() {
         (vars::DRY_RUN, "yes"),
         (vars::SQS_ENDPOINT_URL, "http://localhost:5000"),
         (vars::SNS_ENDPOINT_URL, "https://sns.example"),
+        (vars::LOCK_BACKEND, "DynamoDB"),
+        (vars::DYNAMODB_TABLE, "my.locks_table-1"),
+        (vars::DYNAMODB_ENDPOINT_URL, "http://localhost:4566"),
         (vars::SERVICE_NAME, "billing"),
         (vars::ENVIRONMENT, "production"),
         (vars::MAX_IN_FLIGHT, "64"),
@@ -136,6 +142,12 @@ fn every_variable_is_read() {
     assert!(s.dry_run);
     assert_eq!(s.sqs_endpoint_url.as_deref(), Some("http://localhost:5000"));
     assert_eq!(s.sns_endpoint_url.as_deref(), Some("https://sns.example"));
+    assert_eq!(s.lock_backend, LockBackend::DynamoDb);
+    assert_eq!(s.dynamodb_table, "my.locks_table-1");
+    assert_eq!(
+        s.dynamodb_endpoint_url.as_deref(),
+        Some("http://localhost:4566")
+    );
     assert_eq!(s.service_name.as_deref(), Some("billing"));
     assert_eq!(s.environment, "production");
     assert_eq!(s.max_in_flight, 64);
@@ -301,6 +313,11 @@ const BAD_VALUES: &[(&str, &str)] = &[
     (vars::SQS_ENDPOINT_URL, "localhost:4566"),
     (vars::SNS_ENDPOINT_URL, "ftp://localhost"),
     (vars::SNS_ENDPOINT_URL, "http://"),
+    (vars::LOCK_BACKEND, "redis"),
+    (vars::LOCK_BACKEND, "dynamo"),
+    (vars::DYNAMODB_TABLE, "ab"),
+    (vars::DYNAMODB_TABLE, "locks/table"),
+    (vars::DYNAMODB_ENDPOINT_URL, "localhost:8000"),
     (vars::MAX_IN_FLIGHT, "0"),
     (vars::MAX_IN_FLIGHT, "many"),
     (vars::CONCURRENT_RECEIVES, "0"),
@@ -349,6 +366,21 @@ fn every_bad_value_is_named_with_its_value() {
             rejected.contains(var) || free_text.contains(var),
             "no bad value tested for {var}"
         );
+    }
+}
+
+#[test]
+fn an_unknown_lock_backend_names_the_variable_and_value() {
+    let e = load(&[(vars::LOCK_BACKEND, "etcd")]).unwrap_err();
+    let line = e.to_string();
+    assert!(
+        line.starts_with(r#"INIESTA_LOCK_BACKEND="etcd": "#),
+        "{line}"
+    );
+    assert!(line.contains("redlock or dynamodb"), "{line}");
+    for name in ["redlock", "REDLOCK", " dynamodb "] {
+        let s = load(&[(vars::LOCK_BACKEND, name)]).unwrap();
+        assert_eq!(s.lock_backend.as_str(), name.trim().to_lowercase());
     }
 }
 

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::mode::InitializationType;
+use super::mode::{InitializationType, LockBackend};
 use super::parse::{list, Rejection};
 use super::queue_name::{check_queue_name, template_segments};
 use crate::filters::Filter;
@@ -38,6 +38,24 @@ pub(super) fn initialization_types(text: &str) -> Result<BTreeSet<Initialization
             .ok_or_else(|| "expected EVENT_POLLING, QUEUE_POLLING or SNS_PRODUCER".to_owned())
     })?;
     Ok(types.into_iter().collect())
+}
+
+/// `redlock` or `dynamodb`, in any case.
+pub(super) fn lock_backend(text: &str) -> Result<LockBackend, String> {
+    LockBackend::from_name(text).ok_or_else(|| "expected redlock or dynamodb".to_owned())
+}
+
+/// A valid DynamoDB table name: 3 to 255 letters, digits, `_`, `-` and `.`.
+pub(super) fn dynamodb_table(name: &str) -> Result<String, String> {
+    let valid = (3..=255).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err("expected a DynamoDB table name: 3 to 255 letters, digits, `_`, `-` and `.`".to_owned())
+    }
 }
 
 /// A list of filters, each kept as given once it parses with
