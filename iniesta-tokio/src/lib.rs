@@ -25,7 +25,8 @@
 //! - [`Iniesta`] builds a consumer: settings from the `INIESTA_*`
 //!   environment (or code), handlers, and the backends chosen by cargo
 //!   features — SQS with its start-up verification (`aws`), a Redlock over
-//!   Redis (`redlock`), or everything in memory (`mock`, see [`InMemory`]).
+//!   Redis (`redlock`) or a DynamoDB table (`dynamodb`), or everything in
+//!   memory (`mock`, see [`InMemory`]).
 //! - [`ConsumerHandle`] is the running consumer: [`shutdown`], [`wait`],
 //!   [`run_until_signal`] (SIGINT/SIGTERM), live [`stats`].
 //! - [`TokioRuntime`] is the [`iniesta_core::Runtime`] the core's driver runs
@@ -106,6 +107,7 @@
 //! |---|---|---|
 //! | `aws` | on | the SQS queue and the start-up verification |
 //! | `redlock` | on | the Redlock lock backend over `INIESTA_CACHES` |
+//! | `dynamodb` | on | the DynamoDB lock backend (`INIESTA_LOCK_BACKEND=dynamodb`) |
 //! | `mock` | on | [`InMemory`] backends |
 //!
 //! [`shutdown`]: ConsumerHandle::shutdown

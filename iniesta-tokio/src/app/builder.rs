@@ -31,8 +31,11 @@ type Tune = Box<dyn FnOnce(&mut ConsumerConfig) + Send>;
 ///   [`Error::Verification`], and the detected delivery mode is used to
 ///   parse messages (`INIESTA_RAW_DELIVERY` overrides it, and the
 ///   verification then checks the subscription agrees).
-/// - Otherwise, with the `redlock` feature, the lock is a Redlock over
-///   `INIESTA_CACHES` (`INIESTA_LOCK_RETRY_COUNT` attempts per lock).
+/// - Otherwise the lock is the one `INIESTA_LOCK_BACKEND` names: `redlock`
+///   (the default, `redlock` feature), a Redlock over `INIESTA_CACHES`
+///   (`INIESTA_LOCK_RETRY_COUNT` attempts per lock); or `dynamodb`
+///   (`dynamodb` feature), the DynamoDB table of `INIESTA_DYNAMODB_TABLE`
+///   (endpoint from `INIESTA_DYNAMODB_ENDPOINT_URL`).
 ///
 /// # Example
 ///

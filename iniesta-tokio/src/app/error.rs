@@ -37,6 +37,10 @@ pub enum Error {
     #[cfg(feature = "redlock")]
     #[error(transparent)]
     Redlock(#[from] iniesta_redlock::RedlockError),
+    /// The lock backend of `INIESTA_LOCK_BACKEND` is not built in.
+    #[cfg(any(feature = "redlock", feature = "dynamodb"))]
+    #[error(transparent)]
+    Lock(crate::wiring::LockError),
     /// No queue backend was chosen.
     #[error(
         "no queue to consume: pass one with .queue(..), use in-memory backends \
@@ -53,7 +57,7 @@ pub enum Error {
     /// No lock backend was chosen.
     #[error(
         "no lock backend: pass one with .lock(..), use in-memory backends \
-         (.in_memory_backends(..), `mock` feature), or enable the `redlock` feature"
+         (.in_memory_backends(..), `mock` feature), or enable the `redlock` or `dynamodb` feature"
     )]
     NoLock,
     /// The consumer task ended abnormally (it panicked or was cancelled).
@@ -62,4 +66,18 @@ pub enum Error {
     /// The process could not listen for SIGINT/SIGTERM.
     #[error("cannot listen for shutdown signals: {0}")]
     Signal(#[source] std::io::Error),
+}
+
+#[cfg(any(feature = "redlock", feature = "dynamodb"))]
+impl Error {
+    /// The error of a lock backend that could not be built; a refused
+    /// Redlock URL stays [`Error::Redlock`].
+    pub(crate) fn from_lock(e: crate::wiring::LockError) -> Error {
+        match e {
+            #[cfg(feature = "redlock")]
+            crate::wiring::LockError::Redlock(e) => Error::Redlock(e),
+            #[allow(unreachable_patterns)]
+            other => Error::Lock(other),
+        }
+    }
 }

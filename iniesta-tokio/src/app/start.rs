@@ -1,11 +1,11 @@
 //! Starting a consumer: the backends chosen, the start-up checks run, the
 //! driver spawned with its observers.
 
-#[cfg(any(feature = "mock", feature = "aws", feature = "redlock"))]
+#[cfg(any(feature = "mock", feature = "aws"))]
 use std::sync::Arc;
 
 use iniesta_core::settings::Settings;
-#[cfg(any(feature = "mock", feature = "redlock"))]
+#[cfg(feature = "mock")]
 use iniesta_core::LockBackend;
 #[cfg(any(feature = "mock", feature = "aws"))]
 use iniesta_core::Queue;
@@ -84,12 +84,13 @@ impl Iniesta {
             mode = mode.or(Some(sqs.mode));
         }
 
-        #[cfg(feature = "redlock")]
+        #[cfg(any(feature = "redlock", feature = "dynamodb"))]
         if chosen_lock.is_none() {
-            let redlock = wiring::redlock(&settings)?;
-            let nodes = redlock.node_count();
-            let l: Arc<dyn LockBackend> = Arc::new(redlock);
-            chosen_lock = Some((l, format!("Redlock over {nodes} Redis node(s)")));
+            let chosen = wiring::lock_backend(&settings)
+                .await
+                .map_err(Error::from_lock)?;
+            let described = chosen.describe();
+            chosen_lock = Some((chosen.into_shared(), described));
         }
 
         let (queue, queue_desc, queue_name) = chosen_queue.ok_or(Error::NoQueue)?;

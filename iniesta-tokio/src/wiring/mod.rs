@@ -1,8 +1,9 @@
 //! From settings to adapters, written once for the [`Iniesta`] builder and
 //! the `iniesta` command-line tool: what a consumer polls ([`Polling`]), the
 //! delivery mode the settings ask for, the AWS clients and the start-up
-//! verification request (`aws`), the Redlock over `INIESTA_CACHES`
-//! (`redlock`), and the shutdown signals.
+//! verification request (`aws`), the lock backend `INIESTA_LOCK_BACKEND`
+//! names (`lock`: the Redlock over `INIESTA_CACHES` or a DynamoDB table),
+//! and the shutdown signals.
 //!
 //! Not meant for services: they use [`Iniesta`], which applies all of this.
 //!
@@ -15,12 +16,18 @@ use iniesta_core::DeliveryMode;
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(any(feature = "redlock", feature = "dynamodb"))]
+mod lock;
 #[cfg(feature = "redlock")]
 mod redlock;
 mod signal;
 
 #[cfg(feature = "aws")]
 pub use aws::{aws_clients, verify_request, verify_scope};
+#[cfg(feature = "dynamodb")]
+pub use lock::{dynamodb_client, dynamodb_lock};
+#[cfg(any(feature = "redlock", feature = "dynamodb"))]
+pub use lock::{lock_backend, ChosenLock, LockError};
 #[cfg(feature = "redlock")]
 pub use redlock::{redlock, redlock_config};
 pub use signal::{shutdown_signal, Signal, Signals};

@@ -1,13 +1,11 @@
 //! `iniesta consume`: the library's consumer with the built-in printing
 //! handler.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use iniesta_core::ports::{AcquireOutcome, LockBackend, LockKey};
-use iniesta_core::settings::{vars, InitializationType, Settings};
+use iniesta_core::settings::{vars, InitializationType, LockBackend as LockBackendKind, Settings};
 use iniesta_core::HandlerRegistry;
-use iniesta_redlock::Redlock;
 use iniesta_tokio::wiring::{self, Signals};
 use iniesta_tokio::{Error, Iniesta};
 
@@ -28,8 +26,12 @@ pub async fn run(config: &Config, args: &ConsumeArgs) -> Result<(), CliError> {
     // Fails early, with a clear message, when no region is configured.
     aws::clients(&settings).await?;
 
-    let lock = Arc::new(redlock(config)?);
-    probe_lock(&lock, &settings).await?;
+    let chosen = wiring::lock_backend(&settings)
+        .await
+        .map_err(|e| lock_error(config, e))?;
+    let described = chosen.describe();
+    let lock = chosen.into_shared();
+    probe_lock(lock.as_ref(), &settings, &described).await?;
 
     let mut handlers = HandlerRegistry::new();
     handlers
@@ -87,14 +89,26 @@ fn polling_kind(config: &Config) -> Result<InitializationType, CliError> {
     wiring::polling_kind(types).ok_or_else(|| config.error(wiring::no_polling_type(types)))
 }
 
-/// The Redlock over INIESTA_CACHES.
-fn redlock(config: &Config) -> Result<Redlock, CliError> {
-    wiring::redlock(&config.settings).map_err(|e| config.problem(vars::CACHES, None, e.to_string()))
+/// The CLI's error for a lock backend that could not be built.
+fn lock_error(config: &Config, e: wiring::LockError) -> CliError {
+    match e {
+        wiring::LockError::Redlock(e) => config.problem(vars::CACHES, None, e.to_string()),
+        other => config.problem(
+            vars::LOCK_BACKEND,
+            Some(config.settings.lock_backend.to_string()),
+            other.to_string(),
+        ),
+    }
 }
 
-/// Takes and releases a throw-away lock, so that unreachable Redis servers
-/// stop the command at once instead of leaving every message unlocked.
-async fn probe_lock(lock: &Redlock, settings: &Settings) -> Result<(), CliError> {
+/// Takes and releases a throw-away lock, so that unreachable lock servers
+/// (or a missing table) stop the command at once instead of leaving every
+/// message unlocked.
+async fn probe_lock(
+    lock: &dyn LockBackend,
+    settings: &Settings,
+    described: &str,
+) -> Result<(), CliError> {
     let key = LockKey::from(format!("iniesta:probe:{}", std::process::id()));
     let outcome = lock
         .acquire(vec![key.clone()], Duration::from_secs(5))
@@ -106,11 +120,19 @@ async fn probe_lock(lock: &Redlock, settings: &Settings) -> Result<(), CliError>
             let _ = lock.release(key, token).await;
             Ok(())
         }
-        Some(AcquireOutcome::Unavailable(e)) => Err(CliError::Runtime(format!(
-            "cannot lock on a majority of the {} Redis server(s) in INIESTA_CACHES: {e}; \
-             start them or correct INIESTA_CACHES",
-            settings.caches.len()
-        ))),
+        Some(AcquireOutcome::Unavailable(e)) => {
+            Err(CliError::Runtime(match settings.lock_backend {
+                LockBackendKind::Redlock => format!(
+                    "cannot lock on a majority of the {} Redis server(s) in INIESTA_CACHES: {e}; \
+                 start them or correct INIESTA_CACHES",
+                    settings.caches.len()
+                ),
+                LockBackendKind::DynamoDb => format!(
+                    "cannot lock in the {described}: {e}; create it with `iniesta provision` \
+                 or correct INIESTA_DYNAMODB_TABLE and INIESTA_DYNAMODB_ENDPOINT_URL"
+                ),
+            }))
+        }
         // Busy or Done: someone else probes under our key; Redis answers.
         _ => Ok(()),
     }

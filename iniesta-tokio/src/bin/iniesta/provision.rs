@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use iniesta_aws::{provision, ProvisionRequest, TopicRef};
-use iniesta_core::settings::InitializationType;
+use iniesta_core::settings::{InitializationType, LockBackend, Settings};
 
 use crate::aws;
 use crate::cli::ProvisionArgs;
@@ -30,6 +30,12 @@ pub async fn run(config: &Config, args: &ProvisionArgs) -> Result<(), CliError> 
 
     if settings.dry_run {
         println!("dry run: would provision {request:?}");
+        if settings.lock_backend == LockBackend::DynamoDb {
+            println!(
+                "dry run: would create DynamoDB table {}",
+                settings.dynamodb_table
+            );
+        }
         return Ok(());
     }
     let clients = aws::clients(settings).await?;
@@ -55,5 +61,38 @@ pub async fn run(config: &Config, args: &ProvisionArgs) -> Result<(), CliError> 
             args.dead_letter_after.unwrap_or_default()
         );
     }
+    if settings.lock_backend == LockBackend::DynamoDb {
+        lock_table(settings).await?;
+    }
     Ok(())
+}
+
+/// Creates the DynamoDB table of the `dynamodb` lock backend, or checks the
+/// one already there.
+#[cfg(feature = "dynamodb")]
+async fn lock_table(settings: &Settings) -> Result<(), CliError> {
+    let client = iniesta_tokio::wiring::dynamodb_client(settings).await;
+    let report = iniesta_dynamodb::create_table(&client, &settings.dynamodb_table)
+        .await
+        .map_err(|e| {
+            CliError::Runtime(format!(
+                "creating the lock table failed: {e}; check INIESTA_DYNAMODB_ENDPOINT_URL, \
+                 credentials and region"
+            ))
+        })?;
+    println!("lock table:    {} ({})", report.table, report.status);
+    for warning in &report.warnings {
+        println!("               warning: {warning}");
+    }
+    Ok(())
+}
+
+/// Without the `dynamodb` feature there is no table to create.
+#[cfg(not(feature = "dynamodb"))]
+async fn lock_table(_settings: &Settings) -> Result<(), CliError> {
+    Err(CliError::Runtime(
+        "INIESTA_LOCK_BACKEND=dynamodb but this build has no DynamoDB lock backend; \
+         build iniesta with the `dynamodb` feature"
+            .to_owned(),
+    ))
 }

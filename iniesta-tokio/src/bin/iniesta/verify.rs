@@ -1,5 +1,7 @@
 //! `iniesta verify`: the start-up checks, as a report.
 
+use iniesta_core::settings::{LockBackend, Settings};
+
 use crate::aws;
 use crate::config::Config;
 use crate::error::CliError;
@@ -25,8 +27,56 @@ pub async fn run(config: &Config) -> Result<(), CliError> {
         println!("{} ({})", report, scope.as_setting());
         failed += report.failures().len();
     }
+    if settings.lock_backend == LockBackend::DynamoDb {
+        failed += lock_table(settings).await;
+    }
     if failed > 0 {
         return Err(CliError::Verification { failed });
     }
     Ok(())
+}
+
+const LOCK_TABLE_CHECK: &str = "lock table exists with partition key `id` (String)";
+
+/// Checks the DynamoDB table of the `dynamodb` lock backend and prints the
+/// check; returns the number of failed checks.
+#[cfg(feature = "dynamodb")]
+async fn lock_table(settings: &Settings) -> usize {
+    let client = iniesta_tokio::wiring::dynamodb_client(settings).await;
+    let table = &settings.dynamodb_table;
+    println!("iniesta lock backend verification (INIESTA_LOCK_BACKEND=dynamodb)");
+    match iniesta_dynamodb::check_table(&client, table).await {
+        Ok(report) => {
+            let ttl = report
+                .ttl_attribute
+                .as_deref()
+                .map_or("off".to_owned(), |a| format!("on `{a}`"));
+            println!(
+                "  PASS {LOCK_TABLE_CHECK}: {} is {}, TTL clean-up {ttl}",
+                report.table, report.status
+            );
+            for warning in &report.warnings {
+                println!("  WARN {LOCK_TABLE_CHECK}: {warning}");
+            }
+            0
+        }
+        Err(e) => {
+            println!(
+                "  FAIL {LOCK_TABLE_CHECK}: {e}. Fix: create it with `iniesta provision`, \
+                 or correct INIESTA_DYNAMODB_TABLE and INIESTA_DYNAMODB_ENDPOINT_URL"
+            );
+            1
+        }
+    }
+}
+
+/// Without the `dynamodb` feature the backend cannot run: a failed check.
+#[cfg(not(feature = "dynamodb"))]
+async fn lock_table(_settings: &Settings) -> usize {
+    println!("iniesta lock backend verification (INIESTA_LOCK_BACKEND=dynamodb)");
+    println!(
+        "  FAIL {LOCK_TABLE_CHECK}: this build has no DynamoDB lock backend. \
+         Fix: build iniesta with the `dynamodb` feature"
+    );
+    1
 }
