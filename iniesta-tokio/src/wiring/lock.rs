@@ -58,7 +58,7 @@ pub enum LockError {
 }
 
 /// The lock backend `INIESTA_LOCK_BACKEND` names: the Redlock of
-/// [`redlock`](super::redlock), or a [`DynamoLock`] on
+/// `wiring::redlock`, or a [`DynamoLock`] on
 /// `INIESTA_DYNAMODB_TABLE` with the client of [`dynamodb_client`].
 pub async fn lock_backend(settings: &Settings) -> Result<ChosenLock, LockError> {
     match settings.lock_backend {
