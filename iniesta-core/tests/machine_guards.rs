@@ -68,10 +68,14 @@ fn acquired_keys(config: ConsumerConfig, msgs: Vec<ReceivedMessage>) -> Vec<Lock
             result: Ok(msgs),
         },
     );
-    actions(&mut c)
-        .into_iter()
+    locked_keys(&actions(&mut c))
+}
+
+/// The keys of every acquire among `acts`, in order.
+fn locked_keys(acts: &[Action]) -> Vec<LockKey> {
+    acts.iter()
         .flat_map(|a| match a {
-            Action::Acquire { keys, .. } => keys,
+            Action::Acquire { keys, .. } => keys.clone(),
             _ => Vec::new(),
         })
         .collect()
@@ -147,14 +151,7 @@ fn receive_mixed(config: ConsumerConfig) -> (Vec<Action>, Vec<Event>) {
 #[test]
 fn events_outside_the_filters_are_never_locked_nor_dispatched() {
     let (acts, evs) = receive_mixed(filtered(false));
-    let keys: Vec<String> = acts
-        .iter()
-        .flat_map(|a| match a {
-            Action::Acquire { keys, .. } => keys.iter().map(|k| k.to_string()).collect(),
-            _ => Vec::new(),
-        })
-        .collect();
-    assert_eq!(keys, ["sqs:event:m-1", "sqs:event:m-2"]);
+    assert_eq!(locked_keys(&acts), ["sqs:event:m-1", "sqs:event:m-2"]);
     assert!(
         !acts
             .iter()
