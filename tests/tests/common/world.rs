@@ -1,6 +1,9 @@
 //! One topic, several services subscribed to it, and the servers behind
 //! them (a `moto_server` and three `redis-server`s), for the end-to-end tests
-//! that run `iniesta consume` per service.
+//! that run `iniesta consume` per service. A service locks on the Redis
+//! servers, or in a DynamoDB table on the same `moto_server`
+//! ([`Service::with_dynamodb`]; [`World::start_without_redis`] then spares
+//! the Redis servers).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -70,6 +73,27 @@ impl World {
         })
     }
 
+    /// A world without Redis servers, for services that lock in DynamoDB
+    /// ([`Service::with_dynamodb`]): only `moto_server` has to be installed.
+    /// `None` when it is not (outside CI; the reason was printed).
+    pub fn start_without_redis(name: &str) -> Option<World> {
+        // No servers asked for: nothing to start, nothing to skip for.
+        let redis = RedisCluster::start(0)?;
+        let moto = MotoServer::start()?;
+        let clients = moto.clients();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        Some(World {
+            moto,
+            redis,
+            clients,
+            topic: format!("events-{name}"),
+            rt,
+        })
+    }
+
     pub fn topic_arn(&self) -> String {
         MotoServer::topic_arn(&self.topic)
     }
@@ -82,6 +106,7 @@ impl World {
             queue: queue.to_owned(),
             name: name.to_owned(),
             filters: filters.to_owned(),
+            lock: LockChoice::Redlock,
         }
     }
 
@@ -210,18 +235,45 @@ impl World {
     }
 }
 
-/// One service: its queue, name and filters.
+/// Where a service's consumers keep their locks and completion records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockChoice {
+    /// A Redlock over the world's Redis servers (the default).
+    Redlock,
+    /// The DynamoDB table `table` on the world's `moto_server`, which serves
+    /// DynamoDB on the same port as SQS and SNS.
+    DynamoDb { table: String },
+}
+
+/// One service: its queue, name, filters and lock backend.
 pub struct Service<'a> {
     pub world: &'a World,
     pub queue: String,
     pub name: String,
     pub filters: String,
+    pub lock: LockChoice,
+}
+
+impl<'a> Service<'a> {
+    /// The service locking in the DynamoDB table `table` instead
+    /// (`INIESTA_LOCK_BACKEND=dynamodb`; `provision` creates the table).
+    /// `INIESTA_CACHES` then names a port nothing listens on, so a consumer
+    /// that reached for Redis would fail instead of passing unnoticed.
+    pub fn with_dynamodb(self, table: &str) -> Service<'a> {
+        Service {
+            lock: LockChoice::DynamoDb {
+                table: table.to_owned(),
+            },
+            ..self
+        }
+    }
 }
 
 impl Service<'_> {
     /// `iniesta ARGS` configured for this service: the endpoint by flag, the
     /// rest by the environment. The lock servers are the world's, the same
-    /// for every service.
+    /// for every service: its Redis servers, or with
+    /// [`with_dynamodb`](Service::with_dynamodb) its `moto_server`.
     pub fn iniesta(&self, args: &[&str]) -> Command {
         let world = self.world;
         let mut cmd = super::iniesta();
@@ -236,6 +288,12 @@ impl Service<'_> {
             .env("INIESTA_LOCK_TIMEOUT", "2")
             .env("INIESTA_SQS_RECEIVE_MESSAGE_WAIT_TIME_SECONDS", "1")
             .env("INIESTA_SHUTDOWN_GRACE", "30");
+        if let LockChoice::DynamoDb { table } = &self.lock {
+            cmd.env("INIESTA_LOCK_BACKEND", "dynamodb")
+                .env("INIESTA_DYNAMODB_TABLE", table)
+                .env("INIESTA_DYNAMODB_ENDPOINT_URL", world.moto.endpoint())
+                .env("INIESTA_CACHES", "redis://127.0.0.1:1/0");
+        }
         cmd
     }
 
