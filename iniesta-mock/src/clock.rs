@@ -1,4 +1,5 @@
-//! The clock every mock reads: virtual (moved by the test) or real.
+//! The clock every mock reads: virtual (moved by the test), real, or an
+//! outside time source (an async runtime's clock, which may be paused).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use event_listener::{Event, EventListener};
+use futures::future::{BoxFuture, FutureExt};
 use iniesta_core::Time;
 
 /// The time source shared by the mocks of one test, and the counter their
@@ -17,7 +19,7 @@ use iniesta_core::Time;
 /// from it, so ids are unique across all queues and topics of the world (as
 /// SQS and SNS ids are) and the same run gives the same ids.
 ///
-/// Two modes:
+/// Three modes:
 /// - **virtual** ([`Clock::virtual_clock`], alias [`Clock::manual`]): starts
 ///   at [`Time::ZERO`] and moves only when the test calls
 ///   [`advance`](Clock::advance) or [`set`](Clock::set). Nothing reads the
@@ -26,6 +28,14 @@ use iniesta_core::Time;
 ///   the test moves the clock past their wait time.
 /// - **real** ([`Clock::real`]): `now()` is the time elapsed since the clock
 ///   was created; for examples and benchmarks that run against wall time.
+/// - **source** ([`Clock::from_source`]): `now()` and the waits of long
+///   polls come from functions the caller gives, so the mocks keep the time
+///   of an async runtime's clock. Tokio's clock, for one, can be paused
+///   (`#[tokio::test(start_paused = true)]`) and then jumps to the next timer
+///   whenever every task is idle: on such a clock, visibility timeouts and
+///   lock expiries pass as fast as the code under test lets them, with no
+///   `advance` calls in the test (`iniesta_tokio::InMemory` is built this
+///   way).
 ///
 /// `Clock` is a cheap handle: clones share one clock.
 ///
@@ -62,6 +72,22 @@ enum Mode {
     /// Nanoseconds since the origin; saturates at `u64::MAX` (584 years).
     Virtual(AtomicU64),
     Real(Instant),
+    Source(Source),
+}
+
+/// Reads an outside clock: the time since its origin.
+type ReadTime = Box<dyn Fn() -> Duration + Send + Sync>;
+/// Waits at least the given time on an outside clock.
+type Sleep = Box<dyn Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// An outside clock: how to read it and how to wait on it.
+struct Source {
+    now: ReadTime,
+    sleep: Sleep,
+    /// The latest time read, in nanoseconds: a reading earlier than it (a
+    /// source that is not monotonic, or one read from two runtimes) is
+    /// replaced by it, so the mocks never see time go back.
+    latest: AtomicU64,
 }
 
 impl Clock {
@@ -80,6 +106,55 @@ impl Clock {
         Clock::with_mode(Mode::Real(Instant::now()))
     }
 
+    /// A clock that reads the time from `now` (the time since an origin of
+    /// the caller's choosing) and on which long polls wait with `sleep`.
+    ///
+    /// `sleep(d)` must complete once at least `d` has passed as `now`
+    /// counts it. Long polls wait on it (and on sent messages) for the end
+    /// of their wait time or the next visibility timeout, so when the
+    /// source is an async runtime's clock it should be that runtime's
+    /// timer: a runtime that moves a paused clock to its next timer then
+    /// sees this wait too. Time never goes back: a reading earlier than
+    /// one already seen counts as that one.
+    ///
+    /// The clock cannot be moved by [`advance`](Clock::advance) or
+    /// [`set`](Clock::set); it moves as its source does.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use futures::future::FutureExt;
+    /// use iniesta_core::Time;
+    /// use iniesta_mock::Clock;
+    ///
+    /// // A source that, like a paused runtime clock, jumps ahead whenever
+    /// // someone waits on it.
+    /// let millis = Arc::new(AtomicU64::new(0));
+    /// let (read, wait) = (millis.clone(), millis.clone());
+    /// let clock = Clock::from_source(
+    ///     move || Duration::from_millis(read.load(Ordering::SeqCst)),
+    ///     move |d| {
+    ///         wait.fetch_add(d.as_millis() as u64, Ordering::SeqCst);
+    ///         futures::future::ready(()).boxed()
+    ///     },
+    /// );
+    /// assert_eq!(clock.now(), Time::ZERO);
+    /// futures::executor::block_on(clock.sleep(Duration::from_secs(30)));
+    /// assert_eq!(clock.now(), Time::from_millis(30_000));
+    /// ```
+    pub fn from_source<N, S>(now: N, sleep: S) -> Clock
+    where
+        N: Fn() -> Duration + Send + Sync + 'static,
+        S: Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync + 'static,
+    {
+        Clock::with_mode(Mode::Source(Source {
+            now: Box::new(now),
+            sleep: Box::new(sleep),
+            latest: AtomicU64::new(0),
+        }))
+    }
+
     fn with_mode(mode: Mode) -> Clock {
         Clock {
             inner: Arc::new(ClockInner {
@@ -92,7 +167,8 @@ impl Clock {
         }
     }
 
-    /// Whether this is a virtual clock.
+    /// Whether this is a virtual clock (moved only by
+    /// [`advance`](Clock::advance) and [`set`](Clock::set)).
     pub fn is_virtual(&self) -> bool {
         matches!(self.inner.mode, Mode::Virtual(_))
     }
@@ -104,6 +180,37 @@ impl Clock {
                 Time::from_duration(Duration::from_nanos(nanos.load(Ordering::Acquire)))
             }
             Mode::Real(start) => Time::from_duration(start.elapsed()),
+            Mode::Source(source) => {
+                let read = u64::try_from((source.now)().as_nanos()).unwrap_or(u64::MAX);
+                let latest = source.latest.fetch_max(read, Ordering::AcqRel).max(read);
+                Time::from_duration(Duration::from_nanos(latest))
+            }
+        }
+    }
+
+    /// Waits until at least `d` has passed on this clock: on a virtual
+    /// clock, until the test has moved it that far; on a real clock, on a
+    /// timer thread of its own (so under any async runtime); on a source
+    /// clock, with its `sleep`.
+    pub fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
+        match &self.inner.mode {
+            Mode::Virtual(_) => {
+                let clock = self.clone();
+                let deadline = self.now() + d;
+                async move {
+                    loop {
+                        // Listen before looking, so that no move is missed.
+                        let moved = clock.listen();
+                        if clock.now() >= deadline {
+                            return;
+                        }
+                        moved.await;
+                    }
+                }
+                .boxed()
+            }
+            Mode::Real(_) => futures_timer::Delay::new(d).boxed(),
+            Mode::Source(source) => (source.sleep)(d),
         }
     }
 
@@ -113,8 +220,8 @@ impl Clock {
     ///
     /// # Panics
     ///
-    /// On a real clock: wall time cannot be moved. Build the mocks on
-    /// [`Clock::virtual_clock`] to control time.
+    /// On a real or source clock: only a virtual clock is moved by hand.
+    /// Build the mocks on [`Clock::virtual_clock`] to control time.
     pub fn advance(&self, by: Duration) {
         let nanos = self.virtual_nanos("advance");
         let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
@@ -132,7 +239,7 @@ impl Clock {
     ///
     /// # Panics
     ///
-    /// On a real clock, as [`advance`](Clock::advance) does.
+    /// On a real or source clock, as [`advance`](Clock::advance) does.
     pub fn set(&self, to: Time) {
         let nanos = self.virtual_nanos("set");
         let to = u64::try_from(to.since_origin().as_nanos()).unwrap_or(u64::MAX);
@@ -149,12 +256,25 @@ impl Clock {
                 "Clock::{what} called on a real clock: wall time cannot be moved; \
                  build the mocks on Clock::virtual_clock() to control time"
             ),
+            Mode::Source(_) => panic!(
+                "Clock::{what} called on a clock that follows an outside time source: \
+                 move the source instead (a paused tokio clock: tokio::time::advance), \
+                 or build the mocks on Clock::virtual_clock() to control time"
+            ),
+        }
+    }
+
+    fn mode_name(&self) -> &'static str {
+        match self.inner.mode {
+            Mode::Virtual(_) => "virtual",
+            Mode::Real(_) => "real",
+            Mode::Source(_) => "source",
         }
     }
 
     /// A listener that fires the next time a virtual clock moves. Register it
     /// *before* checking a condition, then await it, so that no move is
-    /// missed. A real clock never fires it.
+    /// missed. Only a virtual clock fires it.
     pub(crate) fn listen(&self) -> EventListener {
         self.inner.moved.listen()
     }
@@ -182,7 +302,7 @@ impl Default for Clock {
 impl fmt::Debug for Clock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Clock")
-            .field("virtual", &self.is_virtual())
+            .field("mode", &self.mode_name())
             .field("now", &self.now())
             .finish()
     }

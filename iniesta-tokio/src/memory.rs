@@ -49,7 +49,7 @@ pub enum InMemoryPublishError {
 }
 
 /// An SNS topic, this service's SQS queue subscribed to it, and a lock
-/// backend, all in memory on a real clock: everything a consumer needs to
+/// backend, all in memory on tokio's clock: everything a consumer needs to
 /// run with nothing to install or configure. Hand it to
 /// [`Iniesta::in_memory`](crate::Iniesta::in_memory) and publish through
 /// [`publish`](Self::publish) (or the [`topic`](Self::topic) directly, with
@@ -66,6 +66,69 @@ pub enum InMemoryPublishError {
 /// world.publish("UserCreated.users", r#"{"id": 7}"#).await.unwrap();
 /// assert_eq!(world.queue().len(), 1);
 /// # }
+/// ```
+///
+/// # Time: tokio's clock, which a test may pause
+///
+/// The world reads the time from [`tokio::time::Instant`] and its long polls
+/// wait on tokio timers, as the consumer's own timers do
+/// ([`TokioRuntime`](crate::TokioRuntime)). On a running runtime that is
+/// wall time. Under a **paused** clock — `#[tokio::test(start_paused =
+/// true)]`, with tokio's `test-util` feature in your dev-dependencies —
+/// tokio moves the clock to the next timer whenever every task is waiting,
+/// so the queue's visibility timeouts, lock expiries and heartbeats,
+/// backoffs and long polls all pass at once and together: a test of a retry
+/// after the default 30 s visibility timeout finishes in milliseconds,
+/// and asserts on tokio's time rather than on the wall clock.
+/// `tokio::time::advance` moves the paused clock by hand.
+///
+/// The queue's long polls therefore need a tokio runtime with its time
+/// driver (as the consumer does): poll them inside `#[tokio::main]`,
+/// `#[tokio::test]`, or a runtime built with `enable_time()`.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use iniesta_tokio::{Delivery, InMemory, Iniesta};
+///
+/// // In a test: #[tokio::test(start_paused = true)]
+/// async fn a_failed_payment_is_retried() -> Result<(), Box<dyn std::error::Error>> {
+///     let world = InMemory::new(); // the default 30 s visibility timeout
+///     let calls = Arc::new(AtomicU32::new(0));
+///     let c = calls.clone();
+///     let consumer = Iniesta::in_memory(&world)
+///         .on("PaymentReceived.billing", move |_d: Delivery| {
+///             let first = c.fetch_add(1, Ordering::SeqCst) == 0;
+///             async move {
+///                 if first {
+///                     return Err("the bank did not answer".to_owned());
+///                 }
+///                 Ok(())
+///             }
+///         })
+///         .start()
+///         .await?;
+///
+///     let start = tokio::time::Instant::now();
+///     world.publish("PaymentReceived.billing", r#"{"amount": 12}"#).await?;
+///     let mut stats = consumer.watch_stats();
+///     stats.wait_for(|s| s.succeeded == 1).await?;
+///     // The message came back after its visibility timeout, on tokio's
+///     // clock; the wall clock hardly moved.
+///     assert!(start.elapsed() >= Duration::from_secs(30));
+///     assert_eq!(calls.load(Ordering::SeqCst), 2);
+///
+///     consumer.shutdown_and_wait().await?;
+///     Ok(())
+/// }
+/// # tokio::runtime::Builder::new_current_thread()
+/// #     .enable_time()
+/// #     .start_paused(true)
+/// #     .build()
+/// #     .unwrap()
+/// #     .block_on(a_failed_payment_is_retried())
+/// #     .unwrap();
 /// ```
 #[derive(Debug, Clone)]
 pub struct InMemory {
@@ -88,31 +151,21 @@ impl InMemory {
     /// A world set up as `options` says. Fails when a filter is not of the
     /// form `Event.service` or `Event.*`.
     pub fn with_options(options: InMemoryOptions) -> Result<Self, FilterError> {
-        let clock = Clock::real();
+        let clock = tokio_clock();
         let topic = MockTopic::new("iniesta-global", &clock);
         let queue = MockQueue::with_options(
             "iniesta-development-local",
             &clock,
-            QueueOptions {
-                visibility_timeout: options.visibility_timeout,
-                ..QueueOptions::default()
-            },
+            QueueOptions::default().with_visibility_timeout(options.visibility_timeout),
         );
-        let filter_policy = if options.filters.is_empty() {
-            None
-        } else {
-            Some(FilterPolicy::from_filters(
+        let mut subscription = SubscribeOptions::default().with_raw_delivery(options.raw_delivery);
+        if !options.filters.is_empty() {
+            subscription = subscription.with_filter_policy(FilterPolicy::from_filters(
                 &options.event_key,
                 &options.filters,
-            )?)
-        };
-        topic.subscribe(
-            &queue,
-            SubscribeOptions {
-                raw_delivery: options.raw_delivery,
-                filter_policy,
-            },
-        );
+            )?);
+        }
+        topic.subscribe(&queue, subscription);
         let lock = MockLock::new(&clock);
         Ok(InMemory {
             clock,
@@ -150,7 +203,8 @@ impl InMemory {
         &self.lock
     }
 
-    /// The clock every part reads (real time).
+    /// The clock every part reads: tokio's time, measured from when the
+    /// world was built (paused when tokio's clock is, see [`InMemory`]).
     pub fn clock(&self) -> &Clock {
         &self.clock
     }
@@ -174,4 +228,18 @@ impl Default for InMemory {
     fn default() -> Self {
         InMemory::new()
     }
+}
+
+/// A mock clock on tokio's time: `now` is the [`tokio::time::Instant`]
+/// elapsed since this call, and long polls wait with [`tokio::time::sleep`],
+/// so that a paused runtime sees their waits as timers and moves its clock
+/// to them. A wait on a wall-clock timer would take wall time while the
+/// paused clock stands still, and be jumped over when another timer is due
+/// first.
+fn tokio_clock() -> Clock {
+    let origin = tokio::time::Instant::now();
+    Clock::from_source(
+        move || origin.elapsed(),
+        |d| Box::pin(tokio::time::sleep(d)),
+    )
 }

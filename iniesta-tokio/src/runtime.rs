@@ -14,6 +14,13 @@ use tokio::time::Instant;
 /// `tokio::spawn`, so they run in parallel on a multi-threaded runtime and a
 /// panic stays inside its task.
 ///
+/// Both the time and the timers are tokio's ([`tokio::time::Instant`],
+/// [`tokio::time::sleep_until`]), never the OS clock read directly: under a
+/// paused clock (`#[tokio::test(start_paused = true)]`) the driver's
+/// heartbeats, backoffs and shutdown grace pass as soon as every task is
+/// waiting, in step with the visibility timeouts and lock TTLs of the
+/// in-memory backends (`InMemory`), which read the same clock.
+///
 /// It must be created and used inside a tokio runtime (with the `time`
 /// driver enabled, as `#[tokio::main]` does).
 ///

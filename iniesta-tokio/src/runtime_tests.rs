@@ -29,3 +29,28 @@ async fn spawned_futures_run() {
     }));
     assert_eq!(rx.await.unwrap(), 7);
 }
+
+#[tokio::test(start_paused = true)]
+async fn time_is_tokios_clock_and_follows_it_when_paused() {
+    let rt = TokioRuntime::new();
+    assert_eq!(rt.now(), Time::ZERO, "a paused clock has not moved");
+    tokio::time::advance(Duration::from_secs(90)).await;
+    assert_eq!(rt.now(), Time::from_millis(90_000), "moved by hand");
+}
+
+#[tokio::test(start_paused = true)]
+async fn timers_are_tokio_timers_that_a_paused_clock_jumps_to() {
+    let rt = TokioRuntime::new();
+    let start = tokio::time::Instant::now();
+    let hour = Duration::from_secs(3600);
+    // Nothing else is running: the paused runtime moves its clock straight
+    // to this timer instead of waiting an hour.
+    rt.sleep_until(Time::ZERO + hour).await;
+    assert!(rt.now() >= Time::ZERO + hour, "woke at {:?}", rt.now());
+    // tokio's timers tick in milliseconds; the clock jumps to the tick.
+    let moved = start.elapsed();
+    assert!(
+        moved >= hour && moved < hour + Duration::from_secs(1),
+        "tokio's clock moved {moved:?} for a one-hour timer"
+    );
+}

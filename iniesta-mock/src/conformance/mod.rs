@@ -83,7 +83,9 @@ impl ConformanceClock for Clock {
             self.advance(d);
             future::ready(()).boxed()
         } else {
-            WallClock.pass(d)
+            // Wall time on a real clock; the source's own wait on a source
+            // clock (whose time a timer thread would not move).
+            self.sleep(d)
         }
     }
 
@@ -107,8 +109,10 @@ impl ConformanceClock for WallClock {
     }
 }
 
-/// The durations the checks use.
+/// The durations the checks use: [`Timing::virtual_time`] or
+/// [`Timing::real_time`], with any field changed as the backend needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Timing {
     /// The TTL of the locks whose expiry is checked.
     pub ttl: Duration,

@@ -26,8 +26,10 @@ use super::MockQueue;
 /// `wait_time` has passed **on the queue's clock**, then returns what is
 /// visible (maybe nothing). On a virtual clock the wait ends only when the
 /// test advances the clock past it (or a message comes); with a zero
-/// `wait_time` it never waits. The waiting needs no particular async
-/// runtime.
+/// `wait_time` it never waits. On a real clock the waiting needs no
+/// particular async runtime; on a source clock
+/// ([`Clock::from_source`](crate::Clock::from_source)) it waits with the
+/// source's `sleep`, so it needs whatever runtime that sleep needs.
 #[async_trait]
 impl Queue for MockQueue {
     async fn receive(&self, request: ReceiveRequest) -> Result<Vec<ReceivedMessage>, BackendError> {
@@ -54,8 +56,11 @@ impl Queue for MockQueue {
             if clock.is_virtual() {
                 future::select(arrived, moved).await;
             } else {
+                // A timer of the clock's own kind: on a source clock that is
+                // the runtime's timer, so a paused runtime sees this wait
+                // and moves its clock to it when every task is idle.
                 let wake_at = self.next_visible().map_or(deadline, |t| t.min(deadline));
-                let timer = futures_timer::Delay::new(wake_at.saturating_duration_since(now));
+                let timer = clock.sleep(wake_at.saturating_duration_since(now));
                 let _ = future::select(arrived, timer).await;
             }
         }
