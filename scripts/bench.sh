@@ -28,7 +28,7 @@ for bench in "${benches[@]}"; do
             ;;
         drain)
             echo "== drain: building the release iniesta binary" >&2
-            cargo build --release -p iniesta-tokio --bin iniesta
+            cargo build --release -p iniesta-tokio --features cli --bin iniesta
             export INIESTA_BIN="${INIESTA_BIN:-$PWD/$target/release/iniesta}"
             echo "== drain (a few minutes; moto_server is the bottleneck)" >&2
             cargo bench -p iniesta-tests --bench drain | tee "$results/drain.md"

@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # iniesta-aws
 //!
 //! The AWS adapters of iniesta-rs: the core's [`Queue`](iniesta_core::Queue)
@@ -68,3 +69,8 @@ pub use topic::{SnsTopic, DEFAULT_EVENT_KEY};
 pub use verify::{
     verify, Check, CheckResult, CheckStatus, VerificationReport, VerifyRequest, VerifyScope,
 };
+
+/// The AWS SDK crates whose clients this crate takes and hands out
+/// ([`AwsClients`], [`SqsQueue::new`], [`SnsTopic::new`]), re-exported so
+/// that a service builds them with the same versions.
+pub use {aws_sdk_sns, aws_sdk_sqs};

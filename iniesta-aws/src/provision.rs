@@ -28,8 +28,11 @@ pub enum TopicRef {
     Arn(String),
 }
 
-/// What to provision.
+/// What to provision: [`ProvisionRequest::new`], then set the fields that
+/// differ from its defaults (the struct is `#[non_exhaustive]`, so that new
+/// resources can be asked for without breaking callers).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct ProvisionRequest {
     /// The topic.
     pub topic: TopicRef,
@@ -69,6 +72,7 @@ impl ProvisionRequest {
 
 /// What [`provision`] set up.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Provisioned {
     /// The topic ARN.
     pub topic_arn: String,

@@ -156,8 +156,12 @@ impl From<String> for LockKey {
 
 /// Proof of holding a lock, chosen by the backend (random, unguessable).
 /// Every write after acquire is checked against it.
+///
+/// Opaque shared text, cheap to clone: a backend makes one with
+/// [`LockToken::new`] and reads it back with [`as_str`](LockToken::as_str)
+/// (or `Display`); what it holds is the backend's business.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct LockToken(pub Arc<str>);
+pub struct LockToken(Arc<str>);
 
 shared_text!(LockToken);
 

@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! A [`LockBackend`](iniesta_core::ports::LockBackend) on DynamoDB
 //! conditional writes, with completion records.
 //!
@@ -76,3 +77,8 @@ pub use table::{
     CREATE_WAIT, DEFAULT_TABLE,
 };
 pub use writes::{ACQUIRE_IF, COMPLETE_IF, HELD_IF};
+
+/// The AWS SDK crate whose client [`DynamoLock::new`] and the table
+/// functions take, re-exported so that a service builds it with the same
+/// version.
+pub use aws_sdk_dynamodb;

@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # iniesta-mock
 //!
 //! In-memory implementations of the iniesta-core ports —
@@ -42,7 +43,7 @@
 //! let policy = FilterPolicy::from_filters("iniesta_pass", ["UserCreated.*"]).unwrap();
 //! topic.subscribe(
 //!     &queue,
-//!     SubscribeOptions { raw_delivery: false, filter_policy: Some(policy) },
+//!     SubscribeOptions::default().with_filter_policy(policy),
 //! );
 //!
 //! let event = event_message("iniesta_pass", "UserCreated.accounts", r#"{"id":7}"#, 1).unwrap();

@@ -12,8 +12,14 @@ use crate::codes;
 use crate::queue::{MockQueue, MAX_BATCH_ENTRIES};
 use crate::{ACCOUNT_ID, REGION};
 
-/// How a queue is subscribed to a [`MockTopic`].
+/// How a queue is subscribed to a [`MockTopic`]: by default the SNS
+/// envelope and no filter policy, as SNS itself.
+///
+/// `#[non_exhaustive]`, so that new subscription attributes can come: start
+/// from [`SubscribeOptions::default`] and use the `with_*` methods (or set
+/// the fields).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SubscribeOptions {
     /// `RawMessageDelivery`: when on, the queue gets the published body as
     /// is and the message attributes as SQS message attributes; when off (the
@@ -22,6 +28,22 @@ pub struct SubscribeOptions {
     pub raw_delivery: bool,
     /// The subscription's filter policy; `None` delivers every message.
     pub filter_policy: Option<FilterPolicy>,
+}
+
+impl SubscribeOptions {
+    /// These options with raw message delivery on or off
+    /// ([`raw_delivery`](Self::raw_delivery)).
+    pub fn with_raw_delivery(mut self, raw: bool) -> Self {
+        self.raw_delivery = raw;
+        self
+    }
+
+    /// These options with a filter policy
+    /// ([`filter_policy`](Self::filter_policy)).
+    pub fn with_filter_policy(mut self, policy: FilterPolicy) -> Self {
+        self.filter_policy = Some(policy);
+        self
+    }
 }
 
 /// A subscription, for inspection ([`MockTopic::subscriptions`]).
@@ -88,10 +110,12 @@ struct Inner {
 /// let clock = Clock::virtual_clock();
 /// let topic = MockTopic::new("global", &clock);
 /// let queue = MockQueue::new("iniesta-test-users", &clock);
-/// topic.subscribe(&queue, SubscribeOptions {
-///     raw_delivery: true,
-///     filter_policy: Some(FilterPolicy::from_filters("iniesta_pass", ["User.*"]).unwrap()),
-/// });
+/// topic.subscribe(
+///     &queue,
+///     SubscribeOptions::default()
+///         .with_raw_delivery(true)
+///         .with_filter_policy(FilterPolicy::from_filters("iniesta_pass", ["User.*"]).unwrap()),
+/// );
 ///
 /// topic.publish_now(event_message("iniesta_pass", "User.created", "{}", 1).unwrap()).unwrap();
 /// topic.publish_now(event_message("iniesta_pass", "Order.placed", "{}", 1).unwrap()).unwrap();

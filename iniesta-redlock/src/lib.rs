@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! A [`LockBackend`](iniesta_core::ports::LockBackend) on the Redlock
 //! algorithm over N independent Redis servers, with completion records.
 //!

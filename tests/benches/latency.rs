@@ -241,10 +241,7 @@ fn run_once(rt: &tokio::runtime::Runtime, s: &Settings, mif: usize, scenario: Sc
     let queue = MockQueue::with_options(
         "iniesta-bench-latency",
         &clock,
-        QueueOptions {
-            retain_deleted: false,
-            ..QueueOptions::default()
-        },
+        QueueOptions::default().with_retain_deleted(false),
     );
     let mut slow = 0;
     for i in 0..messages {

@@ -55,18 +55,9 @@ fn consumes_every_event_once_on_async_std() {
         let queue = MockQueue::with_options(
             "iniesta-test-async-std",
             &clock,
-            QueueOptions {
-                visibility_timeout: Duration::from_secs(1),
-                ..QueueOptions::default()
-            },
+            QueueOptions::default().with_visibility_timeout(Duration::from_secs(1)),
         );
-        topic.subscribe(
-            &queue,
-            SubscribeOptions {
-                raw_delivery: false,
-                filter_policy: None,
-            },
-        );
+        topic.subscribe(&queue, SubscribeOptions::default());
         let lock = MockLock::new(&clock);
 
         let handled: Arc<Mutex<HashMap<String, u32>>> = Arc::default();

@@ -251,7 +251,7 @@ async fn delete_batch_reports_only_the_bad_entry() {
     assert!(received.len() >= 2, "{received:?}");
     let handles = vec![
         received[0].receipt_handle.clone(),
-        ReceiptHandle("not-a-receipt-handle".into()),
+        ReceiptHandle::new("not-a-receipt-handle"),
         received[1].receipt_handle.clone(),
     ];
     let results = queue.delete_batch(handles).await;
@@ -264,7 +264,7 @@ async fn delete_batch_reports_only_the_bad_entry() {
     // Change visibility reports per entry too.
     let results = queue
         .change_visibility_batch(vec![(
-            ReceiptHandle("not-a-receipt-handle".into()),
+            ReceiptHandle::new("not-a-receipt-handle"),
             std::time::Duration::from_secs(1),
         )])
         .await;
@@ -280,7 +280,7 @@ async fn delete_batch_reports_only_the_bad_entry() {
         queue.queue_url().replace("deletes", "no-such-queue"),
     );
     let results = gone
-        .delete_batch(vec![ReceiptHandle("a".into()), ReceiptHandle("b".into())])
+        .delete_batch(vec![ReceiptHandle::new("a"), ReceiptHandle::new("b")])
         .await;
     assert_eq!(results.len(), 2);
     for r in &results {

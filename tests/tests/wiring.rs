@@ -114,18 +114,12 @@ fn mock_world(visibility_timeout: Duration, raw_delivery: bool) -> (Arc<MockQueu
     let queue = Arc::new(MockQueue::with_options(
         "q",
         &clock,
-        QueueOptions {
-            visibility_timeout,
-            ..QueueOptions::default()
-        },
+        QueueOptions::default().with_visibility_timeout(visibility_timeout),
     ));
     let topic = MockTopic::new("global", &clock);
     topic.subscribe(
         &queue,
-        SubscribeOptions {
-            raw_delivery,
-            filter_policy: None,
-        },
+        SubscribeOptions::default().with_raw_delivery(raw_delivery),
     );
     (queue, topic)
 }

@@ -60,8 +60,12 @@ impl VerifyScope {
     }
 }
 
-/// What to verify.
+/// What to verify: [`VerifyRequest::new`] or
+/// [`VerifyRequest::event_polling`], then set the fields that differ (the
+/// struct is `#[non_exhaustive]`, so that new checks can take their inputs
+/// without breaking callers).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct VerifyRequest {
     /// Which checks apply.
     pub scope: VerifyScope,
@@ -83,6 +87,22 @@ pub struct VerifyRequest {
 }
 
 impl VerifyRequest {
+    /// A request for the checks of `scope` on `queue_name`, with no topic
+    /// and no filter policy, and the original's defaults otherwise (filter
+    /// policy asserted when there is one, lock timeout 10 s, delivery mode
+    /// detected).
+    pub fn new(scope: VerifyScope, queue_name: impl Into<String>) -> Self {
+        VerifyRequest {
+            scope,
+            topic_arn: None,
+            queue_name: queue_name.into(),
+            filter_policy: None,
+            assert_filter_policies: true,
+            lock_timeout: Some(Duration::from_secs(10)),
+            expected_delivery_mode: None,
+        }
+    }
+
     /// An event-polling request with the original's defaults (filter policy
     /// asserted, lock timeout 10 s, delivery mode detected).
     pub fn event_polling(

@@ -19,6 +19,7 @@ mod received;
 mod tests;
 
 pub use attributes::{AttributeValue, Attributes};
+pub(crate) use model::assemble;
 pub use model::{Message, Payload, SharedMessage};
 pub use parse::{parse, parse_owned, DeliveryMode, ParseConfig, ParseError};
 pub use received::{

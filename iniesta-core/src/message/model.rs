@@ -97,7 +97,7 @@ impl Message {
     /// # use iniesta_core::{parse, AttributeValue, DeliveryMode, ParseConfig, Payload, ReceivedMessage, ReceiptHandle};
     /// # let raw = ReceivedMessage {
     /// #     sqs_message_id: "m-1".into(),
-    /// #     receipt_handle: ReceiptHandle("h".into()),
+    /// #     receipt_handle: ReceiptHandle::new("h"),
     /// #     body: r#"{"user_id": 7}"#.into(),
     /// #     attributes: Default::default(),
     /// #     message_attributes: [("iniesta_pass".to_owned(), AttributeValue::String("UserCreated.users".into()))].into(),
@@ -123,7 +123,7 @@ impl Message {
     /// # use iniesta_core::{parse, AttributeValue, DeliveryMode, ParseConfig, ReceivedMessage, ReceiptHandle};
     /// # let raw = ReceivedMessage {
     /// #     sqs_message_id: "m-1".into(),
-    /// #     receipt_handle: ReceiptHandle("h".into()),
+    /// #     receipt_handle: ReceiptHandle::new("h"),
     /// #     body: r#"{"user_id": 7, "name": "Ada"}"#.into(),
     /// #     attributes: Default::default(),
     /// #     message_attributes: [("iniesta_pass".to_owned(), AttributeValue::String("UserCreated.users".into()))].into(),
@@ -155,7 +155,7 @@ impl Message {
 
 /// A [`Message`] from the parts parsing found, its payload not parsed yet.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn assemble(
+pub(crate) fn assemble(
     event: String,
     body: String,
     sqs_message_id: String,

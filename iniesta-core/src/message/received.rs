@@ -10,9 +10,11 @@ use super::Attributes;
 /// a message. It goes stale when the message is received again.
 ///
 /// Shared text: the consumer keeps it while the message is in progress and
-/// hands it to delete and visibility calls without copying it.
+/// hands it to delete and visibility calls without copying it. A queue
+/// makes one with [`ReceiptHandle::new`] and reads it back with
+/// [`as_str`](ReceiptHandle::as_str) (or `Display`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ReceiptHandle(pub Arc<str>);
+pub struct ReceiptHandle(Arc<str>);
 
 shared_text!(ReceiptHandle);
 

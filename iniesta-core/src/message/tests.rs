@@ -11,7 +11,7 @@ const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:global";
 fn raw(body: &str, attrs: &[(&str, AttributeValue)]) -> ReceivedMessage {
     ReceivedMessage {
         sqs_message_id: "sqs-1".into(),
-        receipt_handle: ReceiptHandle("rh".into()),
+        receipt_handle: ReceiptHandle::new("rh"),
         body: body.into(),
         attributes: [
             (ATTR_RECEIVE_COUNT, "3"),
@@ -82,7 +82,7 @@ fn system_attributes_type_the_known_ones_and_keep_the_rest() {
     );
     let m = ReceivedMessage {
         sqs_message_id: "m".into(),
-        receipt_handle: ReceiptHandle("h".into()),
+        receipt_handle: ReceiptHandle::new("h"),
         body: String::new(),
         attributes: attrs,
         message_attributes: Attributes::new(),

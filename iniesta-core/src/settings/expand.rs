@@ -64,7 +64,22 @@ macro_rules! expand_rows {
         /// `Debug` hides the secrets in URLs (see
         /// [`redact_url`](crate::settings::redact_url)), so settings can be
         /// logged.
+        ///
+        /// New settings come as new fields, so the struct is
+        /// `#[non_exhaustive]`: start from [`Settings::default`] (or
+        /// [`Settings::from_env`]) and set the fields you need.
+        ///
+        /// ```
+        /// use std::time::Duration;
+        /// use iniesta_core::settings::Settings;
+        ///
+        /// let mut settings = Settings::default();
+        /// settings.max_in_flight = 4;
+        /// settings.lock_timeout = Duration::from_secs(30);
+        /// assert_eq!(settings.heartbeat(), Duration::from_secs(18)); // 0.6 × the lock timeout
+        /// ```
         #[derive(Clone, PartialEq, Eq)]
+        #[non_exhaustive]
         pub struct Settings {
             $(
                 #[doc = concat!("`", $name, "`: ", $doc, "; default ", $shown, ".")]

@@ -53,7 +53,9 @@ impl fmt::Display for InitializationType {
 }
 
 /// Where the locks and completion records live (`INIESTA_LOCK_BACKEND`).
+/// More backends may come, so a `match` needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum LockBackend {
     /// A Redlock over the Redis servers of `INIESTA_CACHES`.
     #[default]

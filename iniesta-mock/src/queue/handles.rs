@@ -40,7 +40,7 @@ pub(super) fn parse_number(s: &str) -> Option<u64> {
 
 /// `msg-{n}/{k}` → (n, k).
 pub(super) fn parse_handle(handle: &ReceiptHandle) -> Option<(u64, u32)> {
-    let (id, k) = handle.0.rsplit_once('/')?;
+    let (id, k) = handle.as_str().rsplit_once('/')?;
     let n = message_number(id)?;
     let k = u32::try_from(parse_number(k)?).ok()?;
     Some((n, k))

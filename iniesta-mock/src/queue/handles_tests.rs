@@ -4,10 +4,7 @@ use super::*;
 
 #[test]
 fn handle_parsing_is_strict() {
-    assert_eq!(
-        parse_handle(&ReceiptHandle("msg-12/3".into())),
-        Some((12, 3))
-    );
+    assert_eq!(parse_handle(&ReceiptHandle::new("msg-12/3")), Some((12, 3)));
     for bad in [
         "msg-12",
         "msg-/3",
@@ -16,6 +13,6 @@ fn handle_parsing_is_strict() {
         "x-1/3",
         "msg-1/3/4",
     ] {
-        assert_eq!(parse_handle(&ReceiptHandle(bad.into())), None, "{bad}");
+        assert_eq!(parse_handle(&ReceiptHandle::new(bad)), None, "{bad}");
     }
 }

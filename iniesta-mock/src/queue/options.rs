@@ -26,19 +26,21 @@ pub const MAX_WAIT_TIME: Duration = sqs::MAX_WAIT_TIME;
 /// The largest `maxReceiveCount` of an SQS redrive policy.
 const MAX_RECEIVE_COUNT: u32 = 1000;
 
-/// How a [`MockQueue`](crate::MockQueue) behaves. Build it with struct update syntax:
+/// How a [`MockQueue`](crate::MockQueue) behaves. Start from the defaults
+/// and change what you need with the `with_*` methods (or set the fields);
+/// the struct is `#[non_exhaustive]` so that new options can come without
+/// breaking anyone:
 ///
 /// ```
 /// use std::time::Duration;
 /// use iniesta_mock::QueueOptions;
 ///
-/// let options = QueueOptions {
-///     visibility_timeout: Duration::from_secs(5),
-///     ..QueueOptions::default()
-/// };
+/// let options = QueueOptions::default().with_visibility_timeout(Duration::from_secs(5));
+/// assert_eq!(options.visibility_timeout, Duration::from_secs(5));
 /// assert!(options.retain_deleted);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QueueOptions {
     /// How long a received message stays hidden when the receive names no
     /// visibility timeout (default 30 s, as SQS). Rounded up to whole
@@ -68,6 +70,25 @@ impl Default for QueueOptions {
 }
 
 impl QueueOptions {
+    /// These options with another [`visibility_timeout`](Self::visibility_timeout).
+    pub fn with_visibility_timeout(mut self, timeout: Duration) -> Self {
+        self.visibility_timeout = timeout;
+        self
+    }
+
+    /// These options with deleted messages kept in snapshots or not
+    /// ([`retain_deleted`](Self::retain_deleted)).
+    pub fn with_retain_deleted(mut self, retain: bool) -> Self {
+        self.retain_deleted = retain;
+        self
+    }
+
+    /// These options with a dead-letter queue ([`redrive`](Self::redrive)).
+    pub fn with_redrive(mut self, redrive: Redrive) -> Self {
+        self.redrive = Some(redrive);
+        self
+    }
+
     /// The options as the queue applies them, or the error SQS gives for
     /// them: the visibility timeout rounded up to whole seconds and at most
     /// 12 hours, `max_receive_count` from 1 to 1000.

@@ -39,7 +39,7 @@ use super::MockQueue;
 /// let queue = MockQueue::with_options(
 ///     "orders",
 ///     &clock,
-///     QueueOptions { redrive: Some(Redrive::new(&dlq, 2)), ..QueueOptions::default() },
+///     QueueOptions::default().with_redrive(Redrive::new(&dlq, 2)),
 /// );
 /// let id = queue.send("poison", BTreeMap::new());
 /// for _ in 0..2 {
@@ -50,6 +50,7 @@ use super::MockQueue;
 /// assert_eq!(queue.stats().dead_lettered, 1);
 /// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Redrive {
     /// Where messages go (SQS's `deadLetterTargetArn`).
     pub dead_letter_queue: MockQueue,

@@ -44,6 +44,7 @@ impl ChosenLock {
 
 /// Why the lock backend of the settings could not be built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LockError {
     /// The Redlock refused a URL of `INIESTA_CACHES`.
     #[cfg(feature = "redlock")]

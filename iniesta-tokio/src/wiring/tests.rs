@@ -5,11 +5,10 @@ fn types(kinds: &[InitializationType]) -> BTreeSet<InitializationType> {
 }
 
 fn named(kinds: &[InitializationType]) -> Settings {
-    Settings {
-        initialization_types: types(kinds),
-        queue_name: Some("iniesta-test-orders".to_owned()),
-        ..Settings::default()
-    }
+    let mut settings = Settings::default();
+    settings.initialization_types = types(kinds);
+    settings.queue_name = Some("iniesta-test-orders".to_owned());
+    settings
 }
 
 #[test]
@@ -83,11 +82,9 @@ fn signals_are_named_as_operators_know_them() {
 #[cfg(feature = "redlock")]
 #[test]
 fn lock_retry_count_counts_attempts() {
-    let mut settings = Settings {
-        caches: vec!["redis://127.0.0.1:6390/1".to_owned()],
-        lock_retry_count: 3,
-        ..Settings::default()
-    };
+    let mut settings = Settings::default();
+    settings.caches = vec!["redis://127.0.0.1:6390/1".to_owned()];
+    settings.lock_retry_count = 3;
     let config = redlock_config(&settings);
     assert_eq!(config.urls, settings.caches);
     assert_eq!(config.retry_count, 2);

@@ -2,10 +2,10 @@
 //! running it with a clean environment, and watching a running `iniesta
 //! consume` through what it prints.
 //!
-//! The binary is the one `cargo build -p iniesta-tokio --bin iniesta` makes
-//! in the test's own target directory (found from the test executable's
-//! path); it is built once per test executable, so a test never runs a
-//! stale binary. Set `INIESTA_BIN` to test another build instead.
+//! The binary is the one `cargo build -p iniesta-tokio --features cli --bin
+//! iniesta` makes in the test's own target directory (found from the test
+//! executable's path); it is built once per test executable, so a test never
+//! runs a stale binary. Set `INIESTA_BIN` to test another build instead.
 //!
 //! Children get no `INIESTA_*`, `AWS_*`, `SERVICE_NAME`, `ENVIRONMENT` or
 //! `RUST_LOG` from the test's environment, so the results do not depend on
@@ -64,6 +64,8 @@ pub fn binary() -> &'static Path {
                 "iniesta-tokio",
                 "--bin",
                 "iniesta",
+                "--features",
+                "cli",
                 "--profile",
             ])
             .arg(&profile)

@@ -61,7 +61,7 @@ fn change_visibility_batch_applies_each_entry() {
     let got = q.receive_now(10, None);
     let entries = vec![
         (got[0].receipt_handle.clone(), Duration::ZERO),
-        (ReceiptHandle("nope".into()), SECOND),
+        (ReceiptHandle::new("nope"), SECOND),
         (got[1].receipt_handle.clone(), 100 * SECOND),
     ];
     let results = futures::executor::block_on(q.change_visibility_batch(entries));

@@ -131,6 +131,10 @@ async fn probe_lock(
                     "cannot lock in the {described}: {e}; create it with `iniesta provision` \
                  or correct INIESTA_DYNAMODB_TABLE and INIESTA_DYNAMODB_ENDPOINT_URL"
                 ),
+                other => format!(
+                    "cannot lock with the {other} backend ({described}): {e}; \
+                     check INIESTA_LOCK_BACKEND and that backend's settings"
+                ),
             }))
         }
         // Busy or Done: someone else probes under our key; Redis answers.
