@@ -9,12 +9,39 @@ use aws_sdk_sqs::config::{Credentials, Region};
 /// Endpoint overrides, from `INIESTA_SQS_ENDPOINT_URL` and
 /// `INIESTA_SNS_ENDPOINT_URL` (read by the caller's settings). `None` keeps
 /// the AWS endpoint for the region.
+///
+/// `#[non_exhaustive]`, so that another service's endpoint can join: start
+/// from [`AwsEndpoints::default`] and name the overrides you need.
+///
+/// ```
+/// use iniesta_aws::AwsEndpoints;
+///
+/// let local = AwsEndpoints::default()
+///     .with_sqs("http://localhost:4566")
+///     .with_sns("http://localhost:4566");
+/// assert_eq!(local.sqs.as_deref(), Some("http://localhost:4566"));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AwsEndpoints {
     /// The SQS endpoint URL (`http://localhost:4566`, …).
     pub sqs: Option<String>,
     /// The SNS endpoint URL.
     pub sns: Option<String>,
+}
+
+impl AwsEndpoints {
+    /// These overrides with SQS at `url`.
+    pub fn with_sqs(mut self, url: impl Into<String>) -> Self {
+        self.sqs = Some(url.into());
+        self
+    }
+
+    /// These overrides with SNS at `url`.
+    pub fn with_sns(mut self, url: impl Into<String>) -> Self {
+        self.sns = Some(url.into());
+        self
+    }
 }
 
 /// The SQS and SNS clients.
@@ -120,6 +147,20 @@ impl AwsClients {
             sns: aws_sdk_sns::Client::from_conf(sns.build()),
             region: Some(region.to_owned()),
             endpoints,
+        }
+    }
+
+    /// Wraps clients the caller built (from its own `SdkConfig`: an assumed
+    /// role, a custom HTTP client, …), used as they are. The region is the
+    /// SQS client's; [`endpoints`](Self::endpoints) reports no override, as
+    /// the clients' own configuration decides.
+    pub fn from_clients(sqs: aws_sdk_sqs::Client, sns: aws_sdk_sns::Client) -> AwsClients {
+        let region = sqs.config().region().map(|r| r.to_string());
+        AwsClients {
+            sqs,
+            sns,
+            region,
+            endpoints: AwsEndpoints::default(),
         }
     }
 

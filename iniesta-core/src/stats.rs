@@ -2,12 +2,17 @@
 
 use std::time::Duration;
 
-use crate::machine::{DispatchOutcome, Event};
+use crate::machine::{AbortReason, DispatchOutcome, Event};
 
 /// Counters over a consumer's life. [`Driver::run`](crate::Driver::run)
 /// returns them; an [`Observer`](crate::driver::Observer) can keep its own
 /// with [`Stats::record`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default)
+)]
 #[non_exhaustive]
 pub struct Stats {
     /// Messages received.
@@ -24,8 +29,16 @@ pub struct Stats {
     pub failed: u64,
     /// Handlers that panicked.
     pub panicked: u64,
-    /// Handlers aborted (lock lost or expired, shutdown grace over).
+    /// Handlers aborted (lock lost or expired, handler timeout, shutdown
+    /// grace over).
     pub aborted: u64,
+    /// Of those, aborted by the handler timeout.
+    pub timed_out: u64,
+    /// Messages given up on after a permanent failure (left for the
+    /// dead-letter queue, or deleted if so configured).
+    pub given_up: u64,
+    /// Receipts of messages given up on, handed back undispatched.
+    pub handed_back: u64,
     /// Messages skipped because another consumer held the lock.
     pub skipped_busy: u64,
     /// Duplicates of completed work, deleted without dispatch.
@@ -77,6 +90,12 @@ impl Stats {
                     _ => self.failed += 1,
                 }
             }
+            Event::Aborting {
+                reason: AbortReason::TimedOut,
+                ..
+            } => self.timed_out += 1,
+            Event::GivenUp { .. } => self.given_up += 1,
+            Event::HandedBack { .. } => self.handed_back += 1,
             Event::CompleteFailed { .. } => self.complete_failures += 1,
             Event::Deleted { .. } => self.deleted += 1,
             Event::DeleteFailed { .. } => self.delete_failures += 1,
@@ -90,15 +109,18 @@ impl std::fmt::Display for Stats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "received {}, dispatched {}, succeeded {}, failed {}, panicked {}, aborted {}, \
-             skipped (busy) {}, duplicates acked {}, lock unavailable {}, no handler {}, \
-             unmatched {}, malformed {}, deleted {}, delete failures {}, returned {}",
+            "received {}, dispatched {}, succeeded {}, failed {}, panicked {}, aborted {} \
+             (timed out {}), given up {}, skipped (busy) {}, duplicates acked {}, \
+             lock unavailable {}, no handler {}, unmatched {}, malformed {}, deleted {}, \
+             delete failures {}, returned {}",
             self.received,
             self.dispatched,
             self.succeeded,
             self.failed,
             self.panicked,
             self.aborted,
+            self.timed_out,
+            self.given_up,
             self.skipped_busy,
             self.acked_duplicates,
             self.lock_unavailable,

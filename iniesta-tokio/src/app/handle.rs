@@ -1,5 +1,8 @@
 //! The [`ConsumerHandle`] of a running consumer: shutdown, stats, wait.
 
+use std::future::IntoFuture;
+
+use futures::future::BoxFuture;
 use iniesta_core::Stats;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -13,7 +16,9 @@ use crate::wiring::shutdown_signal;
 /// # Shutdown
 ///
 /// [`shutdown`](Self::shutdown) (or a signal, with
-/// [`run_until_signal`](Self::run_until_signal)) starts a graceful shutdown:
+/// [`run_until_signal`](Self::run_until_signal), or the future given to
+/// [`Iniesta::with_graceful_shutdown`](crate::Iniesta::with_graceful_shutdown))
+/// starts a graceful shutdown:
 ///
 /// 1. no new receive is sent, and long polls in progress are cancelled;
 /// 2. messages received but not started are made visible again at once
@@ -24,7 +29,8 @@ use crate::wiring::shutdown_signal;
 ///    succeeds is completed and its message deleted; one that fails is
 ///    released for redelivery; one still running when the grace ends is
 ///    aborted (its future dropped) and released;
-/// 4. the consumer stops, and [`wait`](Self::wait) returns its [`Stats`].
+/// 4. the consumer stops, and [`wait`](Self::wait) returns its [`Stats`]
+///    (as does awaiting the handle itself).
 ///
 /// When `wait` returns, no handler runs and every message that was in
 /// progress was completed and deleted, or released and left in the queue.
@@ -101,5 +107,47 @@ impl ConsumerHandle {
             }
             stats = &mut self.task => stats.map_err(|e| Error::Crashed(e.to_string())),
         }
+    }
+}
+
+/// Awaiting the handle is [`wait`](ConsumerHandle::wait): it completes when
+/// the consumer has stopped, with what it did. With
+/// [`Iniesta::with_graceful_shutdown`](crate::Iniesta::with_graceful_shutdown)
+/// that is all a service needs to write:
+///
+/// ```
+/// use iniesta_tokio::{Delivery, InMemory, Iniesta};
+/// use tokio_util::sync::CancellationToken;
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let world = InMemory::new();
+/// let stop = CancellationToken::new();
+/// let consumer = Iniesta::in_memory(&world)
+///     .on("OrderPlaced.orders", |_d: Delivery| async { Ok::<_, std::io::Error>(()) })
+///     .with_graceful_shutdown(stop.clone().cancelled_owned())
+///     .start()
+///     .await?;
+///
+/// // Elsewhere (a signal listener, the web server's end), something
+/// // decides to stop: here, once the order is handled.
+/// let mut progress = consumer.watch_stats();
+/// tokio::spawn(async move {
+///     let _ = progress.wait_for(|s| s.deleted == 1).await;
+///     stop.cancel();
+/// });
+/// world.publish("OrderPlaced.orders", r#"{"id": 1}"#).await?;
+///
+/// let stats = consumer.await?; // returns once the consumer has stopped
+/// assert_eq!(stats.succeeded, 1);
+/// # Ok(())
+/// # }
+/// ```
+impl IntoFuture for ConsumerHandle {
+    type Output = Result<Stats, Error>;
+    type IntoFuture = BoxFuture<'static, Result<Stats, Error>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.wait())
     }
 }

@@ -5,6 +5,8 @@
 /// them: log filters name it.
 const LOG_TARGET: &str = "iniesta_tokio::app";
 
+#[cfg(any(feature = "aws", feature = "dynamodb"))]
+mod aws;
 mod builder;
 mod error;
 mod handle;

@@ -24,6 +24,8 @@ mod signal;
 
 #[cfg(feature = "aws")]
 pub use aws::{aws_clients, verify_request, verify_scope};
+#[cfg(feature = "aws")]
+pub use aws::{aws_clients_with, sdk_config_clients};
 #[cfg(feature = "dynamodb")]
 pub use lock::{dynamodb_client, dynamodb_lock};
 #[cfg(any(feature = "redlock", feature = "dynamodb"))]
