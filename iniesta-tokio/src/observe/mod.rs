@@ -24,6 +24,9 @@ pub use self::fanout::FanOut;
 pub use self::logs::TracingObserver;
 pub use self::metrics::{describe_metrics, names, MetricsObserver};
 pub use self::span::traced_handlers;
+#[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+pub use self::span::{TraceLayer, TraceService};
 pub use self::stats::{ConsumerStopped, StatsObserver, StatsWatch};
 
 #[cfg(test)]
