@@ -1,3 +1,4 @@
+#![cfg_attr(docsrs, feature(doc_cfg))]
 //! # iniesta-core
 //!
 //! The sans-IO heart of iniesta-rs: consume domain events that other services
@@ -13,12 +14,12 @@
 //! use std::time::Duration;
 //! use iniesta_core::machine::{Action, Consumer, ConsumerConfig, DispatchOutcome, Event, Input};
 //! use iniesta_core::{
-//!     AcquireOutcome, AttributeValue, DeliveryMode, HandlerRegistry, LockToken, ParseConfig,
+//!     AcquireOutcome, AttributeValue, Delivery, DeliveryMode, HandlerRegistry, LockToken, ParseConfig,
 //!     ReceiptHandle, ReceivedMessage, SystemAttributes, Time,
 //! };
 //!
 //! let mut handlers = HandlerRegistry::new();
-//! handlers.on_sync("UserCreated.users", |_d| Ok::<_, String>(())).unwrap();
+//! handlers.on_sync("UserCreated.users", |_d: Delivery| ()).unwrap();
 //! let parse = ParseConfig { mode: DeliveryMode::Raw, event_key: "iniesta_pass".into(), topic_arn: None };
 //! let mut config = ConsumerConfig::new(parse, "iniesta-dev-users");
 //! config.delete_batch_window = Duration::ZERO; // delete at once, not in batches
@@ -106,6 +107,7 @@ macro_rules! shared_text {
 
 pub mod driver;
 pub mod filters;
+pub mod handler;
 pub mod lock_lost;
 pub mod machine;
 pub mod message;
@@ -119,6 +121,9 @@ pub mod time;
 
 pub use driver::{Driver, Observer, Runtime};
 pub use filters::{Filter, FilterError, FilterPolicy};
+pub use handler::{
+    Delivery, DeliveryBuilder, ErrorChain, Handler, HandlerError, HandlerResult, Json, Retry, State,
+};
 pub use lock_lost::LockLost;
 pub use machine::{
     AbortReason, Action, Backoff, BatchId, ConfigError, Consumer, ConsumerConfig, DispatchOutcome,
@@ -132,8 +137,24 @@ pub use ports::{
     AcquireOutcome, BackendError, EntryResult, LockBackend, LockError, LockKey, LockToken,
     OutgoingMessage, Queue, ReceiveRequest, Topic,
 };
-pub use registry::{
-    Delivery, Handler, HandlerError, HandlerId, HandlerRegistry, RegistryError, Route, Routes,
-};
+pub use registry::{HandlerId, HandlerRegistry, RegistryError, Route, Routes};
 pub use stats::Stats;
 pub use time::Time;
+
+/// The attribute the port traits ([`Queue`], [`Topic`], [`LockBackend`])
+/// are declared with, re-exported so that an implementation needs no
+/// dependency of its own (and names the same version):
+///
+/// ```
+/// use iniesta_core::{async_trait, BackendError, OutgoingMessage, Topic};
+///
+/// struct Discard;
+///
+/// #[async_trait]
+/// impl Topic for Discard {
+///     async fn publish(&self, _message: OutgoingMessage) -> Result<String, BackendError> {
+///         Ok("discarded".to_owned())
+///     }
+/// }
+/// ```
+pub use async_trait::async_trait;

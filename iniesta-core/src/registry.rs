@@ -1,90 +1,12 @@
-//! Handlers and the registry that routes events to them.
+//! The registry that routes events to handlers.
 
-use std::future::Future;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
 use crate::filters::{Filter, FilterError};
-use crate::lock_lost::LockLost;
-use crate::message::SharedMessage;
-use crate::ports::LockToken;
-
-/// The error a handler returns. Anything that converts into it works:
-/// `std::io::Error`, `String`, `&str`, `anyhow::Error`, ….
-pub type HandlerError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// What a handler gets: the message, the lock token under which it runs,
-/// and a signal that fires if that lock is lost.
-///
-/// The lock keeps other consumers of this queue from running the same event
-/// while the handler runs, for as long as heartbeats keep extending it. If
-/// the lock is lost (see [`LockLost`]) the handler is aborted and another
-/// consumer may run the event; a handler that writes elsewhere SHOULD make
-/// those writes conditional on [`Message::key`](crate::Message::key) (for
-/// example an insert that fails when the key is already there).
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    /// The parsed message. [`Message::key`](crate::Message::key) is the
-    /// idempotency key.
-    pub message: SharedMessage,
-    /// The token of the lock held for this dispatch.
-    pub token: LockToken,
-    /// Fires when the lock is lost while the handler runs.
-    pub lock_lost: LockLost,
-}
-
-impl Delivery {
-    /// A delivery of `message` under the lock held with `token`, with a
-    /// signal that has not fired.
-    pub fn new(message: SharedMessage, token: LockToken) -> Self {
-        Delivery {
-            message,
-            token,
-            lock_lost: LockLost::new(),
-        }
-    }
-}
-
-/// Handles the events it is registered for.
-///
-/// Returning `Err` (or panicking) leaves the message in the queue for
-/// redelivery; returning `Ok` completes it and deletes it.
-#[async_trait]
-pub trait Handler: Send + Sync + 'static {
-    /// Handles one delivery.
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError>;
-}
-
-/// A [`Handler`] made of an async closure; built by
-/// [`HandlerRegistry::on`] and friends.
-pub struct FnHandler<F>(pub F);
-
-#[async_trait]
-impl<F, Fut, E> Handler for FnHandler<F>
-where
-    F: Fn(Delivery) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<(), E>> + Send + 'static,
-    E: Into<HandlerError> + 'static,
-{
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError> {
-        (self.0)(delivery).await.map_err(Into::into)
-    }
-}
-
-/// A [`Handler`] made of a plain (blocking-free, synchronous) closure.
-pub struct SyncFnHandler<F>(pub F);
-
-#[async_trait]
-impl<F, E> Handler for SyncFnHandler<F>
-where
-    F: Fn(Delivery) -> Result<(), E> + Send + Sync + 'static,
-    E: Into<HandlerError> + 'static,
-{
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandlerError> {
-        (self.0)(delivery).map_err(Into::into)
-    }
-}
+use crate::handler::{
+    Delivery, FnHandler, Handler, HandlerError, HandlerFn, IntoOutcome, StateMap, StateNeed,
+    SyncFnHandler,
+};
 
 /// Why a registration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,6 +29,15 @@ pub enum RegistryError {
         name: String,
         /// Why it cannot be a route.
         reason: FilterError,
+    },
+    /// A handler reads state of a type that was not given
+    /// ([`HandlerRegistry::state`]).
+    #[error(
+        "a handler needs state of type {type_name}, and none was given (call .state(..) with one)"
+    )]
+    MissingState {
+        /// The type's name.
+        type_name: &'static str,
     },
 }
 
@@ -233,31 +164,42 @@ impl Routes {
 /// Names route as [`Routes`] says.
 ///
 /// ```
-/// use iniesta_core::{HandlerRegistry, Delivery};
+/// use iniesta_core::handler::{HandlerError, Json};
+/// use iniesta_core::{Delivery, HandlerRegistry};
+///
+/// #[derive(serde::Deserialize)]
+/// struct UserCreated { id: u64 }
 ///
 /// let mut handlers = HandlerRegistry::new();
 /// handlers
-///     .on("UserCreated.users", |d: Delivery| async move {
-///         println!("welcome {}", d.message.body);
-///         Ok::<_, std::io::Error>(())
+///     .on("UserCreated.users", |Json(user): Json<UserCreated>| async move {
+///         println!("welcome {}", user.id);
 ///     })
 ///     .unwrap();
 /// handlers
-///     .on_sync(["OrderPlaced.orders", "OrderPaid.orders"], |_d| Ok::<_, String>(()))
+///     .on_sync(["OrderPlaced.orders", "OrderPaid.orders"], |_d: Delivery| ())
 ///     .unwrap();
-/// assert!(handlers.on("UserCreated.users", |_d| async { Ok::<_, String>(()) }).is_err());
+/// assert!(handlers.on("UserCreated.users", || async {}).is_err());
 /// assert!(handlers.get("OrderPaid.orders").is_some());
 /// assert!(handlers.get("Unknown.x").is_none());
 ///
-/// handlers.on_sync("Order.*", |_d| Ok::<_, String>(())).unwrap();
+/// handlers
+///     .on("Order.*", |d: Delivery| async move {
+///         Err(HandlerError::permanent(format!("cannot handle {}", d.message.event)))
+///     })
+///     .unwrap();
 /// assert!(handlers.get("Order.refunded").is_some());
-/// assert!(handlers.on_sync("Or*der", |_d| Ok::<_, String>(())).is_err());
+/// assert!(handlers.on("Or*der", || async {}).is_err());
 /// ```
 #[derive(Clone, Default)]
 pub struct HandlerRegistry {
     routes: Routes,
     /// Indexed by [`HandlerId`].
     handlers: Vec<Arc<dyn Handler>>,
+    /// Handed to every handler in its [`Delivery`].
+    state: StateMap,
+    /// The state types the registered handlers read.
+    needs: Vec<StateNeed>,
 }
 
 impl std::fmt::Debug for HandlerRegistry {
@@ -326,26 +268,28 @@ impl HandlerRegistry {
     ) -> Result<&mut Self, RegistryError> {
         let id = self.next_id();
         self.routes.add(&events.into_events(), id)?;
-        self.handlers.push(handler);
+        self.push(handler);
         Ok(self)
     }
 
-    /// Registers an async closure for one event or a list of events.
-    pub fn on<F, Fut, E>(&mut self, events: impl Events, f: F) -> Result<&mut Self, RegistryError>
+    /// Registers an async function of [extractors](crate::handler::extract)
+    /// for one event or a list of events. It returns `()` or
+    /// `Result<(), E>` for any `E: Into<HandlerError>`.
+    pub fn on<F, Args>(&mut self, events: impl Events, f: F) -> Result<&mut Self, RegistryError>
     where
-        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<HandlerError> + 'static,
+        F: HandlerFn<Args>,
+        Args: 'static,
     {
-        self.add(events, FnHandler(f))
+        self.add(events, FnHandler::new(f))
     }
 
-    /// Registers a synchronous closure for one event or a list of events. It
-    /// runs on the consumer's executor: keep it short and non-blocking.
-    pub fn on_sync<F, E>(&mut self, events: impl Events, f: F) -> Result<&mut Self, RegistryError>
+    /// Registers a synchronous function of the [`Delivery`] for one event
+    /// or a list of events. It runs on the consumer's executor: keep it
+    /// short and non-blocking.
+    pub fn on_sync<F, R>(&mut self, events: impl Events, f: F) -> Result<&mut Self, RegistryError>
     where
-        F: Fn(Delivery) -> Result<(), E> + Send + Sync + 'static,
-        E: Into<HandlerError> + 'static,
+        F: Fn(Delivery) -> R + Send + Sync + 'static,
+        R: IntoOutcome + 'static,
     {
         self.add(events, SyncFnHandler(f))
     }
@@ -356,18 +300,57 @@ impl HandlerRegistry {
             return Err(RegistryError::DuplicateDefault);
         }
         self.routes.default = Some(self.next_id());
-        self.handlers.push(Arc::new(handler));
+        self.push(Arc::new(handler));
         Ok(self)
     }
 
-    /// Registers an async closure as the default handler.
-    pub fn on_default<F, Fut, E>(&mut self, f: F) -> Result<&mut Self, RegistryError>
+    /// Registers an async function of extractors as the default handler.
+    pub fn on_default<F, Args>(&mut self, f: F) -> Result<&mut Self, RegistryError>
     where
-        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<HandlerError> + 'static,
+        F: HandlerFn<Args>,
+        Args: 'static,
     {
-        self.set_default(FnHandler(f))
+        self.set_default(FnHandler::new(f))
+    }
+
+    /// Gives every handler `value`, read with the
+    /// [`State`](crate::handler::State) extractor; one value per type (a
+    /// second of the same type replaces the first).
+    pub fn state<S: Clone + Send + Sync + 'static>(&mut self, value: S) -> &mut Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// The state handed to the handlers.
+    pub fn state_map(&self) -> &StateMap {
+        &self.state
+    }
+
+    /// Whether every state type a handler reads was given: the check a
+    /// consumer makes before it starts.
+    pub fn check_state(&self) -> Result<(), RegistryError> {
+        match self.needs.iter().find(|n| !self.state.contains(n)) {
+            Some(need) => Err(RegistryError::MissingState {
+                type_name: need.type_name(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Runs the handler `delivery`'s event routes to, with this registry's
+    /// state, and gives its outcome: how to test a handler without a
+    /// consumer. No handler for the event is an error, as it is for a
+    /// consumer. A panic is not caught.
+    pub async fn run(&self, delivery: Delivery) -> Result<(), HandlerError> {
+        let Some(handler) = self.get(&delivery.message.event) else {
+            return Err(HandlerError::new(format!(
+                "no handler for event {:?}",
+                delivery.message.event
+            )));
+        };
+        handler
+            .handle(delivery.with_state(self.state.clone()))
+            .await
     }
 
     /// The routes alone, as the state machine gets them.
@@ -401,17 +384,25 @@ impl HandlerRegistry {
 
     /// The same routes, each handler (the default too) replaced by
     /// `wrap(handler)`: how a layer (tracing, a timeout, …) goes around every
-    /// route at once. The [`HandlerId`]s stay the same.
+    /// route at once. The [`HandlerId`]s and the state stay the same.
     pub fn map_handlers(&self, wrap: impl Fn(&Arc<dyn Handler>) -> Arc<dyn Handler>) -> Self {
         HandlerRegistry {
             routes: self.routes.clone(),
             handlers: self.handlers.iter().map(wrap).collect(),
+            state: self.state.clone(),
+            needs: self.needs.clone(),
         }
     }
 
     /// Whether a default handler is registered.
     pub fn has_default(&self) -> bool {
         self.routes.has_default()
+    }
+
+    /// Adds a handler under the next id, noting the state it reads.
+    fn push(&mut self, handler: Arc<dyn Handler>) {
+        handler.state_needs(&mut self.needs);
+        self.handlers.push(handler);
     }
 
     /// The id the next handler registered gets.

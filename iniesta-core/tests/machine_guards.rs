@@ -123,7 +123,7 @@ fn filtered(delete_unmatched: bool) -> ConsumerConfig {
 
 fn everything() -> HandlerRegistry {
     let mut r = HandlerRegistry::new();
-    r.on_default(|_d| async { Ok::<_, String>(()) }).unwrap();
+    r.on_default(|| async {}).unwrap();
     r
 }
 
@@ -345,7 +345,7 @@ fn the_grace_wakes_the_machine_only_while_a_handler_runs() {
         t(1_500),
         Input::HandlerFinished {
             id,
-            outcome: DispatchOutcome::Failed("no".into()),
+            outcome: DispatchOutcome::failed_with("no"),
         },
     );
     let _ = actions(&mut c);

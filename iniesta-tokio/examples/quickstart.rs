@@ -30,8 +30,46 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use iniesta_core::handler::{HandlerError, HandlerResult, Json, Key, State};
 use iniesta_core::{DispatchOutcome, Event};
 use iniesta_tokio::{Delivery, InMemory, InMemoryOptions, Iniesta};
+
+#[derive(serde::Deserialize)]
+struct UserCreated {
+    id: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct OrderPlaced {
+    id: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct PaymentReceived {
+    id: u64,
+}
+
+/// The payment service, shared by the handlers: here a counter of attempts,
+/// so that the first one fails on purpose.
+#[derive(Clone, Default)]
+struct Payments {
+    attempts: Arc<AtomicU32>,
+}
+
+/// A handler as a named function: its extractors are its arguments, and
+/// `?` works because it returns a `HandlerResult`.
+async fn record_payment(
+    Json(payment): Json<PaymentReceived>,
+    State(payments): State<Payments>,
+) -> HandlerResult {
+    if payments.attempts.fetch_add(1, Ordering::SeqCst) == 0 {
+        return Err(HandlerError::new(
+            "payment service unreachable (first attempt fails on purpose)",
+        ));
+    }
+    println!("  handler: payment {} recorded", payment.id);
+    Ok(())
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,36 +90,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     options.visibility_timeout = Duration::from_secs(1);
     let world = InMemory::with_options(options)?;
 
-    let payment_attempts = Arc::new(AtomicU32::new(0));
-    let attempts = payment_attempts.clone();
+    // Shared state, given once and read by any handler with `State<T>`.
+    let payments = Payments::default();
 
     let consumer = Iniesta::in_memory(&world)
-        .on("UserCreated.accounts", |d: Delivery| async move {
-            println!("  handler: welcome, user {}", d.message.body);
-            Ok::<_, std::io::Error>(())
-        })
-        .on("OrderPlaced.orders", |d: Delivery| async move {
-            println!("  handler: order {} placed", d.message.body);
-            Ok::<_, std::io::Error>(())
-        })
-        .on("PaymentReceived.billing", move |d: Delivery| {
-            let attempts = attempts.clone();
-            async move {
-                if attempts.fetch_add(1, Ordering::SeqCst) == 0 {
-                    return Err(
-                        "payment service unreachable (first attempt fails on purpose)".into(),
-                    );
-                }
-                println!("  handler: payment {} recorded", d.message.body);
-                Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-            }
-        })
+        .state(payments.clone())
+        .on(
+            "UserCreated.accounts",
+            |Json(user): Json<UserCreated>| async move {
+                println!("  handler: welcome, user {}", user.id);
+            },
+        )
+        .on(
+            "OrderPlaced.orders",
+            |Json(order): Json<OrderPlaced>, key: Key| async move {
+                println!("  handler: order {} placed (key {key})", order.id);
+            },
+        )
+        .on("PaymentReceived.billing", record_payment)
         .default_handler(|d: Delivery| async move {
             println!(
                 "  default handler: {} is not ours; acknowledged",
                 d.message.event
             );
-            Ok::<_, std::io::Error>(())
         })
         .observer(print_outcome)
         .start()
@@ -136,7 +167,7 @@ fn print_outcome(event: &Event) {
             message, outcome, ..
         } => {
             let why = match outcome {
-                DispatchOutcome::Failed(e) => e.clone(),
+                DispatchOutcome::Failed { error, .. } => error.to_string(),
                 DispatchOutcome::Panicked(p) => format!("panicked: {p}"),
                 other => format!("{other:?}"),
             };

@@ -12,10 +12,11 @@
 //!
 //! As the original Iniesta attaches its poller to the web app's start and
 //! stop listeners, the consumer starts before the server accepts requests,
-//! and one SIGINT/SIGTERM shuts down both gracefully: axum drains its
-//! connections (`with_graceful_shutdown`) while the consumer stops receiving,
-//! lets running handlers finish (within `INIESTA_SHUTDOWN_GRACE`), and
-//! releases or completes every message in progress.
+//! and one SIGINT/SIGTERM shuts down both gracefully: one token is given to
+//! both `with_graceful_shutdown`s, so axum drains its connections while the
+//! consumer stops receiving, lets running handlers finish (within
+//! `INIESTA_SHUTDOWN_GRACE`), and releases or completes every message in
+//! progress; awaiting the consumer's handle waits for that.
 //!
 //! `/health` reports the consumer's live counts (503 once it is stopping).
 //!
@@ -48,7 +49,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use iniesta_tokio::{shutdown_signal, Delivery, InMemory, Iniesta, StatsWatch};
+use iniesta_tokio::{shutdown_signal, Delivery, InMemory, Iniesta, Key, StatsWatch};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -75,23 +76,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => Iniesta::new(),
     };
 
-    // Start: the consumer first, so the service never serves without it.
-    let consumer = builder
-        .on("UserCreated.accounts", |d: Delivery| async move {
-            tracing::info!(body = %d.message.body, "welcoming a new user");
-            Ok::<_, std::io::Error>(())
-        })
-        .default_handler(|d: Delivery| async move {
-            tracing::info!(event = %d.message.event, "event without a handler of its own");
-            Ok::<_, std::io::Error>(())
-        })
-        .start()
-        .await?;
-
-    // One signal stops both: the token is the consumer's own shutdown
-    // trigger, and the server's graceful shutdown waits on it too.
-    let stopping = consumer.shutdown_token();
-    let on_signal = stopping.clone();
+    // One token stops both the server and the consumer; a signal cancels it.
+    let shutdown = CancellationToken::new();
+    let on_signal = shutdown.clone();
     tokio::spawn(async move {
         if let Err(e) = shutdown_signal().await {
             tracing::error!(%e, "cannot listen for SIGINT/SIGTERM; stopping now");
@@ -99,9 +86,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         on_signal.cancel();
     });
 
+    // Start: the consumer first, so the service never serves without it.
+    let consumer =
+        builder
+            .on(
+                "UserCreated.accounts",
+                // `iniesta_tokio::Json` decodes an event; `axum::Json` a request.
+                |iniesta_tokio::Json(user): iniesta_tokio::Json<serde_json::Value>,
+                 Key(key): Key| async move {
+                    tracing::info!(%user, %key, "welcoming a new user");
+                },
+            )
+            .default_handler(|d: Delivery| async move {
+                tracing::info!(event = %d.message.event, "event without a handler of its own");
+            })
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .start()
+            .await?;
+
     let state = AppState {
         stats: consumer.watch_stats(),
-        stopping: stopping.clone(),
+        stopping: shutdown.clone(),
         world,
     };
     let app = Router::new()
@@ -117,11 +122,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "listening");
     let served = axum::serve(listener, app)
-        .with_graceful_shutdown(stopping.clone().cancelled_owned())
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
         .await;
 
-    // Stop: whatever ended the server, the consumer finishes its work.
-    let stats = consumer.shutdown_and_wait().await?;
+    // Stop: whatever ended the server (an error too), the consumer finishes
+    // its work before the process exits.
+    shutdown.cancel();
+    let stats = consumer.await?;
     tracing::info!(%stats, "stopped");
     served?;
     Ok(())

@@ -133,10 +133,8 @@ async fn handlers_run_concurrently_up_to_max_in_flight() {
     // fewer in parallel, the barrier never opens and the test fails.
     let barrier = Arc::new(tokio::sync::Barrier::new(LIMIT));
     let (r, p, b) = (running.clone(), peak.clone(), barrier.clone());
-    let settings = Settings {
-        max_in_flight: LIMIT,
-        ..Settings::default()
-    };
+    let mut settings = Settings::default();
+    settings.max_in_flight = LIMIT;
     let consumer = Iniesta::in_memory(&world)
         .settings(settings)
         .on("Work.svc", move |_d: Delivery| {
@@ -177,10 +175,8 @@ async fn a_handler_that_outlives_its_lock_is_aborted_and_retried() {
     let events = Arc::new(Mutex::new(Vec::new()));
     let ev = events.clone();
     let w2 = world.clone();
-    let settings = Settings {
-        lock_timeout: Duration::from_secs(1),
-        ..Settings::default()
-    };
+    let mut settings = Settings::default();
+    settings.lock_timeout = Duration::from_secs(1);
     let (signalled_tx, signalled_rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
     let mut signalled_rx = signalled_rx;
     let consumer = Iniesta::in_memory(&world)
@@ -295,10 +291,8 @@ async fn shutdown_lets_a_running_handler_finish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_aborts_a_handler_still_running_when_the_grace_ends() {
     let world = InMemory::new();
-    let settings = Settings {
-        shutdown_grace: Duration::from_millis(100),
-        ..Settings::default()
-    };
+    let mut settings = Settings::default();
+    settings.shutdown_grace = Duration::from_millis(100);
     let consumer = Iniesta::in_memory(&world)
         .settings(settings)
         .on("Stuck.svc", |_d: Delivery| async {
@@ -363,10 +357,8 @@ async fn explicit_backends_win() {
     let lock: Arc<dyn LockBackend> = Arc::new(world.lock().clone());
     // Lock keys are scoped to the queue, so a queue given this way is named
     // by the settings.
-    let settings = Settings {
-        queue_name: Some(world.queue().name().to_owned()),
-        ..Settings::default()
-    };
+    let mut settings = Settings::default();
+    settings.queue_name = Some(world.queue().name().to_owned());
     let consumer = Iniesta::new()
         .settings(settings)
         .queue(queue)

@@ -9,6 +9,11 @@
 
 pub mod servers;
 
+/// The README's Rust examples, run as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 use std::ffi::OsStr;
 use std::process::{Command, Stdio};
 

@@ -7,9 +7,9 @@ use futures::future::{AbortHandle, Abortable};
 use futures::FutureExt;
 
 use super::*;
+use crate::handler::Delivery;
 use crate::machine::{AbortReason, Action, BatchId, DispatchOutcome};
 use crate::ports::{AcquireOutcome, BackendError, EntryResult, LockError};
-use crate::registry::Delivery;
 
 /// What one IO future answers: one input (single calls), or a batch call's
 /// results by entry. They become inputs only when handed to the machine,
@@ -190,7 +190,11 @@ where
                 message,
                 token,
                 ..
-            } => self.dispatch(id, handler, Delivery::new(message, token)),
+            } => {
+                let delivery =
+                    Delivery::new(message, token).with_state(self.handlers.state_map().clone());
+                self.dispatch(id, handler, delivery)
+            }
             Action::Abort { id, reason } => {
                 if let Some((handle, lock_lost)) = self.running.get(&id) {
                     if matches!(reason, AbortReason::LockExpired | AbortReason::LockLost) {
@@ -257,7 +261,7 @@ where
     fn dispatch(&mut self, id: MessageId, handler: crate::HandlerId, delivery: Delivery) {
         let Some(handler) = self.handlers.handler(handler).cloned() else {
             // The machine routed with another registry than this one.
-            let outcome = DispatchOutcome::Failed(format!(
+            let outcome = DispatchOutcome::failed_with(format!(
                 "no handler {} in the driver's registry",
                 handler.index()
             ));
@@ -276,7 +280,7 @@ where
             let outcome = match Abortable::new(fut, reg).await {
                 Err(_aborted) => DispatchOutcome::Aborted,
                 Ok(Err(panic)) => DispatchOutcome::Panicked(panic_text(&*panic)),
-                Ok(Ok(Err(e))) => DispatchOutcome::Failed(e.to_string()),
+                Ok(Ok(Err(e))) => DispatchOutcome::failed(&e),
                 Ok(Ok(Ok(()))) => DispatchOutcome::Succeeded,
             };
             inbox.push(Input::HandlerFinished { id, outcome });

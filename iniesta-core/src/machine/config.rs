@@ -34,6 +34,7 @@ impl Backoff {
 /// How a [`Consumer`] behaves. Build it with [`ConsumerConfig::new`] and
 /// adjust the public fields; [`Consumer::new`] validates it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ConsumerConfig {
     /// How to parse messages.
     pub parse: ParseConfig,
@@ -62,6 +63,16 @@ pub struct ConsumerConfig {
     /// Visibility backoff after a failed dispatch; `None` leaves the message
     /// to the queue's visibility timeout.
     pub failure_backoff: Option<Backoff>,
+    /// How long a handler may run before it is aborted (its future
+    /// dropped); that counts as a failure, retried as any other. `None`
+    /// lets handlers run as long as their heartbeats keep the lock, which
+    /// a hung handler does forever.
+    pub handler_timeout: Option<Duration>,
+    /// What becomes of a message whose handler failed permanently
+    /// ([`Retry::Never`](crate::handler::Retry::Never)): `false` (the
+    /// default) leaves it for the dead-letter queue, `true` records it as
+    /// done and deletes it.
+    pub delete_permanent_failures: bool,
     /// How long a shutdown waits for running handlers before aborting them.
     pub shutdown_grace: Duration,
     /// On shutdown, make messages that were received but not started visible
@@ -122,6 +133,8 @@ impl ConsumerConfig {
             visibility_extension: Some(lock_timeout),
             dedupe_window: Duration::from_secs(24 * 60 * 60),
             failure_backoff: None,
+            handler_timeout: None,
+            delete_permanent_failures: false,
             shutdown_grace: Duration::from_secs(30),
             return_unstarted_on_shutdown: true,
             lock_key_prefix: "sqs:event:".to_owned(),
@@ -168,6 +181,8 @@ impl ConsumerConfig {
                 base,
                 max: settings.failure_backoff_max,
             });
+        c.handler_timeout = settings.handler_timeout.filter(|t| !t.is_zero());
+        c.delete_permanent_failures = settings.delete_permanent_failures;
         c.shutdown_grace = settings.shutdown_grace;
         c.delete_batch_window = settings.delete_batch_window;
         c.return_unstarted_on_shutdown = settings.return_unstarted_on_shutdown;
@@ -293,6 +308,12 @@ impl ConsumerConfig {
                     ),
                 );
             }
+        }
+        if self.handler_timeout.is_some_and(|t| t.is_zero()) {
+            return bad(
+                "handler_timeout",
+                "must be positive (None runs handlers without a limit)".into(),
+            );
         }
         if self.retry_delay.is_zero() || self.receive_backoff.is_zero() {
             return bad("retry_delay", "retry delays must be positive".into());

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::handler::Retry;
 use crate::ports::{AcquireOutcome, LockError};
 
 use super::*;
@@ -68,6 +69,7 @@ impl Consumer {
                     valid_until,
                     started: self.now,
                     next_heartbeat,
+                    timeout_at: self.config.handler_timeout.map(|t| self.now + t),
                     aborting: false,
                     lock_expired: false,
                 });
@@ -112,19 +114,30 @@ impl Consumer {
                 self.timers.update(id, entry);
             }
             outcome => {
+                let retry = match &outcome {
+                    DispatchOutcome::Failed { retry, .. } => *retry,
+                    _ => Retry::Backoff,
+                };
                 self.events.push_back(Event::Failed {
                     message: message.clone(),
                     elapsed,
                     outcome,
                 });
-                let back = if self.shutting_down() {
-                    self.shutdown_return()
-                } else {
-                    self.config
-                        .failure_backoff
-                        .map(|b| b.delay(message.receive_count))
-                };
-                self.release(id, token, back);
+                match retry {
+                    Retry::Never => self.give_up(id, token, valid_until),
+                    Retry::After(delay) => self.release(id, token, Some(delay)),
+                    _ if self.shutting_down() => {
+                        let back = self.shutdown_return();
+                        self.release(id, token, back)
+                    }
+                    _ => {
+                        let back = self
+                            .config
+                            .failure_backoff
+                            .map(|b| b.delay(message.receive_count));
+                        self.release(id, token, back)
+                    }
+                }
             }
         }
     }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::handler::{ErrorChain, HandlerError, Retry};
 use crate::message::{ParseError, ReceiptHandle, ReceivedMessage, SharedMessage};
 use crate::ports::{
     AcquireOutcome, BackendError, EntryResult, LockError, LockKey, LockToken, ReceiveRequest,
@@ -23,12 +24,35 @@ pub struct ReceiveId(pub u64);
 pub enum DispatchOutcome {
     /// The handler returned `Ok`.
     Succeeded,
-    /// The handler returned `Err` (the error's text).
-    Failed(String),
+    /// The handler returned `Err`.
+    Failed {
+        /// The error and its sources, as text.
+        error: ErrorChain,
+        /// Whether and when to try again.
+        retry: Retry,
+    },
     /// The handler panicked (the panic's text).
     Panicked(String),
     /// The handler was aborted after [`Action::Abort`] and has stopped.
     Aborted,
+}
+
+impl DispatchOutcome {
+    /// The outcome of a handler that returned `error`.
+    pub fn failed(error: &HandlerError) -> Self {
+        DispatchOutcome::Failed {
+            error: error.chain(),
+            retry: error.retry(),
+        }
+    }
+
+    /// A failure to retry after the backoff, with one text.
+    pub fn failed_with(text: impl Into<String>) -> Self {
+        DispatchOutcome::Failed {
+            error: ErrorChain::message(text),
+            retry: Retry::Backoff,
+        }
+    }
 }
 
 /// Identifies one batch call ([`Action::Acquire`], [`Action::Complete`],
@@ -237,6 +261,9 @@ pub enum AbortReason {
     LockLost,
     /// Shutdown's grace period ran out.
     ShutdownGrace,
+    /// The handler ran longer than
+    /// [`handler_timeout`](super::ConsumerConfig::handler_timeout).
+    TimedOut,
 }
 
 /// What happened, for logs and metrics. Each event names the message it is
@@ -319,6 +346,25 @@ pub enum Event {
         elapsed: Duration,
         /// How it ended.
         outcome: DispatchOutcome,
+    },
+    /// A handler failed permanently ([`Retry::Never`]): the message is
+    /// left for the dead-letter queue (made visible at once, and
+    /// [handed back](Event::HandedBack) whenever this consumer receives it
+    /// again, so that its receive count reaches the redrive policy's
+    /// limit), or recorded as done and deleted when so configured. Never
+    /// dispatched again by this consumer.
+    GivenUp {
+        /// The message.
+        message: SharedMessage,
+        /// Whether it is being deleted (else it is left for the dead-letter
+        /// queue).
+        deleted: bool,
+    },
+    /// A message this consumer [gave up on](Event::GivenUp) was received
+    /// again: made visible again at once, not dispatched.
+    HandedBack {
+        /// The message.
+        message: SharedMessage,
     },
     /// A running handler is being aborted.
     Aborting {

@@ -40,7 +40,8 @@
 //! The configuration ([`ConsumerConfig`]) and the vocabulary ([`Input`],
 //! [`Action`], [`Event`]) are public. Inside, each file holds one part of
 //! the journey: `receive` (how many to ask for, parsing, filters),
-//! `dispatch` (the lock's answer, the handler, heartbeats, aborts), `settle`
+//! `dispatch` (the lock's answer, the handler, heartbeats, aborts),
+//! `give_up` (permanent failures), `settle`
 //! (completion record, delete, release, return, forgetting), `shutdown`,
 //! `timers` (the one timer table) and `batches` (per-message wishes gathered
 //! into batch calls, and their answers mapped back), over `state` (where
@@ -57,6 +58,7 @@ pub use crate::sqs::{MAX_BATCH, MAX_VISIBILITY};
 mod batches;
 mod config;
 mod dispatch;
+mod give_up;
 mod io;
 mod receive;
 mod settle;
@@ -66,6 +68,7 @@ mod timers;
 
 use batches::{BatchKind, Batches};
 pub use config::{Backoff, ConfigError, ConsumerConfig};
+use give_up::GivenUp;
 pub use io::{AbortReason, Action, BatchId, DispatchOutcome, Event, Input, MessageId, ReceiveId};
 use state::{Content, Entry, Running, State};
 use timers::Timers;
@@ -132,6 +135,8 @@ pub struct Consumer {
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     stopped_reported: bool,
+    /// Messages whose handlers failed permanently.
+    given_up: GivenUp,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -169,6 +174,7 @@ impl Consumer {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             stopped_reported: false,
+            given_up: GivenUp::default(),
         };
         c.fill_receives();
         Ok(c)

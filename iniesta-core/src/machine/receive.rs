@@ -143,6 +143,10 @@ impl Consumer {
             self.on_unmatched(id, message, handle);
             return;
         }
+        if self.given_up.contains(&message.sqs_message_id) {
+            self.hand_back(id, message, handle);
+            return;
+        }
         // Built in a reused buffer: one allocation, the shared key's own.
         self.config.write_lock_key(
             &mut self.key_buf,

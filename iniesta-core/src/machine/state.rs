@@ -41,6 +41,8 @@ pub(super) struct Running {
     pub(super) valid_until: Time,
     pub(super) started: Time,
     pub(super) next_heartbeat: Time,
+    /// When the handler timeout aborts it, if there is one.
+    pub(super) timeout_at: Option<Time>,
     pub(super) aborting: bool,
     pub(super) lock_expired: bool,
 }

@@ -1,6 +1,6 @@
 //! Deadlines: the machine's one timer table, and what happens when a
-//! message's deadline comes (heartbeats, lock validity, retries, shutdown's
-//! grace).
+//! message's deadline comes (heartbeats, lock validity, the handler
+//! timeout, retries, shutdown's grace).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -169,6 +169,9 @@ impl Entry {
                 if self.extend_sent_at.is_none() {
                     t = t.min(r.next_heartbeat);
                 }
+                if let Some(timeout) = r.timeout_at {
+                    t = t.min(timeout);
+                }
                 if let Some(grace) = grace {
                     t = t.min(grace);
                 }
@@ -224,6 +227,10 @@ impl Consumer {
                 }
                 if run.valid_until <= now {
                     self.abort(id, AbortReason::LockExpired);
+                    return;
+                }
+                if run.timeout_at.is_some_and(|t| t <= now) {
+                    self.abort(id, AbortReason::TimedOut);
                     return;
                 }
                 if entry.extend_sent_at.is_none() && run.next_heartbeat <= now {

@@ -207,6 +207,22 @@ macro_rules! settings_table {
             parse: |v| values::visibility_timeout(v, Duration::ZERO),
             doc: "the longest such backoff (at most 12 h, SQS's limit; rounded up to whole seconds)",
         },
+        /// `None` (unset or 0) lets a handler run as long as its heartbeats
+        /// keep its lock.
+        handler_timeout: Option<Duration> {
+            var: HANDLER_TIMEOUT = "INIESTA_HANDLER_TIMEOUT",
+            default: None, shown as "none (`0`)",
+            parse: |v| values::duration_in(v, Duration::ZERO, Duration::MAX).map(|d| Some(d).filter(|d| !d.is_zero())),
+            doc: "abort a handler that runs longer than this; it counts as a failure and is retried (unset or 0 = no limit)",
+        },
+        /// Off by default so that nothing is lost: the dead-letter queue
+        /// keeps what a handler refused for good.
+        delete_permanent_failures: bool {
+            var: DELETE_PERMANENT_FAILURES = "INIESTA_DELETE_PERMANENT_FAILURES",
+            default: false, shown as "`false`",
+            parse: values::boolean,
+            doc: "delete a message whose handler failed permanently (`HandlerError::permanent`, an undecodable `Json` payload) instead of leaving it for the dead-letter queue",
+        },
         shutdown_grace: Duration {
             var: SHUTDOWN_GRACE = "INIESTA_SHUTDOWN_GRACE",
             default: Duration::from_secs(30), shown as "`30` (s)",

@@ -65,6 +65,8 @@ fn defaults_are_the_originals() {
     assert_eq!(s.visibility_extension, None);
     assert_eq!(s.failure_backoff_base, None);
     assert_eq!(s.failure_backoff_max, secs(15 * 60));
+    assert_eq!(s.handler_timeout, None);
+    assert!(!s.delete_permanent_failures);
     assert_eq!(s.shutdown_grace, secs(30));
     assert!(s.return_unstarted_on_shutdown);
     assert_eq!(s.lock_key_prefix, "sqs:event:");
@@ -112,6 +114,8 @@ fn every_variable_is_read() {
         (vars::VISIBILITY_EXTENSION, "1m"),
         (vars::FAILURE_BACKOFF_BASE, "500ms"),
         (vars::FAILURE_BACKOFF_MAX, "1h 30m"),
+        (vars::HANDLER_TIMEOUT, "90s"),
+        (vars::DELETE_PERMANENT_FAILURES, "yes"),
         (vars::SHUTDOWN_GRACE, "0"),
         (vars::RETURN_UNSTARTED_ON_SHUTDOWN, "OFF"),
         (vars::LOCK_KEY_PREFIX, "app:lock:"),
@@ -160,6 +164,8 @@ fn every_variable_is_read() {
     // 500ms as SQS applies it: whole seconds, rounded up.
     assert_eq!(s.failure_backoff_base, Some(secs(1)));
     assert_eq!(s.failure_backoff_max, secs(5400));
+    assert_eq!(s.handler_timeout, Some(secs(90)));
+    assert!(s.delete_permanent_failures);
     assert_eq!(s.shutdown_grace, Duration::ZERO);
     assert!(!s.return_unstarted_on_shutdown);
     assert_eq!(s.lock_key_prefix, "app:lock:");
@@ -338,6 +344,9 @@ const BAD_VALUES: &[(&str, &str)] = &[
     (vars::RETURN_UNSTARTED_ON_SHUTDOWN, "sometimes"),
     (vars::RAW_DELIVERY, "raw"),
     (vars::DELETE_UNMATCHED_EVENTS, "sometimes"),
+    (vars::HANDLER_TIMEOUT, "soon"),
+    (vars::HANDLER_TIMEOUT, "-1s"),
+    (vars::DELETE_PERMANENT_FAILURES, "maybe"),
 ];
 
 #[test]

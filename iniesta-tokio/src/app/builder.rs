@@ -1,17 +1,27 @@
 //! The [`Iniesta`] builder: settings, handlers, backends and observability,
 //! gathered before [`start`](Iniesta::start).
 
+use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+#[cfg(feature = "tower")]
+use iniesta_core::handler::tower::{HandlerService, Layer, Service};
+use iniesta_core::handler::HandlerFn;
 use iniesta_core::registry::Events;
 use iniesta_core::settings::Settings;
 use iniesta_core::{
-    ConsumerConfig, Delivery, DeliveryMode, Handler, HandlerError, HandlerRegistry, LockBackend,
-    Observer, Queue, RegistryError,
+    ConsumerConfig, DeliveryMode, Handler, HandlerRegistry, LockBackend, Observer, Queue,
+    RegistryError,
 };
 
 type Tune = Box<dyn FnOnce(&mut ConsumerConfig) + Send>;
+
+/// A layer given to [`Iniesta::layer`], put around the handlers when the
+/// consumer starts.
+#[cfg(feature = "tower")]
+pub(super) type ApplyLayer = Box<dyn FnOnce(&HandlerRegistry) -> HandlerRegistry + Send>;
 
 /// Builds and starts a consumer: settings, handlers, backends and
 /// observability in one place.
@@ -36,6 +46,11 @@ type Tune = Box<dyn FnOnce(&mut ConsumerConfig) + Send>;
 ///   (`INIESTA_LOCK_RETRY_COUNT` attempts per lock); or `dynamodb`
 ///   (`dynamodb` feature), the DynamoDB table of `INIESTA_DYNAMODB_TABLE`
 ///   (endpoint from `INIESTA_DYNAMODB_ENDPOINT_URL`).
+/// - The AWS clients (SQS, SNS, DynamoDB) are built from the standard AWS
+///   environment, unless the service brings its own configuration with
+///   `.aws_config(..)` or its own clients with `.sqs_client(..)`,
+///   `.sns_client(..)` and `.dynamodb_client(..)`; the verification runs
+///   with the clients used.
 ///
 /// # Example
 ///
@@ -80,6 +95,11 @@ pub struct Iniesta {
     pub(super) tracing: bool,
     pub(super) metrics: bool,
     pub(super) tune: Vec<Tune>,
+    pub(super) graceful_shutdown: Option<BoxFuture<'static, ()>>,
+    #[cfg(feature = "tower")]
+    pub(super) layers: Vec<ApplyLayer>,
+    #[cfg(any(feature = "aws", feature = "dynamodb"))]
+    pub(super) aws: super::aws::GivenAws,
 }
 
 impl std::fmt::Debug for Iniesta {
@@ -93,6 +113,7 @@ impl std::fmt::Debug for Iniesta {
             .field("observers", &self.observers.len())
             .field("tracing", &self.tracing)
             .field("metrics", &self.metrics)
+            .field("graceful_shutdown", &self.graceful_shutdown.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +142,11 @@ impl Iniesta {
             tracing: true,
             metrics: true,
             tune: Vec::new(),
+            graceful_shutdown: None,
+            #[cfg(feature = "tower")]
+            layers: Vec::new(),
+            #[cfg(any(feature = "aws", feature = "dynamodb"))]
+            aws: super::aws::GivenAws::default(),
         }
     }
 
@@ -155,14 +181,35 @@ impl Iniesta {
         self
     }
 
-    /// Registers an async closure for one event or a list of events. A
-    /// refused registration (an event taken twice) is reported by
-    /// [`start`](Self::start).
-    pub fn on<F, Fut, E>(mut self, events: impl Events, f: F) -> Self
+    /// Registers an async function of
+    /// [extractors](iniesta_core::handler::extract) for one event or a list
+    /// of events; it returns `()` or `Result<(), E>` for any
+    /// `E: Into<HandlerError>`. A refused registration (an event taken
+    /// twice) is reported by [`start`](Self::start).
+    ///
+    /// ```
+    /// use iniesta_core::handler::{Json, State};
+    /// use iniesta_tokio::Iniesta;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct UserCreated { id: u64 }
+    ///
+    /// #[derive(Clone)]
+    /// struct Db;
+    /// impl Db {
+    ///     async fn insert(&self, id: u64) -> Result<(), std::io::Error> { Ok(()) }
+    /// }
+    ///
+    /// let builder = Iniesta::new()
+    ///     .state(Db)
+    ///     .on("UserCreated.users", |Json(e): Json<UserCreated>, State(db): State<Db>| async move {
+    ///         db.insert(e.id).await
+    ///     });
+    /// ```
+    pub fn on<F, Args>(mut self, events: impl Events, f: F) -> Self
     where
-        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<HandlerError> + 'static,
+        F: HandlerFn<Args>,
+        Args: 'static,
     {
         if let Err(e) = self.handlers.on(events, f) {
             self.registration_error.get_or_insert(e);
@@ -178,13 +225,13 @@ impl Iniesta {
         self
     }
 
-    /// Registers the default handler: it gets every event without a handler
-    /// of its own (without one, such messages stay in the queue).
-    pub fn default_handler<F, Fut, E>(mut self, f: F) -> Self
+    /// Registers the default handler, an async function of extractors: it
+    /// gets every event without a handler of its own (without one, such
+    /// messages stay in the queue).
+    pub fn default_handler<F, Args>(mut self, f: F) -> Self
     where
-        F: Fn(Delivery) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<(), E>> + Send + 'static,
-        E: Into<HandlerError> + 'static,
+        F: HandlerFn<Args>,
+        Args: 'static,
     {
         if let Err(e) = self.handlers.on_default(f) {
             self.registration_error.get_or_insert(e);
@@ -192,15 +239,82 @@ impl Iniesta {
         self
     }
 
-    /// Consumes this queue (wins over every other choice).
-    pub fn queue(mut self, queue: Arc<dyn Queue>) -> Self {
-        self.queue = Some(queue);
+    /// Aborts a handler that runs longer than `timeout` (its future is
+    /// dropped); that counts as a failure and the message is retried. The
+    /// same as `INIESTA_HANDLER_TIMEOUT`, which it overrides. Without a
+    /// timeout a hung handler holds its message and its slot for as long as
+    /// its heartbeats keep the lock: forever.
+    pub fn handler_timeout(self, timeout: std::time::Duration) -> Self {
+        self.configure(move |c| c.handler_timeout = Some(timeout))
+    }
+
+    /// Gives every handler `value` (a database pool, a client), read with
+    /// the [`State`](iniesta_core::handler::State) extractor. One value per
+    /// type. A handler that reads a state type nobody gave makes
+    /// [`start`](Self::start) fail, naming the type.
+    pub fn state<S: Clone + Send + Sync + 'static>(mut self, value: S) -> Self {
+        self.handlers.state(value);
         self
     }
 
-    /// Locks with this backend (wins over every other choice).
-    pub fn lock(mut self, lock: Arc<dyn LockBackend>) -> Self {
-        self.lock = Some(lock);
+    /// Consumes this queue (wins over every other choice). An
+    /// `Arc<dyn Queue>` already shared elsewhere is taken as it is (an `Arc`
+    /// of a queue is a queue too).
+    pub fn queue(mut self, queue: impl Queue) -> Self {
+        self.queue = Some(share_queue(queue));
+        self
+    }
+
+    /// Locks with this backend (wins over every other choice). An
+    /// `Arc<dyn LockBackend>` already shared elsewhere is taken as it is.
+    pub fn lock(mut self, lock: impl LockBackend) -> Self {
+        self.lock = Some(share_lock(lock));
+        self
+    }
+
+    /// Shuts the consumer down gracefully when `signal` completes (see
+    /// [`ConsumerHandle`](crate::ConsumerHandle) for what that guarantees),
+    /// so one trigger can stop a web server and the consumer beside it.
+    /// Await the handle to wait until the consumer has stopped. A second
+    /// call replaces the first signal; [`shutdown`] still works too.
+    ///
+    /// The signal is polled by the consumer's task and dropped when the
+    /// consumer stops, so it may be any future: a token's
+    /// `cancelled_owned()`, a oneshot receiver, a timer,
+    /// [`shutdown_signal`](crate::shutdown_signal) mapped to `()`.
+    ///
+    /// ```
+    /// use iniesta_tokio::{Delivery, InMemory, Iniesta};
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let world = InMemory::new();
+    /// // One token for the whole service: a web server's
+    /// // `with_graceful_shutdown` takes it too.
+    /// let stop = CancellationToken::new();
+    /// let consumer = Iniesta::in_memory(&world)
+    ///     .on("OrderPlaced.orders", |_d: Delivery| async { Ok::<_, std::io::Error>(()) })
+    ///     .with_graceful_shutdown(stop.clone().cancelled_owned())
+    ///     .start()
+    ///     .await?;
+    ///
+    /// world.publish("OrderPlaced.orders", r#"{"id": 1}"#).await?;
+    /// consumer.watch_stats().wait_for(|s| s.deleted == 1).await?;
+    ///
+    /// stop.cancel(); // SIGTERM, the server stopping, …
+    /// let stats = consumer.await?; // the consumer has stopped
+    /// assert_eq!(stats.succeeded, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`shutdown`]: crate::ConsumerHandle::shutdown
+    pub fn with_graceful_shutdown(
+        mut self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        self.graceful_shutdown = Some(Box::pin(signal));
         self
     }
 
@@ -237,4 +351,85 @@ impl Iniesta {
         self.tune.push(Box::new(f));
         self
     }
+
+    /// Puts a tower [`Layer`] around every handler: a timeout, a
+    /// concurrency or rate limit, a `MapRequest`, middleware of your own.
+    ///
+    /// The layers are applied when the consumer [starts](Self::start), so
+    /// they wrap every handler, the default handler too, whether it was
+    /// registered before or after this call (or given with
+    /// [`handlers`](Self::handlers)). Each wraps the layers given before
+    /// it, so the last one given is the outermost; the message's tracing
+    /// span (unless [`tracing(false)`](Self::tracing)) goes around them all,
+    /// so what the layers log names the message too.
+    ///
+    /// A layer makes one service per route, so state it keeps is kept per
+    /// route (`ConcurrencyLimitLayer::new(1)` runs one delivery of each
+    /// route at a time); the errors of the layered services keep the
+    /// handler's retry kind, and tower's timeout is a failure that
+    /// retries: see [`iniesta_core::handler::tower`] for both rules.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use iniesta_tokio::{Delivery, InMemory, Iniesta};
+    /// use tower::limit::ConcurrencyLimitLayer;
+    /// use tower::timeout::TimeoutLayer;
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let world = InMemory::new();
+    /// let consumer = Iniesta::in_memory(&world)
+    ///     // Each delivery gets 30 s, then fails and is retried ...
+    ///     .layer(TimeoutLayer::new(Duration::from_secs(30)))
+    ///     // ... once it is its turn: two at a time.
+    ///     .layer(ConcurrencyLimitLayer::new(2))
+    ///     .on("UserCreated.users", |_d: Delivery| async { Ok::<_, std::io::Error>(()) })
+    ///     .start()
+    ///     .await?;
+    ///
+    /// world.publish("UserCreated.users", r#"{"id": 7}"#).await?;
+    /// consumer.watch_stats().wait_for(|s| s.deleted == 1).await?;
+    /// let stats = consumer.shutdown_and_wait().await?;
+    /// assert_eq!(stats.succeeded, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "tower")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
+    pub fn layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<HandlerService> + Send + 'static,
+        L::Service: Service<iniesta_core::Delivery, Response = ()> + Send + 'static,
+        <L::Service as Service<iniesta_core::Delivery>>::Future: Send + 'static,
+        <L::Service as Service<iniesta_core::Delivery>>::Error: Into<iniesta_core::HandlerError>,
+    {
+        self.layers
+            .push(Box::new(move |handlers: &HandlerRegistry| {
+                handlers.layer(layer)
+            }));
+        self
+    }
 }
+
+/// `queue`, shared; an `Arc<dyn Queue>` is kept rather than wrapped in a
+/// second `Arc`, so calls do not go through two pointers.
+fn share_queue<Q: Queue>(queue: Q) -> Arc<dyn Queue> {
+    let mut slot = Some(queue);
+    match (&mut slot as &mut dyn Any).downcast_mut::<Option<Arc<dyn Queue>>>() {
+        Some(shared) => shared.take().expect("the slot was just filled"),
+        None => Arc::new(slot.expect("the slot is still filled")),
+    }
+}
+
+/// `lock`, shared; an `Arc<dyn LockBackend>` is kept as it is.
+fn share_lock<L: LockBackend>(lock: L) -> Arc<dyn LockBackend> {
+    let mut slot = Some(lock);
+    match (&mut slot as &mut dyn Any).downcast_mut::<Option<Arc<dyn LockBackend>>>() {
+        Some(shared) => shared.take().expect("the slot was just filled"),
+        None => Arc::new(slot.expect("the slot is still filled")),
+    }
+}
+
+#[cfg(test)]
+#[path = "builder_tests.rs"]
+mod tests;

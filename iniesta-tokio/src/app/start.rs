@@ -38,10 +38,16 @@ impl Iniesta {
             tracing,
             metrics,
             tune,
+            graceful_shutdown,
+            #[cfg(feature = "tower")]
+            layers,
+            #[cfg(any(feature = "aws", feature = "dynamodb"))]
+            aws,
         } = self;
         if let Some(e) = registration_error {
             return Err(e.into());
         }
+        handlers.check_state()?;
         if handlers.events().is_empty() && !handlers.has_default() {
             return Err(Error::NoHandlers);
         }
@@ -79,16 +85,23 @@ impl Iniesta {
 
         #[cfg(feature = "aws")]
         if chosen_queue.is_none() {
-            let sqs = sqs_queue(&settings, mode.or(settings_mode)).await?;
+            let sqs = sqs_queue(&settings, mode.or(settings_mode), &aws).await?;
             chosen_queue = Some((sqs.queue, sqs.described, Some(sqs.name)));
             mode = mode.or(Some(sqs.mode));
         }
 
         #[cfg(any(feature = "redlock", feature = "dynamodb"))]
         if chosen_lock.is_none() {
-            let chosen = wiring::lock_backend(&settings)
-                .await
-                .map_err(Error::from_lock)?;
+            #[cfg(feature = "dynamodb")]
+            let given = super::aws::given_dynamodb_lock(&settings, &aws);
+            #[cfg(not(feature = "dynamodb"))]
+            let given = None;
+            let chosen = match given {
+                Some(chosen) => chosen,
+                None => wiring::lock_backend(&settings)
+                    .await
+                    .map_err(Error::from_lock)?,
+            };
             let described = chosen.describe();
             chosen_lock = Some((chosen.into_shared(), described));
         }
@@ -107,6 +120,12 @@ impl Iniesta {
         for f in tune {
             f(&mut config);
         }
+        // The layers given to `.layer(..)` go around every handler now that
+        // all are registered, in the order given; the span goes around them.
+        #[cfg(feature = "tower")]
+        let handlers = layers
+            .into_iter()
+            .fold(handlers, |handlers, apply| apply(&handlers));
         let registry = if tracing {
             traced_handlers(&handlers)
         } else {
@@ -123,7 +142,13 @@ impl Iniesta {
             observer.push(TracingObserver::new());
         }
         if metrics {
-            observer.push(MetricsObserver::new());
+            let metrics_observer = MetricsObserver::for_registry(&handlers);
+            #[cfg(feature = "mock")]
+            let metrics_observer = match &in_memory {
+                Some(world) => metrics_observer.with_in_memory_clock(world),
+                None => metrics_observer,
+            };
+            observer.push(metrics_observer);
         }
         for o in observers {
             observer.push_boxed(o);
@@ -132,8 +157,28 @@ impl Iniesta {
         let shutdown = CancellationToken::new();
         let driver = Driver::new(consumer, registry, queue, lock, runtime);
         let run = driver.run(shutdown.clone().cancelled_owned(), observer);
+        let trigger = shutdown.clone();
         let task = tokio::spawn(async move {
-            let stats = run.await;
+            // The signal lives in the consumer's task: it is dropped when
+            // the consumer stops, whatever stopped it.
+            let signal = async move {
+                match graceful_shutdown {
+                    Some(signal) => signal.await,
+                    None => std::future::pending().await,
+                }
+                if tracing && !trigger.is_cancelled() {
+                    tracing::info!(
+                        target: LOG_TARGET,
+                        "graceful shutdown requested; stopping the consumer"
+                    );
+                }
+                trigger.cancel();
+            };
+            tokio::pin!(run);
+            let stats = tokio::select! {
+                stats = &mut run => stats,
+                () = signal => run.await,
+            };
             if tracing {
                 tracing::info!(target: LOG_TARGET, %stats, "iniesta consumer finished");
             }
@@ -177,18 +222,26 @@ struct SqsChoice {
     described: String,
 }
 
-/// The SQS queue the settings name, verified unless `INIESTA_DRY_RUN`, and
-/// the delivery mode to use: `wanted_mode`, else the one the verification
-/// detects, else the default of what is polled.
+/// The SQS queue the settings name, on the given clients or configuration
+/// if any, verified unless `INIESTA_DRY_RUN`, and the delivery mode to use:
+/// `wanted_mode`, else the one the verification detects, else the default
+/// of what is polled.
 #[cfg(feature = "aws")]
 async fn sqs_queue(
     settings: &Settings,
     wanted_mode: Option<DeliveryMode>,
+    given: &super::aws::GivenAws,
 ) -> Result<SqsChoice, Error> {
     use iniesta_aws::{verify, SqsQueue};
 
     let polling = wiring::Polling::from_settings(settings)?;
-    let clients = wiring::aws_clients(settings).await;
+    let clients = wiring::aws_clients_with(
+        settings,
+        given.config.as_ref(),
+        given.sqs.clone(),
+        given.sns.clone(),
+    )
+    .await;
     let queue_name = polling.queue_name.clone();
     let described = format!("SQS queue {queue_name}");
     let fallback = polling.default_delivery_mode();

@@ -1,7 +1,7 @@
 //! [`TracingObserver`]: every consumer event as a log line, at the level an
 //! operator expects.
 
-use iniesta_core::{machine::AbortReason, DispatchOutcome, Event, Observer};
+use iniesta_core::{machine::AbortReason, DispatchOutcome, Event, Observer, Retry};
 use tracing::Level;
 
 use super::LOG_TARGET;
@@ -11,8 +11,8 @@ use super::LOG_TARGET;
 /// | level | events |
 /// |---|---|
 /// | `info` | shutdown started, consumer stopped |
-/// | `warn` | handler failed, panicked or aborted; handler being aborted (lock expired or lost, shutdown grace over); no handler; malformed message (with its message id and the parse error); lock backend unavailable; failed receive, lock extension, completion record, release, delete or visibility change |
-/// | `debug` | messages received (counts), handler started (with the message body), handler succeeded, skipped because busy elsewhere, duplicate acked, deleted, returned to the queue |
+/// | `warn` | handler failed (with the error's whole source chain), panicked, aborted or timed out; permanent failure given up; handler being aborted (lock expired or lost, shutdown grace over); no handler; malformed message (with its message id and the parse error); lock backend unavailable; failed receive, lock extension, completion record, release, delete or visibility change |
+/// | `debug` | messages received (counts), handler started (with the message body), handler succeeded, skipped because busy elsewhere, duplicate acked, deleted, returned to the queue, a permanently failed message handed back |
 ///
 /// Message bodies are only ever logged at `debug`: they may hold personal
 /// data. Every line is a sentence an operator can read, with the message's
@@ -46,6 +46,7 @@ impl TracingObserver {
             | Event::LockUnavailable { .. }
             | Event::NoHandler { .. }
             | Event::Unmatched { .. }
+            | Event::GivenUp { .. }
             | Event::Failed { .. }
             | Event::Aborting { .. }
             | Event::ExtendFailed { .. }
@@ -60,7 +61,7 @@ impl TracingObserver {
 
 pub(super) fn outcome_text(outcome: &DispatchOutcome) -> (&'static str, String) {
     match outcome {
-        DispatchOutcome::Failed(e) => ("error", e.clone()),
+        DispatchOutcome::Failed { error, .. } => ("error", error.to_string()),
         DispatchOutcome::Panicked(p) => ("panic", p.clone()),
         DispatchOutcome::Aborted => ("aborted", "aborted".to_owned()),
         DispatchOutcome::Succeeded => ("ok", String::new()),
@@ -76,6 +77,7 @@ fn reason_text(reason: &AbortReason) -> &'static str {
         }
         AbortReason::LockLost => "the lock backend says the lock is no longer ours",
         AbortReason::ShutdownGrace => "the shutdown grace period ran out",
+        AbortReason::TimedOut => "the handler ran longer than INIESTA_HANDLER_TIMEOUT",
         #[allow(unreachable_patterns)]
         _ => "unknown reason",
     }
@@ -175,13 +177,43 @@ impl Observer for TracingObserver {
                 outcome,
             } => {
                 let (kind, text) = outcome_text(outcome);
+                let then = match outcome {
+                    DispatchOutcome::Failed {
+                        retry: Retry::Never,
+                        ..
+                    } => "it is not retried".to_owned(),
+                    DispatchOutcome::Failed {
+                        retry: Retry::After(delay),
+                        ..
+                    } => format!("it is retried in {delay:?}"),
+                    _ => "the message is left for redelivery".to_owned(),
+                };
                 log_message!(
                     level, message,
                     receive_count = message.receive_count,
                     elapsed = ?elapsed, outcome = kind, error = %text,
-                    "handler failed ({kind}); the message is left for redelivery"
+                    "handler failed ({kind}): {text}; {then}"
                 );
             }
+            Event::GivenUp { message, deleted } => log_message!(
+                level,
+                message,
+                receive_count = message.receive_count,
+                deleted = *deleted,
+                "the handler failed permanently: never dispatched again; {}",
+                if *deleted {
+                    "recorded as done and deleted (INIESTA_DELETE_PERMANENT_FAILURES)"
+                } else {
+                    "handed back at once until SQS moves it to the dead-letter queue"
+                }
+            ),
+            Event::HandedBack { message } => log_message!(
+                level,
+                message,
+                receive_count = message.receive_count,
+                "received again a message whose handler failed permanently: handed back \
+                 undispatched, for the dead-letter queue"
+            ),
             Event::Aborting { message, reason } => log_message!(
                 level, message,
                 reason = ?reason,

@@ -410,7 +410,7 @@ impl World {
                 let outcome = match (r.aborted, fault) {
                     (true, Fault::None) => DispatchOutcome::Aborted,
                     (_, Fault::None | Fault::Lose) => DispatchOutcome::Succeeded,
-                    (_, Fault::Fail) => DispatchOutcome::Failed("injected".into()),
+                    (_, Fault::Fail) => DispatchOutcome::failed_with("injected"),
                     (_, Fault::Panic) => DispatchOutcome::Panicked("injected panic".into()),
                 };
                 if outcome == DispatchOutcome::Succeeded {
