@@ -23,8 +23,13 @@
 //! let parse = ParseConfig { mode: DeliveryMode::Raw, event_key: "iniesta_pass".into(), topic_arn: None };
 //! let mut config = ConsumerConfig::new(parse, "iniesta-dev-users");
 //! config.delete_batch_window = Duration::ZERO; // delete at once, not in batches
-//! config.max_in_flight = 1; // one message at a time: no second receive in between
+//! config.max_in_flight = 1; // one handler at a time
 //! let mut now = Time::from_millis(0);
+//! // The next message is received ahead while one runs; this walk-through
+//! // follows the first one alone.
+//! fn next(c: &mut Consumer) -> Option<Action> {
+//!     std::iter::from_fn(|| c.poll_action()).find(|a| !matches!(a, Action::Receive { .. }))
+//! }
 //! let mut consumer = Consumer::new(config, &handlers, now).unwrap();
 //!
 //! // 1. receive: the queue answers with one message.
@@ -42,24 +47,24 @@
 //! consumer.handle_input(now, Input::Received { id, result: Ok(vec![message]) });
 //!
 //! // 2. acquire: the lock is ours for ten seconds.
-//! let Some(Action::Acquire { batch, keys, .. }) = consumer.poll_action() else { panic!() };
+//! let Some(Action::Acquire { batch, keys, .. }) = next(&mut consumer) else { panic!() };
 //! assert_eq!(keys[0], "sqs:event:m-1");
 //! let token = LockToken::new("t-1");
 //! let outcome = AcquireOutcome::Acquired { token, validity: Duration::from_secs(10) };
 //! consumer.handle_input(now, Input::Acquired { batch, index: 0, outcome });
 //!
 //! // 3. dispatch: run the handler it names; it succeeds.
-//! let Some(Action::Dispatch { id, message, .. }) = consumer.poll_action() else { panic!() };
+//! let Some(Action::Dispatch { id, message, .. }) = next(&mut consumer) else { panic!() };
 //! assert_eq!(message.event, "UserCreated.users");
 //! now = Time::from_millis(5);
 //! consumer.handle_input(now, Input::HandlerFinished { id, outcome: DispatchOutcome::Succeeded });
 //!
 //! // 4. complete: the lock becomes a completion record.
-//! let Some(Action::Complete { batch, .. }) = consumer.poll_action() else { panic!() };
+//! let Some(Action::Complete { batch, .. }) = next(&mut consumer) else { panic!() };
 //! consumer.handle_input(now, Input::Completed { batch, index: 0, result: Ok(()) });
 //!
 //! // 5. delete: the message leaves the queue.
-//! let Some(Action::Delete { batch, handles }) = consumer.poll_action() else { panic!() };
+//! let Some(Action::Delete { batch, handles }) = next(&mut consumer) else { panic!() };
 //! assert_eq!(handles, [ReceiptHandle::new("rh-1")]);
 //! consumer.handle_input(now, Input::Deleted { batch, index: 0, result: Ok(()) });
 //! assert!(std::iter::from_fn(|| consumer.poll_event()).any(|e| matches!(e, Event::Deleted { .. })));

@@ -1,5 +1,6 @@
-//! How the machine paces its calls: receives wait for a tenth of the slots,
-//! and deletes wait for company within their batch window.
+//! How the machine paces its calls: receives run ahead of the handler
+//! slots and wait for half the prefetch, and deletes wait for company
+//! within their batch window.
 
 use std::time::Duration;
 
@@ -9,51 +10,77 @@ use iniesta_core::AcquireOutcome;
 mod common;
 use common::*;
 
+/// Answers every receive among `acts` with as many messages as it asked
+/// for, numbered from `*n`; returns how many.
+fn fill(c: &mut iniesta_core::Consumer, acts: &[Action], n: &mut usize) -> usize {
+    let mut sent = 0;
+    for a in acts {
+        if let Action::Receive { id, request } = a {
+            let msgs: Vec<_> = (0..request.max_messages)
+                .map(|_| {
+                    *n += 1;
+                    message(&format!("m{n}"), "E.svc")
+                })
+                .collect();
+            sent += msgs.len();
+            c.handle_input(
+                t(0),
+                Input::Received {
+                    id: *id,
+                    result: Ok(msgs),
+                },
+            );
+        }
+    }
+    sent
+}
+
+fn asked(acts: &[Action]) -> Vec<u32> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Receive { request, .. } => Some(request.max_messages),
+            _ => None,
+        })
+        .collect()
+}
+
+fn acquired_keys(acts: &[Action]) -> usize {
+    acts.iter()
+        .map(|a| match a {
+            Action::Acquire { keys, .. } => keys.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
 #[test]
-fn with_many_slots_a_receive_waits_for_a_tenth_of_them() {
+fn receives_run_ahead_of_the_slots_and_wait_for_half_the_prefetch() {
     let mut cfg = config();
     cfg.max_in_flight = 50;
     cfg.concurrent_receives = 5;
     let mut c = consumer(cfg);
-    let receives: Vec<_> = actions(&mut c)
-        .into_iter()
-        .filter_map(|a| match a {
-            Action::Receive { id, request } => Some((id, request.max_messages)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        receives.iter().map(|r| r.1).sum::<u32>(),
-        50,
-        "{receives:?}"
-    );
-    // Every receive comes back: 50 messages, every slot taken.
     let mut n = 0;
-    for (id, max) in receives {
-        let msgs = (0..max)
-            .map(|_| {
-                n += 1;
-                message(&format!("m{n}"), "E.svc")
-            })
-            .collect();
-        c.handle_input(
-            t(0),
-            Input::Received {
-                id,
-                result: Ok(msgs),
-            },
-        );
-    }
+    // The prefetch (50 by default) is asked for at once.
     let a = actions(&mut c);
-    let [Action::Acquire {
-        batch: locks,
-        ref keys,
-        ..
-    }] = a[..]
+    assert_eq!(asked(&a), [10; 5]);
+    assert_eq!(fill(&mut c, &a, &mut n), 50);
+    // All 50 take a slot (one acquire), and the prefetch is asked for
+    // again: received ahead while they run.
+    let a = actions(&mut c);
+    assert_eq!(acquired_keys(&a), 50, "{a:?}");
+    let Some(Action::Acquire { batch: locks, .. }) = a
+        .iter()
+        .find(|a| matches!(a, Action::Acquire { .. }))
+        .cloned()
     else {
-        panic!("one acquire for all: {a:?}");
+        panic!("{a:?}");
     };
-    assert_eq!(keys.len(), 50);
+    assert_eq!(asked(&a), [10; 5], "{a:?}");
+    // Those 50 wait: every slot is taken. Nothing more is received.
+    fill(&mut c, &a, &mut n);
+    let a = actions(&mut c);
+    assert_eq!(acquired_keys(&a), 0, "no free slot: {a:?}");
+    assert!(asked(&a).is_empty(), "prefetch full: {a:?}");
     let busy = |c: &mut iniesta_core::Consumer, index| {
         c.handle_input(
             t(1),
@@ -64,24 +91,22 @@ fn with_many_slots_a_receive_waits_for_a_tenth_of_them() {
             },
         )
     };
-    // Four end (Busy: not dispatched, forgotten): four free slots are
-    // fewer than a tenth of 50, so no receive yet.
+    // Four end (Busy): four waiting messages take their slots, and four
+    // free places in the prefetch are fewer than half of it (a receive
+    // asks for at least a full batch of 10 here): no receive yet.
     for index in 0..4 {
         busy(&mut c, index);
     }
     let a = actions(&mut c);
-    assert!(a.is_empty(), "4 of 50 free: no receive yet: {a:?}");
-    // The fifth frees a tenth: one receive, for the five free slots.
-    busy(&mut c, 4);
+    assert_eq!(acquired_keys(&a), 4, "{a:?}");
+    assert!(asked(&a).is_empty(), "4 of 50 free: no receive yet: {a:?}");
+    // Six more: ten free places, one full receive.
+    for index in 4..10 {
+        busy(&mut c, index);
+    }
     let a = actions(&mut c);
-    let asked: Vec<u32> = a
-        .iter()
-        .filter_map(|a| match a {
-            Action::Receive { request, .. } => Some(request.max_messages),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(asked, vec![5], "{a:?}");
+    assert_eq!(acquired_keys(&a), 6, "{a:?}");
+    assert_eq!(asked(&a), [10], "{a:?}");
 }
 
 #[test]
@@ -144,4 +169,131 @@ fn deletes_wait_for_the_batch_window_unless_a_batch_is_full() {
     assert!(after.is_empty(), "{after:?}");
     c.handle_timeout(t(10));
     assert!(matches!(&actions(&mut c)[..], [Action::Delete { .. }]));
+}
+
+#[test]
+fn a_slot_is_free_once_the_record_is_written_not_when_the_delete_answers() {
+    let mut cfg = config();
+    cfg.max_in_flight = 1;
+    cfg.delete_batch_window = Duration::from_millis(10);
+    let mut c = consumer(cfg);
+    let Some(Action::Receive { id, .. }) = actions(&mut c).into_iter().next() else {
+        panic!("expected a receive")
+    };
+    c.handle_input(
+        t(0),
+        Input::Received {
+            id,
+            result: Ok(vec![message("m1", "E.svc"), message("m2", "E.svc")]),
+        },
+    );
+    let a = actions(&mut c);
+    let Some(Action::Acquire { batch, keys, .. }) = a
+        .iter()
+        .find(|a| matches!(a, Action::Acquire { .. }))
+        .cloned()
+    else {
+        panic!("{a:?}")
+    };
+    assert_eq!(keys, [key("m1")], "one slot: m2 waits");
+    c.handle_input(
+        t(1),
+        Input::Acquired {
+            batch,
+            index: 0,
+            outcome: acquired(),
+        },
+    );
+    let [(m1, _)] = dispatches(&actions(&mut c))[..] else {
+        panic!()
+    };
+    c.handle_input(
+        t(2),
+        Input::HandlerFinished {
+            id: m1,
+            outcome: iniesta_core::DispatchOutcome::Succeeded,
+        },
+    );
+    let a = actions(&mut c);
+    let Some(Action::Complete { batch, .. }) = a.first().cloned() else {
+        panic!("{a:?}")
+    };
+    assert_eq!(acquired_keys(&a), 0, "the slot is held until the record");
+    c.handle_input(
+        t(3),
+        Input::Completed {
+            batch,
+            index: 0,
+            result: Ok(()),
+        },
+    );
+    // m1's delete waits for its batch window; m2 takes the slot meanwhile.
+    let a = actions(&mut c);
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::Delete { .. })),
+        "{a:?}"
+    );
+    let keys: Vec<_> = a
+        .iter()
+        .flat_map(|a| match a {
+            Action::Acquire { keys, .. } => keys.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(keys, [key("m2")], "{a:?}");
+}
+
+#[test]
+fn a_message_waiting_for_a_slot_is_kept_hidden_by_the_heartbeat() {
+    let mut cfg = config();
+    cfg.max_in_flight = 1;
+    let mut c = consumer(cfg);
+    let Some(Action::Receive { id, .. }) = actions(&mut c).into_iter().next() else {
+        panic!("expected a receive")
+    };
+    c.handle_input(
+        t(0),
+        Input::Received {
+            id,
+            result: Ok(vec![message("m1", "E.svc"), message("m2", "E.svc")]),
+        },
+    );
+    let a = actions(&mut c);
+    let Some(Action::Acquire { batch, .. }) = a
+        .iter()
+        .find(|a| matches!(a, Action::Acquire { .. }))
+        .cloned()
+    else {
+        panic!("{a:?}")
+    };
+    c.handle_input(
+        t(0),
+        Input::Acquired {
+            batch,
+            index: 0,
+            outcome: acquired(),
+        },
+    );
+    let _ = actions(&mut c);
+    // The first heartbeat (6 s): m1's lock and visibility, and m2's
+    // visibility though it does not run yet.
+    assert_eq!(c.poll_timeout(), Some(t(6_000)));
+    c.handle_timeout(t(6_000));
+    let a = actions(&mut c);
+    let hidden: Vec<_> = a
+        .iter()
+        .flat_map(|a| match a {
+            Action::ChangeVisibility { entries, .. } => entries.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(
+        hidden,
+        [
+            (handle("m1"), Duration::from_secs(10)),
+            (handle("m2"), Duration::from_secs(10))
+        ],
+        "{a:?}"
+    );
+    assert!(a.iter().any(|a| matches!(a, Action::Extend { .. })));
 }

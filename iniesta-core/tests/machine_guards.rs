@@ -205,9 +205,12 @@ fn shutdown_cancels_receives_waits_for_handlers_and_returns_unstarted() {
         request,
     }, Action::Acquire { batch: locks, .. }] = a[..]
     else {
-        panic!("a receive for the free slot, and an acquire: {a:?}")
+        panic!("a receive ahead, and an acquire: {a:?}")
     };
-    assert_eq!(request.max_messages, 1);
+    assert_eq!(
+        request.max_messages, 3,
+        "the whole prefetch, received ahead"
+    );
     c.handle_input(
         t(0),
         Input::Acquired {

@@ -38,11 +38,20 @@ impl Backoff {
 pub struct ConsumerConfig {
     /// How to parse messages.
     pub parse: ParseConfig,
-    /// Most messages in progress at once (received and not yet settled).
-    /// A receive goes out once a tenth of these slots are free (at least
-    /// one, at most `receive_batch`), so that a busy consumer receives full
-    /// batches instead of one message per call.
+    /// Most handlers running at once: a message holds one of these slots
+    /// from its lock's acquire to its completion record (or its release),
+    /// the two round trips a message cannot avoid. Receiving ahead
+    /// ([`prefetch`](Self::prefetch)) and deleting afterwards do not hold a
+    /// slot.
     pub max_in_flight: usize,
+    /// Most messages received ahead, waiting for a slot. A receive goes out
+    /// once half of them are taken (at least one, at most
+    /// `receive_batch`), so that a busy consumer receives full batches and
+    /// its handlers do not wait for a receive's round trip. While they
+    /// wait, the visibility heartbeat keeps them hidden as it does running
+    /// ones. `None` (the default) means as many as `max_in_flight`. Zero
+    /// is refused.
+    pub prefetch: Option<usize>,
     /// Most messages asked for per receive (1..=10).
     pub receive_batch: u32,
     /// Long-poll wait per receive (0..=20 s on SQS).
@@ -125,6 +134,7 @@ impl ConsumerConfig {
         ConsumerConfig {
             parse,
             max_in_flight: 10,
+            prefetch: None,
             receive_batch: 10,
             wait_time: Duration::from_secs(20),
             concurrent_receives: 1,
@@ -250,6 +260,12 @@ impl ConsumerConfig {
         }
     }
 
+    /// How many messages may wait for a slot: [`prefetch`](Self::prefetch),
+    /// or by default `max_in_flight`.
+    pub fn prefetch_or_default(&self) -> usize {
+        self.prefetch.unwrap_or(self.max_in_flight)
+    }
+
     /// Whether the consumer's own filters let `event` through.
     pub fn accepts(&self, event: &str) -> bool {
         match &self.filters {
@@ -263,6 +279,9 @@ impl ConsumerConfig {
         let bad = |field: &'static str, reason: String| Err(ConfigError { field, reason });
         if self.max_in_flight == 0 {
             return bad("max_in_flight", "must be at least 1".into());
+        }
+        if self.prefetch == Some(0) {
+            return bad("prefetch", "must be at least 1".into());
         }
         if self.receive_batch == 0 || self.receive_batch as usize > MAX_BATCH {
             return bad(

@@ -137,6 +137,10 @@ pub struct Consumer {
     stopped_reported: bool,
     /// Messages whose handlers failed permanently.
     given_up: GivenUp,
+    /// Entries holding a handler slot (`Entry::holds_slot`).
+    slots: usize,
+    /// Entries waiting for a slot, first received first.
+    waiting: VecDeque<MessageId>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -175,6 +179,8 @@ impl Consumer {
             events: VecDeque::new(),
             stopped_reported: false,
             given_up: GivenUp::default(),
+            slots: 0,
+            waiting: VecDeque::new(),
         };
         c.fill_receives();
         Ok(c)
@@ -229,6 +235,7 @@ impl Consumer {
             self.timers.receive_resume = None;
         }
         self.run_due_timers();
+        self.fill_slots();
         self.drop_stale_timers();
         self.fill_receives();
     }
@@ -279,6 +286,7 @@ impl Consumer {
                 }
             }
         }
+        self.fill_slots();
         self.drop_stale_timers();
         self.fill_receives();
     }

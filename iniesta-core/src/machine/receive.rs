@@ -15,9 +15,19 @@ impl Consumer {
             return;
         }
         let least = self.least_receive();
+        let prefetch = self.config.prefetch_or_default();
+        // Every message in progress is one of: holding a slot, waiting for
+        // one (at most `prefetch`), or settling after its slot (deletes,
+        // returns): those may be as many as the slots, and no more, so that
+        // a slow queue holds back the receives instead of growing the
+        // entries without end.
+        let most = 2 * self.config.max_in_flight + prefetch;
         while self.receives.len() < self.config.concurrent_receives {
-            let used = self.entries.len() + self.reserved;
-            let free = self.config.max_in_flight.saturating_sub(used);
+            let ahead = self.waiting.len() + self.reserved;
+            let in_progress = self.entries.len() + self.reserved;
+            let free = prefetch
+                .saturating_sub(ahead)
+                .min(most.saturating_sub(in_progress));
             if free < least {
                 break;
             }
@@ -36,15 +46,47 @@ impl Consumer {
         }
     }
 
-    /// The fewest messages a receive asks for: a tenth of `max_in_flight`,
-    /// at most a full batch. Receiving as soon as one slot frees up would,
-    /// under a backlog, fetch one or two messages per call (every call is
-    /// billed, and each is a round trip); waiting for a tenth of the slots
-    /// keeps at least nine tenths busy and lets a busy consumer receive full
-    /// batches. With fewer than 20 slots it is 1: receive as soon as one
-    /// frees up.
+    /// The fewest messages a receive asks for: half the prefetch, at most a
+    /// full batch. Receiving as soon as one message is taken would, under
+    /// a backlog, fetch one or two messages per call (every call is billed,
+    /// and each is a round trip); waiting for half lets a busy consumer
+    /// receive full batches while the other half keeps its handlers busy.
     pub(super) fn least_receive(&self) -> usize {
-        (self.config.max_in_flight / 10).clamp(1, self.config.receive_batch as usize)
+        (self.config.prefetch_or_default() / 2).clamp(1, self.config.receive_batch as usize)
+    }
+
+    /// Gives waiting messages the free slots, first received first: each
+    /// goes to its lock's acquire.
+    pub(super) fn fill_slots(&mut self) {
+        if self.shutting_down() {
+            return;
+        }
+        while self.slots < self.config.max_in_flight {
+            let Some(id) = self.waiting.pop_front() else {
+                break;
+            };
+            let Some(entry) = self.entries.get_mut(&id) else {
+                continue;
+            };
+            if !matches!(entry.state, State::Waiting { .. }) {
+                continue;
+            }
+            entry.state = State::Acquiring { sent_at: self.now };
+            entry.holds_slot = true;
+            self.slots += 1;
+            self.batches.acquire.push(id, entry.lock_key.clone());
+            self.timers.update(id, entry);
+        }
+    }
+
+    /// Message `id` no longer needs its slot (its handler's journey is
+    /// over, or it never ran): the slot goes to the next waiting message.
+    pub(super) fn free_slot(&mut self, id: MessageId) {
+        if let Some(entry) = self.entries.get_mut(&id) {
+            if std::mem::take(&mut entry.holds_slot) {
+                self.slots -= 1;
+            }
+        }
     }
 
     pub(super) fn fresh_id(&mut self) -> u64 {
@@ -154,14 +196,16 @@ impl Consumer {
             &message.sqs_message_id,
         );
         let lock_key = LockKey::from(self.key_buf.as_str());
-        let state = State::Acquiring { sent_at: self.now };
-        let acquire_key = (!self.shutting_down()).then(|| lock_key.clone());
+        let next_upkeep = self.now + self.config.heartbeat_interval;
+        let state = State::Waiting { next_upkeep };
         let content = Content::Parsed(message);
         self.entries
             .insert(id, Entry::new(handle, content, lock_key, state));
-        match acquire_key {
-            None => self.return_or_forget(id, Duration::ZERO),
-            Some(key) => self.batches.acquire.push(id, key),
+        if self.shutting_down() {
+            self.return_or_forget(id, Duration::ZERO);
+        } else {
+            self.waiting.push_back(id);
+            self.reschedule(id);
         }
     }
 

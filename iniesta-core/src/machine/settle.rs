@@ -47,6 +47,7 @@ impl Consumer {
     }
 
     pub(super) fn start_delete(&mut self, id: MessageId) {
+        self.free_slot(id);
         if let Some(entry) = self.entries.get_mut(&id) {
             entry.state = State::Deleting {
                 attempts: 0,
@@ -110,6 +111,7 @@ impl Consumer {
         token: LockToken,
         return_after: Option<Duration>,
     ) {
+        self.free_slot(id);
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
@@ -151,6 +153,7 @@ impl Consumer {
     /// Hides (or shows) the message for `delay` and ends its journey, or
     /// just ends it when returning is off during shutdown.
     pub(super) fn return_or_forget(&mut self, id: MessageId, delay: Duration) {
+        self.free_slot(id);
         if self.shutting_down() && !self.config.return_unstarted_on_shutdown && delay.is_zero() {
             self.settle(id);
             return;
@@ -216,6 +219,7 @@ impl Consumer {
     /// heartbeat calls still out are answered (so that nothing is in flight
     /// when a shutdown is over).
     pub(super) fn settle(&mut self, id: MessageId) {
+        self.free_slot(id);
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
@@ -239,6 +243,7 @@ impl Consumer {
     }
 
     pub(super) fn forget(&mut self, id: MessageId) {
+        self.free_slot(id);
         if let Some(e) = self.entries.remove(&id) {
             // Its deadline, if any, is stale from now on.
             self.timers.forget(e.timer);

@@ -1,5 +1,7 @@
 //! Graceful shutdown.
 
+use std::time::Duration;
+
 use super::*;
 
 impl Consumer {
@@ -16,6 +18,16 @@ impl Consumer {
         ids.sort_unstable();
         for id in ids {
             self.actions.push_back(Action::CancelReceive { id });
+        }
+        // Messages received ahead never start: back to the queue.
+        let waiting: Vec<MessageId> = self.waiting.drain(..).collect();
+        for id in waiting {
+            if matches!(
+                self.entries.get(&id).map(|e| &e.state),
+                Some(State::Waiting { .. })
+            ) {
+                self.return_or_forget(id, Duration::ZERO);
+            }
         }
         // The grace is a deadline of every running handler from now on.
         let running: Vec<MessageId> = self

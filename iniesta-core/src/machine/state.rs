@@ -8,6 +8,9 @@ use crate::time::Time;
 
 #[derive(Debug)]
 pub(super) enum State {
+    /// Received ahead, waiting for a handler slot; kept hidden by the
+    /// visibility heartbeat, next at `next_upkeep`.
+    Waiting { next_upkeep: Time },
     /// Waiting for the lock answer.
     Acquiring { sent_at: Time },
     /// The handler runs.
@@ -69,6 +72,9 @@ pub(super) struct Entry {
     pub(super) extend_sent_at: Option<Time>,
     /// Heartbeat visibility changes still out.
     pub(super) heartbeat_vis: u32,
+    /// Whether it holds one of the `max_in_flight` slots (from its acquire
+    /// to its completion record or release).
+    pub(super) holds_slot: bool,
 }
 
 impl Entry {
@@ -88,6 +94,7 @@ impl Entry {
             timer: None,
             extend_sent_at: None,
             heartbeat_vis: 0,
+            holds_slot: false,
         }
     }
 

@@ -178,6 +178,7 @@ impl Entry {
                 Some(t)
             }
             State::Completing { retry_at, .. } | State::Deleting { retry_at, .. } => *retry_at,
+            State::Waiting { next_upkeep } if self.extend_sent_at.is_none() => Some(*next_upkeep),
             _ => None,
         }
     }
@@ -246,6 +247,16 @@ impl Consumer {
                         entry.heartbeat_vis += 1;
                         self.batches.visibility.push(id, (entry.handle.clone(), v));
                     }
+                }
+            }
+            State::Waiting { next_upkeep } if *next_upkeep <= now => {
+                // Received ahead and still waiting for a slot: kept hidden
+                // as a running message is, so it does not come back to
+                // another consumer while it waits here.
+                *next_upkeep = now + hb;
+                if let Some(v) = vis {
+                    entry.heartbeat_vis += 1;
+                    self.batches.visibility.push(id, (entry.handle.clone(), v));
                 }
             }
             State::Completing {

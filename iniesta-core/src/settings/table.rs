@@ -161,7 +161,7 @@ macro_rules! settings_table {
             var: MAX_IN_FLIGHT = "INIESTA_MAX_IN_FLIGHT",
             default: 10, shown as "`10`",
             parse: |v| values::count(v, 1, usize::MAX),
-            doc: "messages in progress at once (at least 1); from 20 up, a receive waits until a tenth of them are free, so that it asks for a full batch",
+            doc: "handlers running at once (at least 1); a message holds its slot from its lock's acquire to its completion record. As many more are received ahead while they run (kept hidden by the heartbeat), and deletes happen after the slot is free",
         },
         /// `None` lets the consumer derive it from `max_in_flight`.
         concurrent_receives: Option<usize> {
