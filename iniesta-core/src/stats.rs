@@ -32,7 +32,9 @@ pub struct Stats {
     /// Handlers aborted (lock lost or expired, handler timeout, shutdown
     /// grace over).
     pub aborted: u64,
-    /// Of those, aborted by the handler timeout.
+    /// Handlers the handler timeout aborted (counted when the abort is
+    /// asked for; one that ends on its own just then is counted in
+    /// `succeeded` or `failed` instead of `aborted`).
     pub timed_out: u64,
     /// Messages given up on after a permanent failure (left for the
     /// dead-letter queue, or deleted if so configured).
@@ -110,7 +112,7 @@ impl std::fmt::Display for Stats {
         write!(
             f,
             "received {}, dispatched {}, succeeded {}, failed {}, panicked {}, aborted {} \
-             (timed out {}), given up {}, skipped (busy) {}, duplicates acked {}, \
+             (timed out {}), given up {} (handed back {}), skipped (busy) {}, duplicates acked {}, \
              lock unavailable {}, no handler {}, unmatched {}, malformed {}, deleted {}, \
              delete failures {}, returned {}",
             self.received,
@@ -121,6 +123,7 @@ impl std::fmt::Display for Stats {
             self.aborted,
             self.timed_out,
             self.given_up,
+            self.handed_back,
             self.skipped_busy,
             self.acked_duplicates,
             self.lock_unavailable,

@@ -297,3 +297,32 @@ fn a_message_waiting_for_a_slot_is_kept_hidden_by_the_heartbeat() {
     );
     assert!(a.iter().any(|a| matches!(a, Action::Extend { .. })));
 }
+
+#[test]
+fn a_shutdown_returns_the_messages_waiting_for_a_slot_at_once() {
+    let mut cfg = config();
+    cfg.max_in_flight = 1;
+    let mut c = consumer(cfg);
+    let Some(Action::Receive { id, .. }) = actions(&mut c).into_iter().next() else {
+        panic!("expected a receive")
+    };
+    c.handle_input(
+        t(0),
+        Input::Received {
+            id,
+            result: Ok(vec![message("m1", "E.svc"), message("m2", "E.svc")]),
+        },
+    );
+    let _ = actions(&mut c);
+    c.shutdown(t(1));
+    let a = actions(&mut c);
+    let returned: Vec<_> = a
+        .iter()
+        .flat_map(|a| match a {
+            Action::ChangeVisibility { entries, .. } => entries.clone(),
+            _ => Vec::new(),
+        })
+        .collect();
+    assert_eq!(returned, [(handle("m2"), Duration::ZERO)], "{a:?}");
+    assert_eq!(acquired_keys(&a), 0, "m2 never takes a slot: {a:?}");
+}

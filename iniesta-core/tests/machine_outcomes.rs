@@ -291,3 +291,81 @@ fn a_failed_outcome_carries_the_whole_error_chain_and_the_retry() {
     );
     assert_eq!(format!("{e:#}"), "query failed: connection refused");
 }
+
+#[test]
+fn a_message_given_up_on_and_received_many_times_waits_instead_of_spinning() {
+    let mut cfg = config();
+    cfg.failure_backoff = Some(iniesta_core::Backoff {
+        base: Duration::from_secs(2),
+        max: Duration::from_secs(60),
+    });
+    let mut c = consumer(cfg);
+    let (id, mut seen) = dispatch_one_noting(&mut c);
+    c.handle_input(
+        t(10),
+        Input::HandlerFinished {
+            id,
+            outcome: failed(Retry::Never),
+        },
+    );
+    let acts = actions(&mut c);
+    answer_releases(&mut c, &acts);
+    let back = actions(&mut c);
+    c.handle_input(
+        t(11),
+        Input::VisibilityChanged {
+            batch: batch(&back[0]),
+            index: 0,
+            result: Ok(()),
+        },
+    );
+    seen.extend(acts);
+    seen.extend(actions(&mut c));
+    let rid = seen
+        .iter()
+        .find_map(|a| match a {
+            Action::Receive { id, .. } => Some(*id),
+            _ => None,
+        })
+        .expect("a receive");
+    // Received for the 11th time: no redrive policy took it, so it waits.
+    let mut again = message("m1", "E.svc");
+    again.attributes.receive_count = Some(11);
+    c.handle_input(
+        t(20),
+        Input::Received {
+            id: rid,
+            result: Ok(vec![again]),
+        },
+    );
+    let acts = actions(&mut c);
+    assert!(!acts.iter().any(|a| matches!(a, Action::Acquire { .. })));
+    let delays: Vec<Duration> = returns(&acts).into_iter().map(|(_, d)| d).collect();
+    assert_eq!(delays.len(), 1, "{acts:?}");
+    assert!(delays[0] >= Duration::from_secs(60), "{delays:?}");
+}
+
+#[test]
+fn without_a_prefetch_only_free_slots_are_received() {
+    let mut cfg = config();
+    cfg.max_in_flight = 2;
+    cfg.prefetch = Some(0);
+    let mut c = consumer(cfg);
+    let a = actions(&mut c);
+    let Some(Action::Receive { id, request }) = a.first().cloned() else {
+        panic!("{a:?}")
+    };
+    assert_eq!(request.max_messages, 2);
+    c.handle_input(
+        t(0),
+        Input::Received {
+            id,
+            result: Ok(vec![message("m1", "E.svc"), message("m2", "E.svc")]),
+        },
+    );
+    let a = actions(&mut c);
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::Receive { .. })),
+        "both slots taken, nothing received ahead: {a:?}"
+    );
+}

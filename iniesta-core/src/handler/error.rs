@@ -21,14 +21,18 @@ pub enum Retry {
     /// timeout ends if there is none. The default.
     Backoff,
     /// Try again after this long: the message is hidden for it
-    /// (ChangeMessageVisibility), rounded up to whole seconds and at most
-    /// 12 hours, as SQS takes it.
+    /// (ChangeMessageVisibility), rounded up to whole seconds and cut to
+    /// 12 hours. SQS counts its 12-hour limit from the receive, so a delay
+    /// near 12 hours on a message held long may be refused; the message
+    /// then comes back when its visibility timeout ends.
     After(Duration),
     /// Never try again. By default the message is left for the queue's
     /// dead-letter queue: it is made visible at once and, each time this
     /// consumer receives it again, handed back unhandled, so its receive
     /// count passes the redrive policy's `maxReceiveCount` within a few
-    /// receives. With `INIESTA_DELETE_PERMANENT_FAILURES` it is recorded
+    /// receives (past a receive count of 10 it is handed back after the
+    /// failure backoff instead, so a queue without a redrive policy does
+    /// not spin). With `INIESTA_DELETE_PERMANENT_FAILURES` it is recorded
     /// as done and deleted instead. Either way it is logged and counted.
     Never,
 }
@@ -76,7 +80,7 @@ impl HandlerError {
     }
 
     /// `error`, to be retried after `delay` (rounded up to whole seconds,
-    /// at most 12 hours).
+    /// at most 12 hours: see [`Retry::After`]).
     pub fn retry_after(delay: Duration, error: impl Into<BoxError>) -> Self {
         HandlerError {
             retry: Retry::After(delay),

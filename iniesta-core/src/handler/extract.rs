@@ -103,28 +103,68 @@ pub struct Json<T>(pub T);
 impl<T: DeserializeOwned> FromDelivery for Json<T> {
     fn from_delivery(delivery: &Delivery) -> Result<Self, HandlerError> {
         let message = &delivery.message;
-        message.json::<T>().map(Json).map_err(|source| {
+        message.json::<T>().map(Json).map_err(|error| {
             HandlerError::permanent(DecodeError {
                 event: message.event.clone(),
                 type_name: std::any::type_name::<T>(),
-                source,
+                error,
             })
         })
     }
 }
 
 /// A payload that did not decode into the handler's type.
-#[derive(Debug, thiserror::Error)]
-#[error("the payload of {event} does not decode into {type_name}")]
+///
+/// Its text names the event, the type, the kind of mismatch and where in
+/// the payload it is, but not serde's own message: that quotes the payload's
+/// values (an e-mail address, a name), and failures are logged at `warn`,
+/// where bodies never appear. [`serde_error`](Self::serde_error) has it for
+/// code that wants it.
+#[derive(Debug)]
 pub struct DecodeError {
-    /// The message's event.
-    pub event: String,
-    /// The type it should have decoded into.
-    pub type_name: &'static str,
-    /// Why it did not.
-    #[source]
-    pub source: serde_json::Error,
+    event: String,
+    type_name: &'static str,
+    error: serde_json::Error,
 }
+
+impl DecodeError {
+    /// The message's event.
+    pub fn event(&self) -> &str {
+        &self.event
+    }
+
+    /// The type the payload should have decoded into.
+    pub fn type_name(&self) -> &'static str {
+        self.type_name
+    }
+
+    /// serde's error, whose text may quote the payload.
+    pub fn serde_error(&self) -> &serde_json::Error {
+        &self.error
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use serde_json::error::Category;
+        let what = match self.error.classify() {
+            Category::Syntax => "it is not valid JSON",
+            Category::Data => "its values do not fit the type",
+            Category::Eof => "it ends too early",
+            Category::Io => "it could not be read",
+        };
+        write!(
+            f,
+            "the payload of {} does not decode into {}: {what} (line {}, column {})",
+            self.event,
+            self.type_name,
+            self.error.line(),
+            self.error.column()
+        )
+    }
+}
+
+impl std::error::Error for DecodeError {}
 
 /// State given once to the registry ([`HandlerRegistry::state`]) or the
 /// `Iniesta` builder, cloned for each run: a database pool, a client.

@@ -71,9 +71,26 @@ fn a_payload_that_does_not_decode_is_a_permanent_failure() {
     let e = block_on(r.run(d)).unwrap_err();
     assert_eq!(e.retry(), Retry::Never);
     let chain: Vec<String> = e.chain().iter().map(str::to_owned).collect();
-    assert_eq!(chain.len(), 2, "{chain:?}");
+    assert_eq!(chain.len(), 1, "{chain:?}");
     assert!(chain[0].contains("UserCreated.users"), "{chain:?}");
     assert!(chain[0].contains("tests::UserCreated"), "{chain:?}");
+    assert!(chain[0].contains("not valid JSON"), "{chain:?}");
+}
+
+#[test]
+fn a_decode_failure_never_quotes_the_payload() {
+    let mut r = HandlerRegistry::new();
+    r.on("UserCreated.users", |Json(_): Json<UserCreated>| async {})
+        .unwrap();
+    let d = DeliveryBuilder::new("UserCreated.users")
+        .body(r#"{"id": "jo@example.com"}"#)
+        .build();
+    let e = block_on(r.run(d)).unwrap_err();
+    let text = format!("{e:#}");
+    assert!(!text.contains("jo@example.com"), "{text}");
+    assert!(text.contains("values do not fit"), "{text}");
+    let decode = e.error().downcast_ref::<DecodeError>().unwrap();
+    assert!(decode.serde_error().to_string().contains("jo@example.com"));
 }
 
 #[test]

@@ -49,8 +49,8 @@ pub struct ConsumerConfig {
     /// `receive_batch`), so that a busy consumer receives full batches and
     /// its handlers do not wait for a receive's round trip. While they
     /// wait, the visibility heartbeat keeps them hidden as it does running
-    /// ones. `None` (the default) means as many as `max_in_flight`. Zero
-    /// is refused.
+    /// ones. `None` (the default) means as many as `max_in_flight`; zero
+    /// receives only for free slots (nothing waits).
     pub prefetch: Option<usize>,
     /// Most messages asked for per receive (1..=10).
     pub receive_batch: u32,
@@ -172,6 +172,7 @@ impl ConsumerConfig {
     ) -> Self {
         let mut c = ConsumerConfig::new(settings.parse_config(mode), queue);
         c.max_in_flight = settings.max_in_flight;
+        c.prefetch = settings.prefetch;
         c.receive_batch = settings.receive_max_messages.clamp(1, MAX_BATCH) as u32;
         c.wait_time = settings.receive_wait_time;
         c.concurrent_receives = settings.concurrent_receives.unwrap_or_else(|| {
@@ -279,9 +280,6 @@ impl ConsumerConfig {
         let bad = |field: &'static str, reason: String| Err(ConfigError { field, reason });
         if self.max_in_flight == 0 {
             return bad("max_in_flight", "must be at least 1".into());
-        }
-        if self.prefetch == Some(0) {
-            return bad("prefetch", "must be at least 1".into());
         }
         if self.receive_batch == 0 || self.receive_batch as usize > MAX_BATCH {
             return bad(

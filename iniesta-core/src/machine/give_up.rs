@@ -27,10 +27,14 @@ impl GivenUp {
     /// How many ids are kept.
     const CAPACITY: usize = 4096;
 
-    /// SQS's own ceiling for `maxReceiveCount`: a message received more
-    /// often than this has no redrive policy to end its journey, so it is
-    /// no longer handed back at once (that would spin).
-    const MAX_RECEIVE_COUNT: u32 = 1000;
+    /// Up to this receive count a message given up on is handed back at
+    /// once, which takes it past any usual `maxReceiveCount` (3 to 10)
+    /// within seconds. Past it the queue may have no redrive policy at all
+    /// (or a large limit): handing back at once would then spin through a
+    /// receive and a visibility change per poll, forever. It waits for the
+    /// failure backoff (or its visibility timeout) instead, so a large
+    /// limit is still reached, only more slowly.
+    const HAND_BACK_AT_ONCE_UP_TO: u32 = 10;
 
     fn insert(&mut self, sqs_message_id: &str) {
         if self.ids.contains(sqs_message_id) {
@@ -99,10 +103,10 @@ impl Consumer {
         let state = State::Acquiring { sent_at: self.now };
         let entry = Entry::new(handle, Content::Parsed(message), LockKey::from(""), state);
         self.entries.insert(id, entry);
-        if receive_count <= GivenUp::MAX_RECEIVE_COUNT {
+        if receive_count <= GivenUp::HAND_BACK_AT_ONCE_UP_TO {
             self.return_or_forget(id, Duration::ZERO);
         } else {
-            // No redrive policy: wait as any failure does.
+            // Maybe no redrive policy: wait as any failure does.
             match self.config.failure_backoff {
                 Some(b) => self.return_or_forget(id, b.delay(receive_count)),
                 None => self.settle(id),

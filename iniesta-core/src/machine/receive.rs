@@ -20,12 +20,22 @@ impl Consumer {
         // one (at most `prefetch`), or settling after its slot (deletes,
         // returns): those may be as many as the slots, and no more, so that
         // a slow queue holds back the receives instead of growing the
-        // entries without end.
-        let most = 2 * self.config.max_in_flight + prefetch;
+        // entries without end. Saturating: `INIESTA_MAX_IN_FLIGHT` takes
+        // any count, and a huge one must not wrap this bound to a small one.
+        let most = self
+            .config
+            .max_in_flight
+            .saturating_mul(2)
+            .saturating_add(prefetch);
         while self.receives.len() < self.config.concurrent_receives {
             let ahead = self.waiting.len() + self.reserved;
             let in_progress = self.entries.len() + self.reserved;
-            let free = prefetch
+            // Without a prefetch, only as many as the free slots.
+            let buffer = match prefetch {
+                0 => self.config.max_in_flight.saturating_sub(self.slots),
+                n => n,
+            };
+            let free = buffer
                 .saturating_sub(ahead)
                 .min(most.saturating_sub(in_progress));
             if free < least {
@@ -46,13 +56,18 @@ impl Consumer {
         }
     }
 
-    /// The fewest messages a receive asks for: half the prefetch, at most a
-    /// full batch. Receiving as soon as one message is taken would, under
-    /// a backlog, fetch one or two messages per call (every call is billed,
-    /// and each is a round trip); waiting for half lets a busy consumer
-    /// receive full batches while the other half keeps its handlers busy.
+    /// The fewest messages a receive asks for: half the prefetch (without
+    /// one, a tenth of the slots), at most a full batch. Receiving as soon
+    /// as one message is taken would, under a backlog, fetch one or two
+    /// messages per call (every call is billed, and each is a round trip);
+    /// waiting for half lets a busy consumer receive full batches while the
+    /// other half keeps its handlers busy.
     pub(super) fn least_receive(&self) -> usize {
-        (self.config.prefetch_or_default() / 2).clamp(1, self.config.receive_batch as usize)
+        let least = match self.config.prefetch_or_default() {
+            0 => self.config.max_in_flight / 10,
+            n => n / 2,
+        };
+        least.clamp(1, self.config.receive_batch as usize)
     }
 
     /// Gives waiting messages the free slots, first received first: each
@@ -235,3 +250,7 @@ impl Consumer {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "receive_tests.rs"]
+mod tests;

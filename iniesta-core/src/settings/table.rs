@@ -163,6 +163,13 @@ macro_rules! settings_table {
             parse: |v| values::count(v, 1, usize::MAX),
             doc: "handlers running at once (at least 1); a message holds its slot from its lock's acquire to its completion record. As many more are received ahead while they run (kept hidden by the heartbeat), and deletes happen after the slot is free",
         },
+        /// `None` means as many as `max_in_flight`.
+        prefetch: Option<usize> {
+            var: PREFETCH = "INIESTA_PREFETCH",
+            default: None, shown as "as many as `INIESTA_MAX_IN_FLIGHT`",
+            parse: |v| values::count(v, 0, usize::MAX).map(Some),
+            doc: "messages received ahead while the handlers run, kept hidden by the heartbeat until a slot frees (0 = receive only for free slots)",
+        },
         /// `None` lets the consumer derive it from `max_in_flight`.
         concurrent_receives: Option<usize> {
             var: CONCURRENT_RECEIVES = "INIESTA_CONCURRENT_RECEIVES",

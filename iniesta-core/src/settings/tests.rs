@@ -66,6 +66,7 @@ fn defaults_are_the_originals() {
     assert_eq!(s.failure_backoff_base, None);
     assert_eq!(s.failure_backoff_max, secs(15 * 60));
     assert_eq!(s.handler_timeout, None);
+    assert_eq!(s.prefetch, None);
     assert!(!s.delete_permanent_failures);
     assert_eq!(s.shutdown_grace, secs(30));
     assert!(s.return_unstarted_on_shutdown);
@@ -115,6 +116,7 @@ fn every_variable_is_read() {
         (vars::FAILURE_BACKOFF_BASE, "500ms"),
         (vars::FAILURE_BACKOFF_MAX, "1h 30m"),
         (vars::HANDLER_TIMEOUT, "90s"),
+        (vars::PREFETCH, "0"),
         (vars::DELETE_PERMANENT_FAILURES, "yes"),
         (vars::SHUTDOWN_GRACE, "0"),
         (vars::RETURN_UNSTARTED_ON_SHUTDOWN, "OFF"),
@@ -165,6 +167,7 @@ fn every_variable_is_read() {
     assert_eq!(s.failure_backoff_base, Some(secs(1)));
     assert_eq!(s.failure_backoff_max, secs(5400));
     assert_eq!(s.handler_timeout, Some(secs(90)));
+    assert_eq!(s.prefetch, Some(0));
     assert!(s.delete_permanent_failures);
     assert_eq!(s.shutdown_grace, Duration::ZERO);
     assert!(!s.return_unstarted_on_shutdown);
@@ -344,6 +347,8 @@ const BAD_VALUES: &[(&str, &str)] = &[
     (vars::RETURN_UNSTARTED_ON_SHUTDOWN, "sometimes"),
     (vars::RAW_DELIVERY, "raw"),
     (vars::DELETE_UNMATCHED_EVENTS, "sometimes"),
+    (vars::PREFETCH, "-1"),
+    (vars::PREFETCH, "lots"),
     (vars::HANDLER_TIMEOUT, "soon"),
     (vars::HANDLER_TIMEOUT, "-1s"),
     (vars::DELETE_PERMANENT_FAILURES, "maybe"),
