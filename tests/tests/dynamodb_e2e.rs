@@ -44,6 +44,9 @@ const SKIPPED: &str = "another consumer holds this event's lock";
 /// The service `billing` with the queue `iniesta-test-{name}`, locking in
 /// [`TABLE`], provisioned (queue, subscription and table) with a 2 s
 /// visibility timeout.
+/// The lock timeout of the test that holds a lock across a wait.
+const LOCK_TIMEOUT_5S: (&str, &str) = ("INIESTA_LOCK_TIMEOUT", "5");
+
 fn billing<'a>(world: &'a World, name: &str) -> Service<'a> {
     let service = world
         .service(&format!("iniesta-test-{name}"), "billing", EVENT)
@@ -222,15 +225,16 @@ fn a_message_whose_consumer_is_killed_mid_handler_is_handled_once_after_its_lock
     let id = ids[0].clone();
     let key = event_key(&service.queue, &id);
 
-    // A takes the event and sleeps in its handler, renewing the lock (2 s)
-    // and the message's visibility; it takes nothing else.
+    // A takes the event and sleeps in its handler, renewing the lock and
+    // the message's visibility; it takes nothing else. A 5 s lock (renewed
+    // every 3 s) leaves a loaded machine's moto time to answer a renewal.
     let mut a = service.consume(
         "consumer-a",
         &["--sleep-ms", "600000", "--max-in-flight", "1"],
-        &[],
+        &[LOCK_TIMEOUT_5S],
     );
     a.wait_stderr("handler started");
-    let mut b = service.consume("consumer-b", &[], &[DEBUG_LOCKS]);
+    let mut b = service.consume("consumer-b", &[], &[DEBUG_LOCKS, LOCK_TIMEOUT_5S]);
     // A copy of the event that only B can receive: the lock alone keeps B
     // from handling it.
     send_copies(&world, &url, &ids, &events);
@@ -239,7 +243,7 @@ fn a_message_whose_consumer_is_killed_mid_handler_is_handled_once_after_its_lock
         b.stderr_has(SKIPPED) || !b.handled().is_empty()
     });
     // Longer than the lock timeout: A's renewals keep the lock its own.
-    std::thread::sleep(Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_millis(6000));
     a.assert_running();
     let refused = b.stderr_has(SKIPPED);
     assert!(
@@ -252,7 +256,7 @@ fn a_message_whose_consumer_is_killed_mid_handler_is_handled_once_after_its_lock
     let held = held.unwrap_or_else(|| panic!("no lock item {key} while A runs"));
     assert_eq!(held.state, ItemState::Locked, "A holds the lock: {held:?}");
 
-    // Killed in the middle: no release, no delete. The lock expires (2 s),
+    // Killed in the middle: no release, no delete. The lock expires (5 s),
     // and B takes the event.
     a.kill();
     wait_for("consumer b to handle the event", || {

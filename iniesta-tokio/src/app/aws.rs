@@ -38,7 +38,7 @@ impl Iniesta {
     /// `Error::Verification`.
     ///
     /// ```no_run
-    /// use iniesta_tokio::{Delivery, Iniesta};
+    /// use iniesta_tokio::Iniesta;
     ///
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
     /// // The service's own configuration: here the default chain, with a
@@ -47,7 +47,7 @@ impl Iniesta {
     /// let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     /// let stats = Iniesta::new()
     ///     .aws_config(sdk_config)
-    ///     .on("OrderPlaced.orders", |_d: Delivery| async { Ok::<_, std::io::Error>(()) })
+    ///     .on("OrderPlaced.orders", || async {})
     ///     .run_until_signal()
     ///     .await?;
     /// # let _ = stats;
