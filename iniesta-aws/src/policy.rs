@@ -250,12 +250,17 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 /// The statement [`queue_policy_json`] writes: allow the SNS service to send
 /// to the queue, only for this topic.
+///
+/// The action is spelled `SQS:SendMessage`: IAM reads actions without
+/// regard to case, and the original Python Iniesta's start-up check looks
+/// for exactly this spelling (in the policy's first statement only), so a
+/// queue shared with a Python service during a migration passes its check.
 pub fn send_statement(queue_arn: &str, topic_arn: &str) -> Value {
     json!({
         "Sid": statement_id(topic_arn),
         "Effect": "Allow",
         "Principal": { "Service": "sns.amazonaws.com" },
-        "Action": "sqs:SendMessage",
+        "Action": "SQS:SendMessage",
         "Resource": queue_arn,
         "Condition": { "ArnEquals": { "aws:SourceArn": topic_arn } },
     })
@@ -281,7 +286,9 @@ fn statement_id(topic_arn: &str) -> String {
 
 /// `existing` with the statement for this topic added (replacing an earlier
 /// one with the same `Sid`), so that other senders keep their permissions.
-/// An absent or unreadable policy is replaced by [`queue_policy_json`].
+/// The statement goes first: the original Python Iniesta reads only the
+/// first statement. An absent or unreadable policy is replaced by
+/// [`queue_policy_json`].
 pub(crate) fn merge_send_statement(
     existing: Option<&str>,
     queue_arn: &str,
@@ -299,7 +306,7 @@ pub(crate) fn merge_send_statement(
         _ => Vec::new(),
     };
     statements.retain(|s| s.get("Sid") != Some(&sid));
-    statements.push(ours);
+    statements.insert(0, ours);
     doc.insert("Statement".into(), Value::Array(statements));
     doc.entry("Version").or_insert_with(|| json!("2012-10-17"));
     Value::Object(doc).to_string()

@@ -5,6 +5,14 @@
 //! differs, so running it twice changes nothing the second time, and running
 //! it over resources that drifted (another filter policy, raw delivery
 //! switched) puts them back as requested.
+//!
+//! The resources also pass the original Python Iniesta's start-up checks, so
+//! that a Python service and this one can share a queue during a migration.
+//! Its permission check reads only the first statement of the queue policy
+//! and wants `"Effect": "Allow"` and the action spelled `SQS:SendMessage`
+//! there (case-sensitive): provision puts the topic's statement first with
+//! that spelling, and repairs a policy that IAM accepts but that check does
+//! not (the statement second, or spelled `sqs:SendMessage`).
 
 use std::time::Duration;
 
@@ -122,14 +130,7 @@ pub async fn provision(
     let (queue_url, queue_arn, policy) =
         ensure_queue(&clients.sqs, &request.queue_name, queue_attrs).await?;
 
-    let allowed = policy.as_deref().is_some_and(|p| {
-        matches!(
-            evaluate_queue_policy(p, &queue_arn, &topic_arn),
-            PolicyVerdict::Allowed { .. }
-        )
-    });
-    if !allowed {
-        let merged = merge_send_statement(policy.as_deref(), &queue_arn, &topic_arn);
+    if let Some(merged) = queue_policy_to_write(policy.as_deref(), &queue_arn, &topic_arn) {
         tracing::debug!(queue = %queue_url, "sqs:SetQueueAttributes Policy");
         clients
             .sqs
@@ -150,6 +151,54 @@ pub async fn provision(
         dead_letter_queue_arn,
     })
 }
+
+/// The queue policy to write, or `None` when `current` already lets the
+/// topic send (by IAM's reading, with an `aws:SourceArn` condition naming
+/// it) *and* passes the original Python Iniesta's first-statement check.
+/// What it writes is `current` with the topic's statement first, so other
+/// senders keep their permissions.
+fn queue_policy_to_write(
+    current: Option<&str>,
+    queue_arn: &str,
+    topic_arn: &str,
+) -> Option<String> {
+    let fine = current.is_some_and(|p| {
+        matches!(
+            evaluate_queue_policy(p, queue_arn, topic_arn),
+            PolicyVerdict::Allowed { .. }
+        ) && first_statement_allows_send(p)
+    });
+    (!fine).then(|| merge_send_statement(current, queue_arn, topic_arn))
+}
+
+/// The original Python Iniesta's permission check
+/// (`SQSClient.confirm_permission`): the policy's `Statement` is a list
+/// whose first entry has `"Effect": "Allow"` and an `Action` that contains
+/// `SQS:SendMessage`, case-sensitive (a substring of a string action, an
+/// element of a list). Nothing else of the policy is read.
+fn first_statement_allows_send(policy: &str) -> bool {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(policy) else {
+        return false;
+    };
+    let Some(first) = doc
+        .get("Statement")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|list| list.first())
+    else {
+        return false;
+    };
+    let action_ok = match first.get("Action") {
+        Some(serde_json::Value::String(a)) => a.contains(ORIGINAL_SEND_ACTION),
+        Some(serde_json::Value::Array(list)) => list
+            .iter()
+            .any(|a| a.as_str() == Some(ORIGINAL_SEND_ACTION)),
+        _ => false,
+    };
+    first.get("Effect").and_then(serde_json::Value::as_str) == Some("Allow") && action_ok
+}
+
+/// The action as the original Python Iniesta's permission check spells it.
+const ORIGINAL_SEND_ACTION: &str = "SQS:SendMessage";
 
 async fn ensure_topic(sns: &aws_sdk_sns::Client, topic: &TopicRef) -> Result<String, AwsError> {
     let name = match topic {
@@ -345,3 +394,7 @@ fn delivery_mode(raw: bool) -> iniesta_core::DeliveryMode {
         iniesta_core::DeliveryMode::Envelope
     }
 }
+
+#[cfg(test)]
+#[path = "provision_tests.rs"]
+mod tests;

@@ -24,6 +24,7 @@ const SQS_ENDPOINT: &str = "INIESTA_SQS_ENDPOINT_URL";
 /// way (queue URL and ARN, subscription ARN, delivery mode).
 pub(super) fn judge(request: &VerifyRequest, facts: &Facts) -> VerificationReport {
     VerificationReport {
+        scope: request.scope,
         results: vec![
             check_topic(request, facts),
             check_queue(request, facts),

@@ -19,6 +19,7 @@ use crate::clients::AwsClients;
 mod checks;
 mod facts;
 mod report;
+mod report_json;
 #[cfg(test)]
 mod tests;
 

@@ -1,9 +1,12 @@
 //! The verification report: which check, what it found, how to fix it, and
-//! the plain-text rendering the CLI prints.
+//! the plain-text rendering the CLI prints (the JSON one is in
+//! `report_json.rs`).
 
 use std::fmt;
 
 use iniesta_core::DeliveryMode;
+
+use super::VerifyScope;
 
 /// One verification check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,6 +31,22 @@ pub enum Check {
 }
 
 impl Check {
+    /// The check's stable name in machine-readable output (`topic_exists`,
+    /// `queue_policy`, …): unlike [`title`](Self::title), it never changes
+    /// with the wording.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Check::TopicExists => "topic_exists",
+            Check::QueueResolves => "queue_resolves",
+            Check::Subscribed => "subscribed",
+            Check::FilterPolicy => "filter_policy",
+            Check::QueuePolicy => "queue_policy",
+            Check::DeliveryMode => "delivery_mode",
+            Check::DeadLetterQueue => "dead_letter_queue",
+            Check::VisibilityTimeout => "visibility_timeout",
+        }
+    }
+
     /// What the check asserts, for people.
     pub fn title(&self) -> &'static str {
         match self {
@@ -78,6 +97,38 @@ pub enum CheckStatus {
         /// How to fix it.
         fix: String,
     },
+}
+
+impl CheckStatus {
+    /// The outcome's stable name in machine-readable output: `pass`, `warn`,
+    /// `fail` or `skip`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CheckStatus::Passed { .. } => "pass",
+            CheckStatus::Warning { .. } => "warn",
+            CheckStatus::Failed { .. } => "fail",
+            CheckStatus::Skipped { .. } => "skip",
+        }
+    }
+
+    /// What was found (a pass), or what is wrong or risky, or why the check
+    /// was skipped.
+    pub fn message(&self) -> &str {
+        match self {
+            CheckStatus::Passed { detail } => detail,
+            CheckStatus::Failed { reason, .. }
+            | CheckStatus::Skipped { reason }
+            | CheckStatus::Warning { reason, .. } => reason,
+        }
+    }
+
+    /// How to fix a failure or a warning; `None` otherwise.
+    pub fn fix(&self) -> Option<&str> {
+        match self {
+            CheckStatus::Failed { fix, .. } | CheckStatus::Warning { fix, .. } => Some(fix),
+            CheckStatus::Passed { .. } | CheckStatus::Skipped { .. } => None,
+        }
+    }
 }
 
 /// One check and its outcome.
@@ -168,6 +219,7 @@ impl fmt::Display for CheckResult {
 /// found on the way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerificationReport {
+    pub(super) scope: VerifyScope,
     pub(super) results: Vec<CheckResult>,
     pub(super) queue_url: Option<String>,
     pub(super) queue_arn: Option<String>,
@@ -179,6 +231,24 @@ impl VerificationReport {
     /// Whether no check failed (warnings and skipped checks allowed).
     pub fn is_ok(&self) -> bool {
         !self.results.iter().any(CheckResult::is_failed)
+    }
+
+    /// The overall outcome's stable name in machine-readable output: `fail`
+    /// when a check failed, else `warn` when one warned, else `pass`. Only
+    /// `fail` makes `iniesta verify` exit 3.
+    pub fn status(&self) -> &'static str {
+        if !self.is_ok() {
+            "fail"
+        } else if self.results.iter().any(CheckResult::is_warning) {
+            "warn"
+        } else {
+            "pass"
+        }
+    }
+
+    /// The checks that were asked for: the request's scope.
+    pub fn scope(&self) -> VerifyScope {
+        self.scope
     }
 
     /// Every check, in order.

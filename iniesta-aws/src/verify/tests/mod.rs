@@ -12,6 +12,7 @@ use super::facts::*;
 use super::*;
 use crate::policy::queue_policy_json;
 
+mod json;
 mod policies;
 mod resources;
 
