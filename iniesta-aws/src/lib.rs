@@ -56,7 +56,9 @@ pub mod clients;
 pub mod error;
 pub mod policy;
 pub mod provision;
+pub mod publish_batch;
 pub mod queue;
+pub mod redrive;
 pub mod topic;
 pub mod verify;
 
@@ -64,7 +66,9 @@ pub use clients::{AwsClients, AwsEndpoints};
 pub use error::AwsError;
 pub use policy::{evaluate_queue_policy, queue_policy_json, PolicyVerdict};
 pub use provision::{provision, ProvisionRequest, Provisioned, TopicRef};
+pub use publish_batch::{BulkEntry, BulkFailure, BulkPublisher, BulkResult, BulkRetry};
 pub use queue::{queue_name, resolve_queue_url, SqsQueue, DEFAULT_QUEUE_NAME_TEMPLATE};
+pub use redrive::{redrive, RedriveError, RedriveOptions, RedriveReport};
 pub use topic::{SnsTopic, DEFAULT_EVENT_KEY};
 pub use verify::{
     verify, Check, CheckResult, CheckStatus, VerificationReport, VerifyRequest, VerifyScope,

@@ -114,7 +114,7 @@ impl SnsTopic {
 }
 
 /// Converts an attribute to its SNS form.
-fn attribute_to_sns(
+pub(crate) fn attribute_to_sns(
     value: &AttributeValue,
 ) -> Result<MessageAttributeValue, aws_sdk_sns::error::BuildError> {
     let builder = MessageAttributeValue::builder().data_type(value.data_type());

@@ -12,6 +12,9 @@ pub mod exit {
     pub const VERIFICATION: u8 = 3;
     /// Bad settings.
     pub const SETTINGS: u8 = 4;
+    /// A bulk command left part of its work undone: `publish --file` could
+    /// not publish every line, `redrive` could not move every message.
+    pub const INCOMPLETE: u8 = 5;
 }
 
 /// Why a command failed. `Display` is what follows `error: ` on stderr; a
@@ -33,6 +36,10 @@ pub enum CliError {
     /// Anything that went wrong while running.
     #[error("{0}")]
     Runtime(String),
+    /// A bulk command did part of its work; its summary (printed already)
+    /// says what was left undone.
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 impl CliError {
@@ -42,6 +49,7 @@ impl CliError {
             CliError::Settings(_) => exit::SETTINGS,
             CliError::Verification { .. } => exit::VERIFICATION,
             CliError::Runtime(_) => exit::RUNTIME,
+            CliError::Incomplete(_) => exit::INCOMPLETE,
         }
     }
 
