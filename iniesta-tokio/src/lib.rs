@@ -120,7 +120,8 @@
 //! | `redlock` | on | the Redlock lock backend over `INIESTA_CACHES` |
 //! | `dynamodb` | on | the DynamoDB lock backend (`INIESTA_LOCK_BACKEND=dynamodb`) |
 //! | `mock` | off | [`InMemory`] backends |
-//! | `cli` | off | the `iniesta` binary (every backend, `clap`, `tracing-subscriber`) |
+//! | `cli` | off | the `iniesta` binary (every backend, `clap`, `tracing-subscriber`, `http`) |
+//! | `http` | off | `/metrics` (Prometheus), `/healthz` and `/readyz` on one port: [`Iniesta::listen`], see [`http`] |
 //! | `serde` | off | `Serialize` and `Deserialize` for [`Stats`] (a health endpoint's JSON, a report file) |
 //! | `tower` | off | tower layers around the handlers (`Iniesta::layer`), services as handlers, the message span as a layer (`observe::TraceLayer`) |
 //!
@@ -131,6 +132,9 @@
 #![warn(missing_docs)]
 
 mod app;
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
 #[cfg(feature = "mock")]
 mod memory;
 pub mod observe;

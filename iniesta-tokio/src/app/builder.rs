@@ -55,16 +55,17 @@ pub(super) type ApplyLayer = Box<dyn FnOnce(&HandlerRegistry) -> HandlerRegistry
 /// # Example
 ///
 /// ```
-/// use iniesta_core::Delivery;
-/// use iniesta_tokio::{InMemory, Iniesta};
+/// use iniesta_tokio::{InMemory, Iniesta, Json};
+///
+/// #[derive(serde::Deserialize)]
+/// struct UserCreated { id: u64 }
 ///
 /// # #[tokio::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let world = InMemory::new();
 /// let consumer = Iniesta::in_memory(&world)
-///     .on("UserCreated.users", |d: Delivery| async move {
-///         println!("welcome {}", d.message.body);
-///         Ok::<_, std::io::Error>(())
+///     .on("UserCreated.users", |Json(user): Json<UserCreated>| async move {
+///         println!("welcome {}", user.id);
 ///     })
 ///     .start()
 ///     .await?;
@@ -100,6 +101,9 @@ pub struct Iniesta {
     pub(super) layers: Vec<ApplyLayer>,
     #[cfg(any(feature = "aws", feature = "dynamodb"))]
     pub(super) aws: super::aws::GivenAws,
+    /// Where to serve `/metrics`, `/healthz` and `/readyz`.
+    #[cfg(feature = "http")]
+    pub(super) listen: Option<std::net::SocketAddr>,
 }
 
 impl std::fmt::Debug for Iniesta {
@@ -147,6 +151,8 @@ impl Iniesta {
             layers: Vec::new(),
             #[cfg(any(feature = "aws", feature = "dynamodb"))]
             aws: super::aws::GivenAws::default(),
+            #[cfg(feature = "http")]
+            listen: None,
         }
     }
 
@@ -284,7 +290,7 @@ impl Iniesta {
     /// [`shutdown_signal`](crate::shutdown_signal) mapped to `()`.
     ///
     /// ```
-    /// use iniesta_tokio::{Delivery, InMemory, Iniesta};
+    /// use iniesta_tokio::{InMemory, Iniesta};
     /// use tokio_util::sync::CancellationToken;
     ///
     /// # #[tokio::main]
@@ -294,7 +300,7 @@ impl Iniesta {
     /// // `with_graceful_shutdown` takes it too.
     /// let stop = CancellationToken::new();
     /// let consumer = Iniesta::in_memory(&world)
-    ///     .on("OrderPlaced.orders", |_d: Delivery| async { Ok::<_, std::io::Error>(()) })
+    ///     .on("OrderPlaced.orders", || async {})
     ///     .with_graceful_shutdown(stop.clone().cancelled_owned())
     ///     .start()
     ///     .await?;
@@ -344,6 +350,48 @@ impl Iniesta {
         self
     }
 
+    /// Serves `/metrics` (Prometheus text), `/healthz` and `/readyz` on
+    /// `addr` while the consumer runs (`http` feature); port 0 picks a free
+    /// port, which [`ConsumerHandle::listen_addr`] tells.
+    ///
+    /// The server listens from the beginning of [`start`](Self::start), so
+    /// `/healthz` answers during the start-up checks, and stops once the
+    /// consumer has stopped. `/readyz` is 200 only while the consumer is
+    /// started, not shutting down, polling, and its lock backend answers;
+    /// the [`http`](crate::http) module says exactly when. The first
+    /// consumer of the process that listens installs the global Prometheus
+    /// recorder, and later ones reuse it; `start` fails with
+    /// [`HttpError::RecorderTaken`] when other code installed a recorder
+    /// first, and with [`HttpError::Bind`] when `addr` is taken.
+    ///
+    /// ```
+    /// use iniesta_tokio::{InMemory, Iniesta};
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let world = InMemory::new();
+    /// let consumer = Iniesta::in_memory(&world)
+    ///     .on("OrderPlaced.orders", || async {})
+    ///     .listen(([127, 0, 0, 1], 0))
+    ///     .start()
+    ///     .await?;
+    /// let addr = consumer.listen_addr().expect("it listens");
+    /// println!("curl http://{addr}/metrics");
+    /// consumer.shutdown_and_wait().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// [`ConsumerHandle::listen_addr`]: crate::ConsumerHandle::listen_addr
+    /// [`HttpError::RecorderTaken`]: crate::http::HttpError::RecorderTaken
+    /// [`HttpError::Bind`]: crate::http::HttpError::Bind
+    #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+    pub fn listen(mut self, addr: impl Into<std::net::SocketAddr>) -> Self {
+        self.listen = Some(addr.into());
+        self
+    }
+
     /// Adjusts the consumer configuration derived from the settings (for
     /// knobs without a setting: retry delays, receive backoff, …). Runs after
     /// the settings are applied; the result is validated.
@@ -371,7 +419,7 @@ impl Iniesta {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use iniesta_tokio::{Delivery, InMemory, Iniesta};
+    /// use iniesta_tokio::{InMemory, Iniesta};
     /// use tower::limit::ConcurrencyLimitLayer;
     /// use tower::timeout::TimeoutLayer;
     ///
@@ -383,7 +431,7 @@ impl Iniesta {
     ///     .layer(TimeoutLayer::new(Duration::from_secs(30)))
     ///     // ... once it is its turn: two at a time.
     ///     .layer(ConcurrencyLimitLayer::new(2))
-    ///     .on("UserCreated.users", |_d: Delivery| async { Ok::<_, std::io::Error>(()) })
+    ///     .on("UserCreated.users", || async {})
     ///     .start()
     ///     .await?;
     ///

@@ -63,6 +63,10 @@ pub enum Error {
     /// The consumer task ended abnormally (it panicked or was cancelled).
     #[error("the consumer task ended abnormally: {0}")]
     Crashed(String),
+    /// The health and metrics server of `.listen(..)` could not start.
+    #[cfg(feature = "http")]
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
     /// The process could not listen for SIGINT/SIGTERM.
     #[error("cannot listen for shutdown signals: {0}")]
     Signal(#[source] std::io::Error),

@@ -42,6 +42,9 @@ pub struct ConsumerHandle {
     pub(super) shutdown: CancellationToken,
     pub(super) stats: StatsWatch,
     pub(super) task: JoinHandle<Stats>,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    #[cfg(feature = "http")]
+    pub(super) listen_addr: Option<std::net::SocketAddr>,
 }
 
 impl ConsumerHandle {
@@ -67,6 +70,15 @@ impl ConsumerHandle {
     /// another task (a health endpoint).
     pub fn watch_stats(&self) -> StatsWatch {
         self.stats.clone()
+    }
+
+    /// The address `/metrics`, `/healthz` and `/readyz` are served on
+    /// ([`Iniesta::listen`](crate::Iniesta::listen); with port 0, the port
+    /// chosen), or `None` without `listen`.
+    #[cfg(feature = "http")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+    pub fn listen_addr(&self) -> Option<std::net::SocketAddr> {
+        self.listen_addr
     }
 
     /// Whether the consumer has stopped.
@@ -116,7 +128,7 @@ impl ConsumerHandle {
 /// that is all a service needs to write:
 ///
 /// ```
-/// use iniesta_tokio::{Delivery, InMemory, Iniesta};
+/// use iniesta_tokio::{InMemory, Iniesta};
 /// use tokio_util::sync::CancellationToken;
 ///
 /// # #[tokio::main]
@@ -124,7 +136,7 @@ impl ConsumerHandle {
 /// let world = InMemory::new();
 /// let stop = CancellationToken::new();
 /// let consumer = Iniesta::in_memory(&world)
-///     .on("OrderPlaced.orders", |_d: Delivery| async { Ok::<_, std::io::Error>(()) })
+///     .on("OrderPlaced.orders", || async {})
 ///     .with_graceful_shutdown(stop.clone().cancelled_owned())
 ///     .start()
 ///     .await?;

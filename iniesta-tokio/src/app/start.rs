@@ -43,6 +43,8 @@ impl Iniesta {
             layers,
             #[cfg(any(feature = "aws", feature = "dynamodb"))]
             aws,
+            #[cfg(feature = "http")]
+            listen,
         } = self;
         if let Some(e) = registration_error {
             return Err(e.into());
@@ -55,6 +57,13 @@ impl Iniesta {
         let mut settings = match settings {
             Some(s) => s,
             None => Settings::from_env()?,
+        };
+        // Listening from here on, `/healthz` answers during the start-up
+        // checks; a failed start drops (and so stops) the server.
+        #[cfg(feature = "http")]
+        let http = match listen {
+            Some(addr) => Some(crate::http::HttpServer::bind(addr, tracing).await?),
+            None => None,
         };
 
         // Without some backend features, fewer choices follow.
@@ -115,6 +124,11 @@ impl Iniesta {
             .ok_or(Error::NoQueueName)?;
         let (lock, lock_desc) = chosen_lock.ok_or(Error::NoLock)?;
         let mode = mode.or(settings_mode).unwrap_or(DeliveryMode::Envelope);
+        #[cfg(feature = "http")]
+        let queue = match &http {
+            Some(server) => server.watch(queue, &lock, &scope, &lock_desc),
+            None => queue,
+        };
 
         let mut config = ConsumerConfig::from_settings(&settings, mode, &scope);
         for f in tune {
@@ -155,6 +169,11 @@ impl Iniesta {
         }
 
         let shutdown = CancellationToken::new();
+        #[cfg(feature = "http")]
+        let listen_addr = http.as_ref().map(|server| {
+            server.running(&shutdown);
+            server.local_addr()
+        });
         let driver = Driver::new(consumer, registry, queue, lock, runtime);
         let run = driver.run(shutdown.clone().cancelled_owned(), observer);
         let trigger = shutdown.clone();
@@ -182,6 +201,10 @@ impl Iniesta {
             if tracing {
                 tracing::info!(target: LOG_TARGET, %stats, "iniesta consumer finished");
             }
+            #[cfg(feature = "http")]
+            if let Some(server) = http {
+                server.stop().await;
+            }
             stats
         });
         if tracing {
@@ -200,6 +223,8 @@ impl Iniesta {
             shutdown,
             stats,
             task,
+            #[cfg(feature = "http")]
+            listen_addr,
         })
     }
 

@@ -18,7 +18,9 @@ Exit codes:
   1  runtime error (AWS or Redis unreachable, a call failed)
   2  usage error (unknown flag, missing argument)
   3  verification failed (the report says what to fix)
-  4  bad settings (every problem is listed, one per line)";
+  4  bad settings (every problem is listed, one per line)
+  5  publish --file or redrive left part of the work undone (the summary
+     on stderr says what)";
 
 /// Consume domain events from an SNS topic through this service's SQS
 /// queue, one Redis lock per event; check, create and feed the AWS resources
@@ -41,7 +43,7 @@ pub enum Command {
     /// EVENT_POLLING) and print the report. Exits 0 when every check passes
     /// (warnings allowed), 3 when one fails.
     #[command(after_help = AFTER_HELP)]
-    Verify,
+    Verify(VerifyArgs),
     /// Create (or repair) the topic named by the topic ARN, the queue, the
     /// subscription with the filter policy and the queue policy. Idempotent;
     /// meant for development and tests.
@@ -52,9 +54,17 @@ pub enum Command {
     #[command(name = "filter-policies", after_help = AFTER_HELP)]
     FilterPolicies,
     /// Publish one event in the original Iniesta format and print its SNS
-    /// message id.
+    /// message id; or, with --file, every event of a JSON Lines file through
+    /// PublishBatch, ending with a summary on stderr (exit 5 when a line
+    /// failed).
     #[command(after_help = AFTER_HELP)]
     Publish(PublishArgs),
+    /// Move messages from the queue's dead-letter queue back to the queue:
+    /// all of them, or at most --max. Each is sent to the queue before it is
+    /// deleted from the dead-letter queue, so an interrupted move loses
+    /// nothing. Prints the count; exits 5 when a message could not be moved.
+    #[command(after_help = AFTER_HELP)]
+    Redrive(RedriveArgs),
     /// Run the consumer with a built-in handler that prints one JSON line
     /// per handled event to stdout, until SIGINT or SIGTERM; then print the
     /// summary to stderr.
@@ -94,6 +104,24 @@ pub struct Common {
     pub verbose: u8,
 }
 
+/// `iniesta verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// How to print the report: `text` for people, `json` for CI pipelines
+    /// (one JSON document on stdout; the exit code is the same).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+/// How `iniesta verify` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// One line per check, for people.
+    Text,
+    /// One JSON document with every check, for CI pipelines.
+    Json,
+}
+
 /// `iniesta provision`.
 #[derive(Debug, Args)]
 pub struct ProvisionArgs {
@@ -116,11 +144,23 @@ pub struct ProvisionArgs {
 pub struct PublishArgs {
     /// The event name; `.{SERVICE_NAME}` is appended unless it is already
     /// there or --raw is given.
-    #[arg(short, long, value_name = "EVENT")]
-    pub event: String,
+    #[arg(short, long, value_name = "EVENT", required_unless_present = "file")]
+    pub event: Option<String>,
     /// The message body.
-    #[arg(short, long, value_name = "BODY", default_value = "{}")]
+    #[arg(
+        short,
+        long,
+        value_name = "BODY",
+        default_value = "{}",
+        conflicts_with = "file"
+    )]
     pub message: String,
+    /// Publish every event of this JSON Lines file (`-`: stdin), one object
+    /// per line: `{"event": "...", "message": ...}`, optionally `"version"`
+    /// and `"group_id"`. --raw and --version apply to every line (a line's
+    /// own version wins).
+    #[arg(short, long, value_name = "PATH", conflicts_with = "event")]
+    pub file: Option<String>,
     /// Publish the event name exactly as given (no service suffix).
     #[arg(long)]
     pub raw: bool,
@@ -132,6 +172,14 @@ pub struct PublishArgs {
         default_value_t = 1
     )]
     pub version: u32,
+}
+
+/// `iniesta redrive`.
+#[derive(Debug, Args)]
+pub struct RedriveArgs {
+    /// Move at most this many messages (default: all).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max: Option<u64>,
 }
 
 /// `iniesta consume`.
@@ -147,6 +195,11 @@ pub struct ConsumeArgs {
     /// Messages in progress at once (INIESTA_MAX_IN_FLIGHT).
     #[arg(long, value_name = "N")]
     pub max_in_flight: Option<String>,
+    /// Serve /metrics (Prometheus text), /healthz and /readyz on this
+    /// address, e.g. 127.0.0.1:9090 (port 0 picks a free one, logged at
+    /// start-up); the metrics are recorded only with it.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 impl Cli {
@@ -178,12 +231,13 @@ impl Cli {
 
 /// The exit codes, which `--help` must list (the tests check it).
 #[allow(dead_code)]
-pub const EXIT_CODES: [u8; 5] = [
+pub const EXIT_CODES: [u8; 6] = [
     exit::OK,
     exit::RUNTIME,
     exit::USAGE,
     exit::VERIFICATION,
     exit::SETTINGS,
+    exit::INCOMPLETE,
 ];
 
 #[cfg(test)]

@@ -57,3 +57,21 @@ fn publish_version_is_the_event_version() {
         other => panic!("parsed {other:?}"),
     }
 }
+
+#[test]
+fn verify_prints_text_unless_json_is_asked_for() {
+    let format = |args: &[&str]| match Cli::try_parse_from(args).map(|cli| cli.command) {
+        Ok(Command::Verify(v)) => Ok(v.format),
+        Ok(other) => panic!("parsed {other:?}"),
+        Err(e) => Err(e.kind()),
+    };
+    assert_eq!(format(&["iniesta", "verify"]), Ok(ReportFormat::Text));
+    assert_eq!(
+        format(&["iniesta", "verify", "--format", "json"]),
+        Ok(ReportFormat::Json)
+    );
+    assert_eq!(
+        format(&["iniesta", "verify", "--format", "yaml"]),
+        Err(clap::error::ErrorKind::InvalidValue)
+    );
+}

@@ -40,14 +40,16 @@ pub async fn run(config: &Config, args: &ConsumeArgs) -> Result<(), CliError> {
             args.fail_every,
         ))
         .map_err(|e| CliError::Runtime(e.to_string()))?;
-    let consumer = Iniesta::new()
+    let mut builder = Iniesta::new()
         .settings(settings)
         .handlers(handlers)
         .lock(lock)
-        .metrics(false)
-        .start()
-        .await
-        .map_err(|e| start_error(config, e))?;
+        // Recorded only where /metrics shows them.
+        .metrics(args.listen.is_some());
+    if let Some(addr) = args.listen {
+        builder = builder.listen(addr);
+    }
+    let consumer = builder.start().await.map_err(|e| start_error(config, e))?;
     tracing::info!("consuming; stop with SIGINT or SIGTERM");
 
     let token = consumer.shutdown_token();

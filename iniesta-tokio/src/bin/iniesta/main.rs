@@ -10,6 +10,8 @@ mod handler;
 mod logging;
 mod provision;
 mod publish;
+mod publish_file;
+mod redrive;
 mod verify;
 
 use std::process::ExitCode;
@@ -35,10 +37,14 @@ fn main() -> ExitCode {
             .map_err(|e| CliError::Runtime(format!("cannot start the async runtime: {e}")))?;
         runtime.block_on(async {
             match &cli.command {
-                Command::Verify => verify::run(&config).await,
+                Command::Verify(args) => verify::run(&config, args).await,
                 Command::Provision(args) => provision::run(&config, args).await,
                 Command::FilterPolicies => filter_policies(&config),
-                Command::Publish(args) => publish::run(&config, args).await,
+                Command::Publish(args) => match &args.file {
+                    Some(path) => publish_file::run(&config, args, path).await,
+                    None => publish::run(&config, args).await,
+                },
+                Command::Redrive(args) => redrive::run(&config, args).await,
                 Command::Consume(args) => consume::run(&config, args).await,
             }
         })

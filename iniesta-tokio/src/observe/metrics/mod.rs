@@ -46,11 +46,11 @@ use self::labels::{error_kind, outcome_label, shared, EventLabels};
 /// [`names::HISTOGRAM_BUCKETS`]).
 ///
 /// ```
-/// use iniesta_core::{Delivery, HandlerRegistry};
+/// use iniesta_core::HandlerRegistry;
 /// use iniesta_tokio::MetricsObserver;
 ///
 /// let mut handlers = HandlerRegistry::new();
-/// handlers.on("Order.*", |_d: Delivery| async { Ok::<_, String>(()) }).unwrap();
+/// handlers.on("Order.*", || async {}).unwrap();
 /// let observer = MetricsObserver::for_registry(&handlers);
 /// # drop(observer);
 /// ```
