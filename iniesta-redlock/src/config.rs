@@ -20,7 +20,9 @@ pub struct RedlockConfig {
     /// One URL per independent Redis server
     /// (`redis://[user:password@]host[:port][/db]`). The lock is held only
     /// with a majority (`N/2 + 1`) of them, so use an odd number, ideally at
-    /// least three, on machines that fail independently.
+    /// least three, on machines that fail independently. Each is a
+    /// standalone server, not a Redis Cluster (a batch's keys go to a node
+    /// in one script call, whatever their hash slots).
     pub urls: Vec<String>,
     /// How many times a key that came back `Unavailable` (no majority
     /// either way, because nodes failed or answered too slowly) is tried

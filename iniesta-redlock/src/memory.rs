@@ -11,6 +11,12 @@
 //! [`quorum`](crate::quorum) rules (see its example) to run the real
 //! Redlock decisions in memory.
 //!
+//! The acquire and complete scripts take a whole batch of keys in one call
+//! and treat them one after the other, each exactly as a batch of one:
+//! calling [`MemoryNode::acquire`] or [`MemoryNode::complete`] once per key,
+//! in the batch's order, is the same (a key listed twice meets, the second
+//! time, what the first left).
+//!
 //! Time is an argument: `now` is the time since an origin the caller
 //! chooses, and MUST NOT go backwards between calls on one node (a model
 //! that wants clock skew gives each node its own origin).

@@ -1,6 +1,10 @@
 //! One Redis node: a lazily made, self-healing connection, and pipelined
 //! script calls bounded by the node timeout.
 //!
+//! A node is one standalone Redis server, never a Redis Cluster: the batch
+//! scripts name keys from any hash slot in one call, which a cluster would
+//! refuse (`CROSSSLOT`).
+//!
 //! The connection is made on first use, not at start-up (a node that is down
 //! when the service starts must not stop it: a majority may still be up).
 //! Any connection-level failure or timeout drops it, and the next call
@@ -17,10 +21,12 @@ use redis::{
     AsyncConnectionConfig, ErrorKind, RedisError, RedisResult, Script, ServerErrorKind, Value,
 };
 
-/// One script call: the key and the arguments.
+/// One script call: its keys (`KEYS`) and arguments (`ARGV`). The extend
+/// and release scripts take one key; the acquire and complete scripts a
+/// whole batch.
 #[derive(Debug, Clone)]
 pub(crate) struct Invocation {
-    pub key: String,
+    pub keys: Vec<String>,
     pub args: Vec<String>,
 }
 
@@ -220,7 +226,10 @@ async fn send<'a>(
     let mut pipe = redis::pipe();
     pipe.ignore_errors();
     for call in calls {
-        let mut invocation = script.key(&call.key);
+        let mut invocation = script.prepare_invoke();
+        for key in &call.keys {
+            invocation.key(key);
+        }
         for arg in &call.args {
             invocation.arg(arg);
         }

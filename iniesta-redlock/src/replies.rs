@@ -5,7 +5,7 @@
 //! version) is not guessed at: it counts as a node that gave no answer, so
 //! it can never tip a decision.
 
-use redis::Value;
+use redis::{RedisError, Value};
 
 use crate::node::EntryReply;
 use crate::quorum::{AcquireReply, NodeAnswer};
@@ -33,6 +33,40 @@ pub(crate) fn answer<R>(
     read(value).ok_or_else(|| format!("{label}: unexpected reply {value:?}"))
 }
 
+/// A node's replies to batch script calls (call `c` covered `sizes[c]`
+/// keys and answered one entry per key), as one reply per key, in order,
+/// so that [`answer`] reads key `i` at position `i`.
+///
+/// A call that failed as a whole fails each of its keys with its reason; an
+/// entry the script set to an error (one key's `WRONGTYPE`) fails that key
+/// alone; a reply of another shape fails each key of its call.
+pub(crate) fn per_key(label: &str, reply: NodeReply, sizes: &[usize]) -> NodeReply {
+    let calls = reply?;
+    let mut keys = Vec::with_capacity(sizes.iter().sum());
+    for (i, &size) in sizes.iter().enumerate() {
+        match calls.get(i) {
+            Some(Ok(Value::Array(items))) if items.len() == size => {
+                keys.extend(items.iter().map(|item| match item {
+                    Value::ServerError(e) => {
+                        Err(format!("{label}: {}", RedisError::from(e.clone())))
+                    }
+                    other => Ok(other.clone()),
+                }));
+            }
+            Some(Err(e)) => keys.extend(std::iter::repeat(Err(e.clone())).take(size)),
+            Some(Ok(other)) => {
+                let e = format!("{label}: unexpected reply to a batch of {size} keys: {other:?}");
+                keys.extend(std::iter::repeat(Err(e)).take(size));
+            }
+            None => {
+                let e = format!("{label}: missing reply");
+                keys.extend(std::iter::repeat(Err(e)).take(size));
+            }
+        }
+    }
+    Ok(keys)
+}
+
 /// The acquire script's reply: `"acquired"`, `"busy"` or `"done"`.
 pub(crate) fn acquire_reply(value: &Value) -> Option<AcquireReply> {
     let text = match value {
@@ -48,7 +82,8 @@ pub(crate) fn acquire_reply(value: &Value) -> Option<AcquireReply> {
     }
 }
 
-/// The extend, complete and release scripts' reply: 1 (did it) or 0.
+/// The extend and release scripts' reply, and the complete script's entry
+/// for one key: 1 (did it) or 0.
 pub(crate) fn write_reply(value: &Value) -> Option<bool> {
     match value {
         Value::Int(1) => Some(true),

@@ -18,25 +18,38 @@ use redis::Script;
 /// The prefix of a completion record's value.
 pub const DONE_PREFIX: &str = "done:";
 
-/// `KEYS[1]` lock key; `ARGV[1]` token; `ARGV[2]` TTL in ms.
-/// Answers `"acquired"` (free, or already ours: TTL renewed), `"done"` (a
-/// completion record exists) or `"busy"`.
+/// A batch of acquires: `KEYS` the lock keys; `ARGV[1]` TTL in ms;
+/// `ARGV[1 + i]` the token for `KEYS[i]`. Answers one entry per key, in
+/// order: `"acquired"` (free, or already holding this token: TTL renewed),
+/// `"done"` (a completion record exists), `"busy"`, or the error Redis gave
+/// for that key alone (a value of another type: `WRONGTYPE`).
+///
+/// One command per key: `SET key token NX PX ttl GET` (Redis 7.0 allows
+/// `NX` with `GET`) takes a free key and tells what held it otherwise, in
+/// one step. Only a key that already holds the same token costs a second
+/// command (`PEXPIRE`); tokens are fresh per attempt, so that is rare.
 pub static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local v = redis.call('GET', KEYS[1])
-if not v then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 'acquired'
+local ttl = ARGV[1]
+local out = {}
+for i, key in ipairs(KEYS) do
+  local token = ARGV[i + 1]
+  local v = redis.pcall('SET', key, token, 'NX', 'PX', ttl, 'GET')
+  if type(v) == 'table' then
+    out[i] = v
+  elseif not v then
+    out[i] = 'acquired'
+  elseif v == token then
+    redis.call('PEXPIRE', key, ttl)
+    out[i] = 'acquired'
+  elseif string.sub(v, 1, 5) == 'done:' then
+    out[i] = 'done'
+  else
+    out[i] = 'busy'
+  end
 end
-if v == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 'acquired'
-end
-if string.sub(v, 1, 5) == 'done:' then
-  return 'done'
-end
-return 'busy'
+return out
 "#,
     )
 });
@@ -55,32 +68,54 @@ return 0
     )
 });
 
-/// `KEYS[1]` lock key; `ARGV[1]` token; `ARGV[2]` how long to keep the
-/// record, in ms. Records that the work is done unless someone else may
-/// still be doing it:
+/// A batch of completes: `KEYS` the lock keys; `ARGV[1]` how long to keep
+/// the records, in ms; `ARGV[1 + i]` the token for `KEYS[i]`. Records, for
+/// each key, that the work is done unless someone else may still be doing
+/// it, and answers one entry per key, in order:
 /// - free (never locked, expired, released), our lock, or our record →
-///   our record for `ARGV[2]` ms, answers 1;
+///   our record for `ARGV[1]` ms, answers 1;
 /// - another owner's record → unchanged, answers 1 (the work is recorded);
-/// - another owner's lock → unchanged, answers 0.
+/// - another owner's lock → unchanged, answers 0;
+/// - a value of another type → unchanged, answers the `WRONGTYPE` error.
 ///
 /// A free key is taken because the caller's handler did finish: refusing
 /// it (the lock expired during the work) would leave no record, and a
 /// later duplicate of the event would run the handler again. Another
 /// owner's lock is left alone: they may still fail, and then their message
 /// must be redelivered.
+///
+/// One `MGET` reads the whole batch, then one `SET` per key that takes the
+/// record: the token check needs the value before the write (Redis 7 has
+/// no compare-and-set), and reading every key in one command keeps the
+/// cost at one command per key plus two per batch. `MGET` answers nil for
+/// a value of another type as for a missing key; `SET … NX` tells them
+/// apart (it writes only a missing key).
 pub static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local v = redis.call('GET', KEYS[1])
-local record = 'done:' .. ARGV[1]
-if v and v ~= ARGV[1] and v ~= record then
-  if string.sub(v, 1, 5) == 'done:' then
-    return 1
+local keep = ARGV[1]
+local values = redis.call('MGET', unpack(KEYS))
+local out = {}
+for i, key in ipairs(KEYS) do
+  local token = ARGV[i + 1]
+  local record = 'done:' .. token
+  local v = values[i]
+  if not v then
+    if redis.call('SET', key, record, 'NX', 'PX', keep) then
+      out[i] = 1
+    else
+      out[i] = redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
+    end
+  elseif v == token or v == record then
+    redis.call('SET', key, record, 'PX', keep)
+    out[i] = 1
+  elseif string.sub(v, 1, 5) == 'done:' then
+    out[i] = 1
+  else
+    out[i] = 0
   end
-  return 0
 end
-redis.call('SET', KEYS[1], record, 'PX', ARGV[2])
-return 1
+return out
 "#,
     )
 });

@@ -1,0 +1,213 @@
+//! What a message costs Redis: the commands each node runs for acquire and
+//! complete, read from `INFO commandstats` (which counts a script call as
+//! one `evalsha` plus every command the script runs). Counts, not timings.
+//!
+//! Also checks the batch scripts key by key: a batch whose keys are in
+//! every state a key can be in answers and stores what
+//! [`MemoryNode`](iniesta_redlock::memory::MemoryNode) does for each key
+//! in turn.
+
+mod common;
+
+#[path = "../benches/redis_commands/count.rs"]
+mod count;
+
+use std::time::Duration;
+
+use common::redlock::*;
+use count::{count_batches, describe, summed, total, Calls, Counter};
+use iniesta_core::ports::{AcquireOutcome, LockBackend, LockError, LockKey, LockToken};
+use iniesta_redlock::memory::{MemoryNode, NodeState};
+use iniesta_redlock::quorum::AcquireReply;
+use iniesta_redlock::{DONE_PREFIX, MAX_KEYS_PER_CALL};
+use iniesta_tests::servers::redis::RedisCluster;
+
+/// Per message over three nodes, in batches of 10: each node runs one
+/// `SET` per key to acquire and one to record, plus per batch one
+/// `EVALSHA` to acquire and an `EVALSHA` and an `MGET` to complete:
+/// 3 × (2 + 3/10). The per-key scripts this replaced ran a GET and a SET
+/// per key and per call: 3 × 2 × 3 = 18.
+const PER_MESSAGE_IN_TENS: f64 = 6.9;
+
+/// The calls a node must have run for `messages` messages in `calls`
+/// script calls per operation.
+fn expected(messages: u64, calls: u64) -> Calls {
+    Calls::from([
+        ("evalsha".to_owned(), 2 * calls),
+        ("mget".to_owned(), calls),
+        ("set".to_owned(), 2 * messages),
+    ])
+}
+
+#[tokio::test]
+async fn a_message_costs_at_most_6_9_commands_over_3_nodes_in_batches_of_10() {
+    let Some(cluster) = RedisCluster::start(3) else {
+        return;
+    };
+    let urls = cluster.urls();
+    bounded(async {
+        let lock = redlock(&cluster, 0);
+        let mut counter = Counter::connect(&urls).await;
+        let n = 100;
+        let per_node = count_batches(&lock, &mut counter, "sqs:event:cmd10", n, 10).await;
+        for (url, calls) in urls.iter().zip(&per_node) {
+            assert_eq!(calls, &expected(n as u64, 10), "{url}: {}", describe(calls));
+        }
+        let per_message = total(&per_node) as f64 / n as f64;
+        assert!(
+            per_message <= PER_MESSAGE_IN_TENS,
+            "{per_message} commands per message ({})",
+            describe(&summed(&per_node))
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_message_alone_costs_5_commands_per_node() {
+    let Some(cluster) = RedisCluster::start(3) else {
+        return;
+    };
+    let urls = cluster.urls();
+    bounded(async {
+        let lock = redlock(&cluster, 0);
+        let mut counter = Counter::connect(&urls).await;
+        let per_node = count_batches(&lock, &mut counter, "sqs:event:cmd1", 4, 1).await;
+        for (url, calls) in urls.iter().zip(&per_node) {
+            assert_eq!(calls, &expected(4, 4), "{url}: {}", describe(calls));
+        }
+        assert_eq!(total(&per_node), 4 * 3 * 5);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_batch_larger_than_one_call_is_split_and_answered_whole() {
+    let Some(cluster) = RedisCluster::start(3) else {
+        return;
+    };
+    let urls = cluster.urls();
+    bounded(async {
+        let lock = redlock(&cluster, 0);
+        let mut counter = Counter::connect(&urls).await;
+        let n = 2 * MAX_KEYS_PER_CALL + 1;
+        let per_node = count_batches(&lock, &mut counter, "sqs:event:cmd-big", n, n).await;
+        for (url, calls) in urls.iter().zip(&per_node) {
+            assert_eq!(calls, &expected(n as u64, 3), "{url}: {}", describe(calls));
+        }
+        let last = format!("sqs:event:cmd-big-{}", n - 1);
+        let records = raw_get(&urls[0], &last)
+            .await
+            .expect("the last key is kept");
+        assert!(records.starts_with(DONE_PREFIX), "{last}: {records}");
+    })
+    .await;
+}
+
+/// What a key holds before the batch, and how to put it there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Before {
+    Free,
+    OurLock,
+    OurRecord,
+    TheirLock,
+    TheirRecord,
+    /// A hash: every script on it fails with WRONGTYPE.
+    Hash,
+}
+
+#[tokio::test]
+async fn a_complete_batch_treats_each_key_as_memory_node_does() {
+    let Some(cluster) = RedisCluster::start(3) else {
+        return;
+    };
+    let urls = cluster.urls();
+    bounded(async {
+        let lock = redlock(&cluster, 0);
+        let other = redlock(&cluster, 0);
+        let now = Duration::ZERO;
+        let mut model = MemoryNode::new();
+        let states = [
+            Before::OurLock,
+            Before::TheirLock,
+            Before::Free,
+            Before::Hash,
+            Before::TheirRecord,
+            Before::OurRecord,
+            Before::OurLock,
+        ];
+        let mut entries = Vec::new();
+        for (i, state) in states.iter().enumerate() {
+            let key = format!("sqs:event:cmd-mixed-{i}");
+            let mine = match state {
+                Before::OurLock | Before::OurRecord => {
+                    let t = token_of(acquire_one(&lock, &key, TTL).await);
+                    assert_eq!(model.acquire(&key, &t, TTL, now), AcquireReply::Acquired);
+                    if *state == Before::OurRecord {
+                        complete_one(&lock, &key, t.clone(), KEEP).await.unwrap();
+                        assert!(model.complete(&key, &t, KEEP, now));
+                    }
+                    t
+                }
+                Before::TheirLock | Before::TheirRecord => {
+                    let t = token_of(acquire_one(&other, &key, TTL).await);
+                    model.acquire(&key, &t, TTL, now);
+                    if *state == Before::TheirRecord {
+                        complete_one(&other, &key, t.clone(), KEEP).await.unwrap();
+                        model.complete(&key, &t, KEEP, now);
+                    }
+                    LockToken::new(format!("not-{t}"))
+                }
+                Before::Free => LockToken::new("never-locked"),
+                Before::Hash => {
+                    for url in &urls {
+                        raw(url, redis::cmd("HSET").arg(&key).arg("f").arg("v")).await;
+                    }
+                    LockToken::new("hashed")
+                }
+            };
+            entries.push((LockKey::new(&key), mine));
+        }
+        // The first key once more, at the end: a retried complete in the
+        // same batch finds its own record.
+        entries.push(entries[0].clone());
+
+        let out = lock.complete(entries.clone(), KEEP).await;
+        assert_eq!(out.len(), entries.len());
+        for (pos, ((key, token), result)) in entries.iter().zip(&out).enumerate() {
+            let state = states.get(pos).copied().unwrap_or(Before::OurRecord);
+            if state == Before::Hash {
+                match result {
+                    Err(LockError::Unavailable(reason)) => {
+                        assert!(reason.contains("WRONGTYPE"), "{key}: {reason}")
+                    }
+                    other => panic!("{key}: expected WRONGTYPE, got {other:?}"),
+                }
+                continue;
+            }
+            let modelled = model.complete(key, token, KEEP, now);
+            assert_eq!(result.is_ok(), modelled, "{key} ({state:?}): {result:?}");
+            if !modelled {
+                assert_eq!(result, &Err(LockError::NotHeld), "{key}");
+            }
+            let want = match model.state(key, now) {
+                NodeState::Free => None,
+                NodeState::Locked { token, .. } => Some(token.to_string()),
+                NodeState::Done { token, .. } => Some(format!("{DONE_PREFIX}{token}")),
+            };
+            for url in &urls {
+                assert_eq!(raw_get(url, key).await, want, "{url} {key} ({state:?})");
+            }
+        }
+        // The hash is untouched and every other key still answers.
+        let out = lock
+            .acquire(entries.iter().map(|(key, _)| key.clone()).collect(), TTL)
+            .await;
+        assert_eq!(out[1], AcquireOutcome::Busy, "{out:?}");
+        assert!(matches!(out[3], AcquireOutcome::Unavailable(_)), "{out:?}");
+        for i in [0, 2, 4, 5, 6] {
+            assert_eq!(out[i], AcquireOutcome::Done, "{i}: {out:?}");
+        }
+    })
+    .await;
+}
