@@ -4,7 +4,6 @@
 //! errors.
 #![cfg(feature = "mock")]
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,32 +11,10 @@ use std::time::Duration;
 use iniesta_core::machine::AbortReason;
 use iniesta_core::settings::Settings;
 use iniesta_core::{Delivery, DeliveryMode, DispatchOutcome, Event, LockBackend, Queue};
-use iniesta_tokio::{Error, InMemory, InMemoryOptions, Iniesta, Stats, TracingObserver};
+use iniesta_tokio::{Error, InMemory, Iniesta, TracingObserver};
 
-/// A bound that only keeps a broken consumer from hanging the test run; no
-/// assertion depends on timing.
-const HANG_GUARD: Duration = Duration::from_secs(60);
-
-async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(HANG_GUARD, fut)
-        .await
-        .unwrap_or_else(|_| panic!("gave up waiting: {what}"))
-}
-
-fn quick_world() -> InMemory {
-    let mut options = InMemoryOptions::default();
-    options.visibility_timeout = Duration::from_secs(1);
-    InMemory::with_options(options).unwrap()
-}
-
-async fn wait_stats(
-    consumer: &iniesta_tokio::ConsumerHandle,
-    what: &str,
-    done: impl FnMut(&Stats) -> bool,
-) {
-    let mut rx = consumer.watch_stats();
-    within(what, rx.wait_for(done)).await.unwrap();
-}
+mod common;
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_is_handled_once_and_duplicates_are_acked() {

@@ -3,7 +3,6 @@
 //! passed by value.
 #![cfg(feature = "mock")]
 
-use std::future::IntoFuture;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,15 +12,8 @@ use iniesta_core::settings::Settings;
 use iniesta_core::{Delivery, DeliveryMode};
 use iniesta_tokio::{InMemory, Iniesta};
 
-/// Only keeps a broken consumer from hanging the run; no assertion depends
-/// on timing.
-const HANG_GUARD: Duration = Duration::from_secs(60);
-
-async fn within<T>(what: &str, fut: impl IntoFuture<Output = T>) -> T {
-    tokio::time::timeout(HANG_GUARD, fut)
-        .await
-        .unwrap_or_else(|_| panic!("gave up waiting: {what}"))
-}
+mod common;
+use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_signal_starts_a_graceful_shutdown_that_lets_handlers_finish() {

@@ -6,7 +6,6 @@
 #![cfg(feature = "mock")]
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,32 +14,10 @@ use iniesta_core::handler::{HandlerError, Json, State};
 use iniesta_core::settings::Settings;
 use iniesta_core::{AttributeValue, Delivery, DeliveryMode, Event};
 use iniesta_mock::{MockQueue, QueueOptions, Redrive};
-use iniesta_tokio::{Error, InMemory, InMemoryOptions, Iniesta, Stats};
+use iniesta_tokio::{Error, Iniesta};
 
-/// A bound that only keeps a broken consumer from hanging the test run; no
-/// assertion depends on timing.
-const HANG_GUARD: Duration = Duration::from_secs(60);
-
-async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(HANG_GUARD, fut)
-        .await
-        .unwrap_or_else(|_| panic!("gave up waiting: {what}"))
-}
-
-fn quick_world() -> InMemory {
-    let mut options = InMemoryOptions::default();
-    options.visibility_timeout = Duration::from_secs(1);
-    InMemory::with_options(options).unwrap()
-}
-
-async fn wait_stats(
-    consumer: &iniesta_tokio::ConsumerHandle,
-    what: &str,
-    done: impl FnMut(&Stats) -> bool,
-) {
-    let mut rx = consumer.watch_stats();
-    within(what, rx.wait_for(done)).await.unwrap();
-}
+mod common;
+use common::*;
 
 fn event(name: &str) -> BTreeMap<String, AttributeValue> {
     BTreeMap::from([(

@@ -4,20 +4,18 @@
 //! consumer runs at once; and the message span as a layer (`TraceLayer`).
 #![cfg(all(feature = "tower", feature = "mock"))]
 
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use iniesta_core::handler::Retry;
 use iniesta_core::{Delivery, DispatchOutcome, Event};
-use iniesta_tokio::{ConsumerHandle, InMemory, InMemoryOptions, Iniesta, Stats};
+use iniesta_tokio::{Iniesta, Stats};
 use tower::limit::ConcurrencyLimitLayer;
 use tower::timeout::TimeoutLayer;
 
-/// A bound that only keeps a broken consumer from hanging the test run; no
-/// assertion depends on timing.
-const HANG_GUARD: Duration = Duration::from_secs(60);
+mod common;
+use common::*;
 
 /// How long a delivery may run before the timeout layer fails it.
 const TIMEOUT: Duration = Duration::from_millis(300);
@@ -25,24 +23,6 @@ const TIMEOUT: Duration = Duration::from_millis(300);
 /// Deliveries of `Job.svc` published before the consumer starts, so that it
 /// receives them together and would run them at once.
 const FAST_JOBS: usize = 4;
-
-async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
-    tokio::time::timeout(HANG_GUARD, fut)
-        .await
-        .unwrap_or_else(|_| panic!("gave up waiting: {what}"))
-}
-
-async fn wait_stats(consumer: &ConsumerHandle, what: &str, done: impl FnMut(&Stats) -> bool) {
-    let mut rx = consumer.watch_stats();
-    within(what, rx.wait_for(done)).await.unwrap();
-}
-
-/// A failed message comes back after a second, not the default 30.
-fn quick_world() -> InMemory {
-    let mut options = InMemoryOptions::default();
-    options.visibility_timeout = Duration::from_secs(1);
-    InMemory::with_options(options).unwrap()
-}
 
 /// How many handlers run at once, and the most that ever did.
 #[derive(Clone, Default)]
