@@ -369,3 +369,94 @@ fn without_a_prefetch_only_free_slots_are_received() {
         "both slots taken, nothing received ahead: {a:?}"
     );
 }
+
+#[test]
+fn a_second_receipt_locked_after_the_first_failed_permanently_is_handed_back() {
+    let mut cfg = config();
+    cfg.max_in_flight = 2;
+    let mut c = consumer(cfg);
+    let Some(Action::Receive { id: r1, .. }) = actions(&mut c).into_iter().next() else {
+        panic!("expected a receive")
+    };
+    c.handle_input(
+        t(0),
+        Input::Received {
+            id: r1,
+            result: Ok(vec![message("m1", "E.svc")]),
+        },
+    );
+    let a = actions(&mut c);
+    let Some(Action::Acquire { batch: first, .. }) = a
+        .iter()
+        .find(|a| matches!(a, Action::Acquire { .. }))
+        .cloned()
+    else {
+        panic!("{a:?}")
+    };
+    let r2 = a
+        .iter()
+        .find_map(|a| match a {
+            Action::Receive { id, .. } => Some(*id),
+            _ => None,
+        })
+        .expect("a receive ahead");
+    c.handle_input(
+        t(0),
+        Input::Acquired {
+            batch: first,
+            index: 0,
+            outcome: acquired(),
+        },
+    );
+    let [(running, _)] = dispatches(&actions(&mut c))[..] else {
+        panic!("m1 runs")
+    };
+    // SQS hands m1 out again (its visibility ran out) while it runs; this
+    // receipt waits for its lock.
+    let mut again = message("m1", "E.svc");
+    again.receipt_handle = ReceiptHandle::new("rh-m1-again");
+    again.attributes.receive_count = Some(2);
+    c.handle_input(
+        t(1),
+        Input::Received {
+            id: r2,
+            result: Ok(vec![again]),
+        },
+    );
+    let a = actions(&mut c);
+    let Some(Action::Acquire { batch: second, .. }) = a
+        .iter()
+        .find(|a| matches!(a, Action::Acquire { .. }))
+        .cloned()
+    else {
+        panic!("{a:?}")
+    };
+    // The first run fails for good and releases the lock; the second
+    // receipt's acquire then succeeds.
+    c.handle_input(
+        t(2),
+        Input::HandlerFinished {
+            id: running,
+            outcome: failed(Retry::Never),
+        },
+    );
+    let a = actions(&mut c);
+    answer_releases(&mut c, &a);
+    c.handle_input(
+        t(3),
+        Input::Acquired {
+            batch: second,
+            index: 0,
+            outcome: acquired(),
+        },
+    );
+    let a = actions(&mut c);
+    assert!(dispatches(&a).is_empty(), "dispatched again: {a:?}");
+    assert!(
+        a.iter().any(|a| matches!(a, Action::Release { .. })),
+        "{a:?}"
+    );
+    assert!(events(&mut c)
+        .iter()
+        .any(|e| matches!(e, Event::HandedBack { .. })));
+}

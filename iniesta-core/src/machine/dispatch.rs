@@ -41,6 +41,15 @@ impl Consumer {
                     self.release(id, token, self.shutdown_return());
                     return;
                 }
+                if self.given_up.contains(&message.sqs_message_id) {
+                    // Received again while the delivery that failed
+                    // permanently still ran, and given up on while this
+                    // receipt waited for its lock: handed back as any
+                    // later receipt is, never dispatched again.
+                    self.events.push_back(Event::HandedBack { message });
+                    self.release(id, token, Some(Duration::ZERO));
+                    return;
+                }
                 if valid_until <= self.now {
                     // Acquired too late to use: treat as unavailable.
                     self.events.push_back(Event::LockUnavailable {
