@@ -111,16 +111,7 @@ impl Consumer {
         match outcome {
             DispatchOutcome::Succeeded => {
                 self.events.push_back(Event::Succeeded { message, elapsed });
-                entry.state = State::Completing {
-                    token: token.clone(),
-                    valid_until,
-                    attempts: 0,
-                    retry_at: None,
-                };
-                self.batches
-                    .complete
-                    .push(id, (entry.lock_key.clone(), token));
-                self.timers.update(id, entry);
+                self.start_complete(id, token, valid_until);
             }
             outcome => {
                 let retry = match &outcome {

@@ -72,16 +72,7 @@ impl Consumer {
             // As after a success: the record makes copies of the event
             // (SNS duplicates, a redelivery after a failed delete) acked
             // without a dispatch.
-            entry.state = State::Completing {
-                token: token.clone(),
-                valid_until,
-                attempts: 0,
-                retry_at: None,
-            };
-            self.batches
-                .complete
-                .push(id, (entry.lock_key.clone(), token));
-            self.timers.update(id, entry);
+            self.start_complete(id, token, valid_until);
         } else {
             self.given_up.insert(&message.sqs_message_id);
             self.release(id, token, Some(Duration::ZERO));

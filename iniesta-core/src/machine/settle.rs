@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::ports::{EntryResult, LockError, LockToken};
+use crate::time::Time;
 
 use super::*;
 
@@ -44,6 +45,24 @@ impl Consumer {
                 self.start_delete(id);
             }
         }
+    }
+
+    /// Turns message `id`'s lock (held with `token`, valid until
+    /// `valid_until`) into its completion record; the delete follows.
+    pub(super) fn start_complete(&mut self, id: MessageId, token: LockToken, valid_until: Time) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        entry.state = State::Completing {
+            token: token.clone(),
+            valid_until,
+            attempts: 0,
+            retry_at: None,
+        };
+        self.batches
+            .complete
+            .push(id, (entry.lock_key.clone(), token));
+        self.timers.update(id, entry);
     }
 
     pub(super) fn start_delete(&mut self, id: MessageId) {
