@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs the system benchmarks described in docs/BENCHMARKS.md:
 #   latency  throughput vs max_in_flight with a simulated round trip per call
-#            (in memory; writes the plot docs/bench/latency.svg)
-#   drain    `iniesta consume` vs a bare receive/delete loop on moto_server
-#            (needs moto_server and redis-server on PATH)
+#            (in memory; about 4 minutes; writes the plot docs/bench/latency.svg)
+#   drain    `iniesta consume` (default settings) vs four and one bare
+#            receive/delete loops on moto, three rounds (about a minute with
+#            the patched moto of tests/benches/moto_fast.py; needs python3
+#            with moto 5.2 and redis-server on PATH)
 #
 # Usage: scripts/bench.sh [latency] [drain]     (default: both)
-# The benches' environment variables (LATENCY_MS, HANDLER_MS, DRAIN_N, ...)
-# pass through; see docs/BENCHMARKS.md.
+# The benches' environment variables (LATENCY_MS, LATENCY_CONSUMERS, DRAIN_N,
+# DRAIN_CONSUMERS, DRAIN_FAST_MOTO, ...) pass through; see docs/BENCHMARKS.md.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -30,7 +32,7 @@ for bench in "${benches[@]}"; do
             echo "== drain: building the release iniesta binary" >&2
             cargo build --release -p iniesta-tokio --features cli --bin iniesta
             export INIESTA_BIN="${INIESTA_BIN:-$PWD/$target/release/iniesta}"
-            echo "== drain (a few minutes; moto_server is the bottleneck)" >&2
+            echo "== drain (about a minute with the patched moto; 20 or more with DRAIN_FAST_MOTO=0)" >&2
             cargo bench -p iniesta-tests --bench drain | tee "$results/drain.md"
             ;;
         *)

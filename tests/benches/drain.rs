@@ -1,56 +1,81 @@
-//! Drain rate against the emulator: how fast `iniesta consume` (with a
-//! Redlock on three `redis-server`s) empties a queue on `moto_server`,
-//! compared with the fastest thing that can drain the same queue on the same
-//! emulator: a bare aws-sdk-sqs loop of ReceiveMessage (10 at most) and
-//! DeleteMessageBatch, with no parsing, no locking and no handler.
+//! Drain rate against the emulator: how fast `iniesta consume` (default
+//! settings, a Redlock on three `redis-server`s) empties a queue on moto,
+//! compared with the fastest things that can drain the same queue on the
+//! same emulator: bare aws-sdk-sqs loops of ReceiveMessage (10 at most,
+//! 20 s long poll, the attributes the consumer asks for) and
+//! DeleteMessageBatch, with no parsing, no locking and no handler: four
+//! such loops side by side, and one.
 //!
-//! moto's ReceiveMessage gets slower as a queue grows, and the emulator (one
-//! Python process) is the bottleneck of both sides, so the absolute numbers
-//! say little about AWS; the ratio says how much the consumer's own work
-//! (envelope parsing, three-node lock, completion record, printing) costs on
-//! top of the queue calls.
+//! Stock moto scans the whole queue per message it returns and per receipt
+//! handle it deletes, so at a depth of thousands it drains at tens of
+//! messages per second and only measures itself. By default the bench runs
+//! moto through `benches/moto_fast.py` (the same answers, hot paths
+//! indexed); `DRAIN_FAST_MOTO=0` runs the stock `moto_server`.
 //!
-//! Both sides get the same events at the same depth: every queue is
-//! subscribed to one topic, so one publish fills all of them with copies of
-//! the same N events. Each side drains its own queue.
+//! Every side drains its own queue; all queues are subscribed to one topic,
+//! so one publish fills all of them with copies of the same N events. The
+//! sides run one after the other in rounds, the order rotated each round,
+//! so that a noisy machine disturbs them alike; compare within a run.
 //!
 //! ```text
-//! scripts/bench.sh                 # builds the release binary, runs both benches
-//! cargo build --release -p iniesta-tokio --bin iniesta
+//! scripts/bench.sh drain           # builds the release binary, runs the bench
+//! cargo build --release -p iniesta-tokio --features cli --bin iniesta
 //! cargo bench -p iniesta-tests --bench drain
 //! ```
 //!
 //! Environment (all optional):
 //! - `DRAIN_N`: events per queue (default 2000);
-//! - `DRAIN_LOOPS`: numbers of concurrent receive loops to compare, comma
-//!   separated (default `1,4`); the consumer gets `INIESTA_MAX_IN_FLIGHT`
-//!   = 10 × loops, which gives it that many concurrent receives;
+//! - `DRAIN_ROUNDS`: rounds (default 3);
+//! - `DRAIN_LOOPS`: the bare-loop baselines, as numbers of concurrent
+//!   loops, comma separated (default `4,1`); the first is the reference of
+//!   the ratios;
+//! - `DRAIN_CONSUMERS`: consumer variants, `;`-separated lists of
+//!   `INIESTA_*=value` (default `defaults`: no setting changed); see
+//!   `benches/common/variants.rs`; `none` runs the baselines alone;
+//! - `DRAIN_DELIVERY`: `raw` (default) or `envelope`, the subscriptions'
+//!   delivery;
+//! - `DRAIN_FAST_MOTO`: `1` (default) for the patched moto, `0` for stock;
+//! - `DRAIN_PIN`: `1` (default with two CPUs or more) gives moto the last
+//!   CPU and everything else (the bench, its loops, the consumers, Redis)
+//!   the others, so that the client's own CPU does not slow the emulator it
+//!   is measured against (SQS does not share the consumer's CPU); other
+//!   processes of the machine still run anywhere; `0` pins nothing;
 //! - `DRAIN_MAX_SECS`: a side is stopped after this long even if it has not
 //!   seen all events (default 300);
 //! - `INIESTA_BIN`: the `iniesta` binary (default: `target/release/iniesta`,
 //!   else `target/debug/iniesta`).
 //!
-//! Needs `moto_server` and `redis-server` on `PATH`; without them it says so
-//! and exits.
+//! Needs moto (`moto_server`, or `python3` with moto 5.2 for the patched
+//! one) and `redis-server` on `PATH`; without them it says so and exits.
 
-use iniesta_tests::{clean_command, env_list, env_u64};
-use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
+use iniesta_tests::{env_list, env_u64};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
-};
+use aws_sdk_sqs::types::QueueAttributeName;
 use futures::StreamExt;
 use iniesta_aws::{provision, ProvisionRequest, SnsTopic, TopicRef};
 use iniesta_core::publish::event_message;
-use iniesta_core::{FilterPolicy, Topic};
+use iniesta_core::{DeliveryMode, FilterPolicy, Topic};
 use iniesta_tests::servers::moto::MotoServer;
 use iniesta_tests::servers::redis::RedisCluster;
+
+#[path = "drain/baseline.rs"]
+mod baseline;
+#[path = "drain/consumer.rs"]
+mod consumer;
+#[path = "common/cpu.rs"]
+mod cpu;
+#[path = "drain/procs.rs"]
+mod procs;
+#[path = "drain/report.rs"]
+mod report;
+#[path = "common/report.rs"]
+mod stats;
+#[path = "common/variants.rs"]
+mod variants;
+
+use variants::Variant;
 
 const EVENT: &str = "BenchHappened.bench";
 const SERVICE: &str = "bench";
@@ -62,20 +87,66 @@ const WAIT_SECONDS: i32 = 20;
 
 struct Settings {
     n: usize,
+    rounds: usize,
     loops: Vec<usize>,
+    consumers: Vec<Variant>,
+    delivery: DeliveryMode,
+    fast_moto: bool,
+    /// The machine's CPUs.
+    cores: usize,
+    /// The CPUs of moto and of everything else, when pinned.
+    pin: Option<(String, String)>,
     max_side: Duration,
     binary: Option<PathBuf>,
 }
 
 impl Settings {
     fn from_env() -> Settings {
-        let loops = env_list("DRAIN_LOOPS", &[1, 4], |n| (1..=100).contains(&n));
+        // `none`: the baselines alone (e.g. to compare stock and patched moto).
+        let consumers = match std::env::var("DRAIN_CONSUMERS") {
+            Ok(v) if v.trim() == "none" => Vec::new(),
+            _ => variants::variants_from_env("DRAIN_CONSUMERS"),
+        };
+        if consumers.iter().any(|v| v.receives_cap.is_some()) {
+            panic!("DRAIN_CONSUMERS: receives_cap applies to the latency bench only");
+        }
+        let delivery = match std::env::var("DRAIN_DELIVERY").as_deref().map(str::trim) {
+            Err(_) | Ok("") | Ok("raw") => DeliveryMode::Raw,
+            Ok("envelope") => DeliveryMode::Envelope,
+            Ok(other) => panic!("DRAIN_DELIVERY={other:?}: expected raw or envelope"),
+        };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Settings {
             n: env_u64("DRAIN_N", 2000).max(1) as usize,
-            loops,
+            rounds: env_u64("DRAIN_ROUNDS", 3).max(1) as usize,
+            loops: env_list("DRAIN_LOOPS", &[4, 1], |n| (1..=100).contains(&n)),
+            consumers,
+            delivery,
+            fast_moto: env_u64("DRAIN_FAST_MOTO", 1) == 1,
+            cores,
+            pin: {
+                (env_u64("DRAIN_PIN", 1) == 1 && cores >= 2).then(|| {
+                    let last = cores - 1;
+                    let rest = if last == 1 {
+                        "0".to_owned()
+                    } else {
+                        format!("0-{}", last - 1)
+                    };
+                    (last.to_string(), rest)
+                })
+            },
             max_side: Duration::from_secs(env_u64("DRAIN_MAX_SECS", 300).max(1)),
             binary: find_binary(),
         }
+    }
+
+    /// The sides of a round: the first baseline, the consumers, the other
+    /// baselines.
+    fn sides(&self) -> Vec<SideKind> {
+        let mut sides = vec![SideKind::Bare(self.loops[0])];
+        sides.extend((0..self.consumers.len()).map(SideKind::Consumer));
+        sides.extend(self.loops[1..].iter().map(|&l| SideKind::Bare(l)));
+        sides
     }
 }
 
@@ -99,6 +170,15 @@ fn find_binary() -> Option<PathBuf> {
 
 // ----- results ------------------------------------------------------------------
 
+/// One side of a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SideKind {
+    /// This many bare receive/delete loops.
+    Bare(usize),
+    /// `iniesta consume` with the variant of this index.
+    Consumer(usize),
+}
+
 #[derive(Debug, Clone)]
 struct Side {
     /// Distinct events seen (handled by the consumer; deleted by the
@@ -109,6 +189,11 @@ struct Side {
     elapsed: Duration,
     /// The consumer's start-up (verification, Redis probe) before that.
     startup: Option<Duration>,
+    /// Share of a core moto used meanwhile.
+    moto_cpu: Option<f64>,
+    /// Share of a core the client used meanwhile (the consumer process; for
+    /// the baseline, the bench process).
+    client_cpu: Option<f64>,
     /// Anything worth a note (summary line, errors).
     note: String,
 }
@@ -119,297 +204,13 @@ impl Side {
     }
 }
 
-// ----- the consumer side -----------------------------------------------------------
-
-/// Runs `iniesta consume` on `queue` until it has printed `n` distinct keys
-/// (or `max` has passed), then SIGTERMs it.
-#[allow(clippy::too_many_arguments)]
-fn run_consumer(
-    binary: &Path,
-    moto: &MotoServer,
-    redis: &RedisCluster,
-    topic_arn: &str,
-    queue: &str,
-    max_in_flight: usize,
-    lock_prefix: &str,
-    n: usize,
-    max: Duration,
-) -> Side {
-    let mut cmd = clean_command(binary);
-    cmd.arg("consume")
-        .envs(MotoServer::CHILD_ENV)
-        .env("INIESTA_SQS_ENDPOINT_URL", moto.endpoint())
-        .env("INIESTA_SNS_ENDPOINT_URL", moto.endpoint())
-        .env("INIESTA_SNS_PRODUCER_GLOBAL_TOPIC_ARN", topic_arn)
-        .env("INIESTA_SQS_CONSUMER_FILTERS", EVENT)
-        .env("INIESTA_SQS_QUEUE_NAME", queue)
-        .env("SERVICE_NAME", SERVICE)
-        .env("INIESTA_CACHES", redis.urls().join(","))
-        .env("INIESTA_MAX_IN_FLIGHT", max_in_flight.to_string())
-        // Each scenario drains copies of the same SNS messages: a prefix of
-        // its own keeps one scenario's completion records from marking the
-        // next one's events as done.
-        .env("INIESTA_LOCK_KEY_PREFIX", lock_prefix)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-
-    enum Line {
-        Out(String, Instant),
-        Err(String, Instant),
-    }
-    let spawned = Instant::now();
-    let mut child = cmd.spawn().expect("start iniesta consume");
-    let (tx, rx) = mpsc::channel::<Line>();
-    let out = child.stdout.take().expect("stdout");
-    let err = child.stderr.take().expect("stderr");
-    let tx_out = tx.clone();
-    let out_reader = std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { break };
-            if tx_out.send(Line::Out(line, Instant::now())).is_err() {
-                break;
-            }
-        }
-    });
-    let err_lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let err_sink = err_lines.clone();
-    let err_reader = std::thread::spawn(move || {
-        for line in BufReader::new(err).lines() {
-            let Ok(line) = line else { break };
-            err_sink.lock().unwrap().push(line.clone());
-            let _ = tx.send(Line::Err(line, Instant::now()));
-        }
-    });
-
-    let deadline = spawned + max;
-    let mut keys = HashSet::new();
-    let mut started: Option<Instant> = None;
-    let mut last_new = spawned;
-    let mut exited_early = None;
-    while keys.len() < n {
-        let now = Instant::now();
-        if now >= deadline {
-            break;
-        }
-        match rx.recv_timeout((deadline - now).min(Duration::from_millis(500))) {
-            Ok(Line::Out(line, at)) => {
-                let value: serde_json::Value = match serde_json::from_str(&line) {
-                    Ok(v) => v,
-                    Err(_) => continue,
-                };
-                if let Some(key) = value["key"].as_str() {
-                    if keys.insert(key.to_owned()) {
-                        last_new = at;
-                    }
-                }
-            }
-            Ok(Line::Err(line, at)) => {
-                if started.is_none() && line.contains("consuming; stop") {
-                    started = Some(at);
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Ok(Some(status)) = child.try_wait() {
-                    exited_early = Some(status);
-                    break;
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-    }
-    let stopped_at = Instant::now();
-    let status = terminate(&mut child, Duration::from_secs(60));
-    drop(rx);
-    let _ = out_reader.join();
-    let _ = err_reader.join();
-    let err_text = err_lines.lock().unwrap().clone();
-    let summary = err_text
-        .iter()
-        .rev()
-        .find(|l| l.contains("stopped;"))
-        .cloned()
-        .unwrap_or_default();
-    let mut note = String::new();
-    if let Some(status) = exited_early {
-        note = format!(
-            "iniesta exited early ({status}); its stderr:\n{}",
-            err_text.join("\n")
-        );
-    } else if keys.len() < n {
-        note = format!(
-            "stopped by the time bound after {:.0} s with {} of {n} events",
-            stopped_at.duration_since(spawned).as_secs_f64(),
-            keys.len()
-        );
-    }
-    if !summary.is_empty() {
-        if !note.is_empty() {
-            note.push_str("; ");
-        }
-        note.push_str(summary.trim());
-    }
-    if !matches!(status, Some(s) if s.success()) {
-        note.push_str(&format!("; exit: {status:?}"));
-    }
-    let start = started.unwrap_or(spawned);
-    Side {
-        seen: keys.len(),
-        elapsed: last_new.saturating_duration_since(start),
-        startup: Some(start.saturating_duration_since(spawned)),
-        note,
-    }
-}
-
-/// SIGTERM, then wait for the exit (SIGKILL after `patience`).
-fn terminate(child: &mut Child, patience: Duration) -> Option<std::process::ExitStatus> {
-    if let Ok(Some(status)) = child.try_wait() {
-        return Some(status);
-    }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let deadline = Instant::now() + patience;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-// ----- the baseline side ---------------------------------------------------------
-
-/// `loops` concurrent loops of ReceiveMessage (10 at most, 20 s long poll,
-/// the same attributes the consumer asks for) and DeleteMessageBatch, until
-/// `n` distinct messages were deleted (or `max` has passed).
-async fn run_baseline(
-    client: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    loops: usize,
-    n: usize,
-    max: Duration,
-) -> Side {
-    let seen = Arc::new(Mutex::new(HashSet::<String>::new()));
-    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (done_tx, done_rx) = tokio::sync::watch::channel(None::<Instant>);
-    let start = Instant::now();
-    let deadline = start + max;
-    let mut tasks = Vec::new();
-    for _ in 0..loops {
-        let client = client.clone();
-        let url = queue_url.to_owned();
-        let seen = seen.clone();
-        let errors = errors.clone();
-        let done_tx = done_tx.clone();
-        tasks.push(tokio::spawn(async move {
-            while Instant::now() < deadline && seen.lock().unwrap().len() < n {
-                let out = match client
-                    .receive_message()
-                    .queue_url(&url)
-                    .max_number_of_messages(10)
-                    .wait_time_seconds(WAIT_SECONDS)
-                    .message_system_attribute_names(MessageSystemAttributeName::All)
-                    .message_attribute_names("All")
-                    .send()
-                    .await
-                {
-                    Ok(out) => out,
-                    Err(e) => {
-                        errors.lock().unwrap().push(format!("receive: {e}"));
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let messages = out.messages();
-                if messages.is_empty() {
-                    continue;
-                }
-                let entries: Vec<_> = messages
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, m)| {
-                        DeleteMessageBatchRequestEntry::builder()
-                            .id(i.to_string())
-                            .set_receipt_handle(m.receipt_handle().map(str::to_owned))
-                            .build()
-                            .ok()
-                    })
-                    .collect();
-                match client
-                    .delete_message_batch()
-                    .queue_url(&url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                {
-                    Ok(out) => {
-                        let ok: HashSet<&str> = out.successful().iter().map(|s| s.id()).collect();
-                        let mut seen = seen.lock().unwrap();
-                        for (i, m) in messages.iter().enumerate() {
-                            if ok.contains(i.to_string().as_str()) {
-                                if let Some(id) = m.message_id() {
-                                    seen.insert(id.to_owned());
-                                }
-                            }
-                        }
-                        if seen.len() >= n {
-                            let _ = done_tx.send(Some(Instant::now()));
-                        }
-                    }
-                    Err(e) => errors.lock().unwrap().push(format!("delete: {e}")),
-                }
-            }
-        }));
-    }
-    drop(done_tx);
-    let mut done_rx = done_rx;
-    let waited = tokio::time::timeout(max + Duration::from_secs(1), async {
-        loop {
-            if let Some(at) = *done_rx.borrow() {
-                return Some(at);
-            }
-            if done_rx.changed().await.is_err() {
-                return *done_rx.borrow();
-            }
-        }
-    })
-    .await
-    .ok()
-    .flatten();
-    // Loops still in a long poll on the now empty queue are not part of the
-    // measurement.
-    for t in &tasks {
-        t.abort();
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-    let end = waited.unwrap_or_else(Instant::now);
-    let seen = seen.lock().unwrap().len();
-    let errors = errors.lock().unwrap();
-    let mut note = String::new();
-    if seen < n {
-        note = format!("stopped by the time bound with {seen} of {n} messages");
-    }
-    if !errors.is_empty() {
-        note.push_str(&format!(
-            "{}{} failed call(s), first: {}",
-            if note.is_empty() { "" } else { "; " },
-            errors.len(),
-            errors[0]
-        ));
-    }
-    Side {
-        seen,
-        elapsed: end.saturating_duration_since(start),
-        startup: None,
-        note,
-    }
+/// A side's run with where it ran.
+struct Run {
+    round: usize,
+    kind: SideKind,
+    queue: String,
+    depth: usize,
+    side: Side,
 }
 
 // ----- set-up ---------------------------------------------------------------------
@@ -459,6 +260,13 @@ async fn publish(topic: &SnsTopic, n: usize) {
     assert_eq!(failed, 0, "{failed} of {n} publishes failed");
 }
 
+fn queue_name(round: usize, kind: SideKind) -> String {
+    match kind {
+        SideKind::Bare(loops) => format!("iniesta-bench-drain-r{round}-bare{loops}"),
+        SideKind::Consumer(i) => format!("iniesta-bench-drain-r{round}-consume{i}"),
+    }
+}
+
 // ----- main ----------------------------------------------------------------------
 
 fn main() {
@@ -472,152 +280,165 @@ fn main() {
     let Some(binary) = s.binary.clone() else {
         eprintln!(
             "drain bench: no iniesta binary; build it with \
-             `cargo build --release -p iniesta-tokio --bin iniesta` or set INIESTA_BIN"
+             `cargo build --release -p iniesta-tokio --features cli --bin iniesta` \
+             or set INIESTA_BIN"
         );
         std::process::exit(1);
     };
+    // What each consumer variant means, as the binary will read it.
+    let configs: Vec<_> = s
+        .consumers
+        .iter()
+        .map(|v| {
+            v.config(None, s.delivery, "bench")
+                .unwrap_or_else(|e| panic!("DRAIN_CONSUMERS: {e}"))
+        })
+        .collect();
+    // Before anything starts: the Redis servers, the consumers and the
+    // runtime's threads inherit the pinning.
+    if let Some((_, rest)) = &s.pin {
+        if let Err(e) = procs::pin(std::process::id(), rest) {
+            panic!("DRAIN_PIN: {e} (DRAIN_PIN=0 runs unpinned)");
+        }
+    }
     let Some(redis) = RedisCluster::start(3) else {
         return;
     };
-    let Some(moto) = MotoServer::start() else {
+    let stats_file = procs::stats_path();
+    let moto = if s.fast_moto {
+        // Read by moto_fast.py: where SIGUSR1 makes it write its counters.
+        std::env::set_var("MOTO_FAST_STATS", &stats_file);
+        MotoServer::start_fast()
+    } else {
+        MotoServer::start()
+    };
+    let Some(moto) = moto else {
         return;
     };
+    if let Some((own, _)) = &s.pin {
+        if let Err(e) = procs::pin(moto.process().pid(), own) {
+            panic!("DRAIN_PIN: {e} (DRAIN_PIN=0 runs unpinned)");
+        }
+    }
     let clients = moto.clients();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
     let topic_arn = MotoServer::topic_arn(TOPIC);
+    let sides = s.sides();
     eprintln!(
-        "drain bench: {} events per queue, receive loops {:?}, binary {}",
+        "drain bench: {} events per queue, {} round(s) of {:?}, {:?} delivery, {} moto, binary {}",
         s.n,
-        s.loops,
+        s.rounds,
+        sides,
+        s.delivery,
+        if s.fast_moto { "patched" } else { "stock" },
         binary.display()
     );
 
-    // One consumer queue and one baseline queue per scenario, all subscribed
-    // to the topic with the same filter policy (envelope delivery).
+    // One queue per side and round, all subscribed to the topic with the
+    // same filter policy.
     let policy = FilterPolicy::from_filters("iniesta_pass", [EVENT]).expect("a filter policy");
-    let mut queues = Vec::new();
-    for &loops in &s.loops {
-        let mut pair = Vec::new();
-        for side in ["consumer", "baseline"] {
-            let name = format!("iniesta-bench-drain-{loops}-{side}");
-            let request = ProvisionRequest::new(
+    let mut plan = Vec::new();
+    for round in 1..=s.rounds {
+        // Rotated each round, so that no side always runs first.
+        let mut order = sides.clone();
+        order.rotate_left((round - 1) % sides.len());
+        for kind in order {
+            let name = queue_name(round, kind);
+            let mut request = ProvisionRequest::new(
                 TopicRef::Arn(topic_arn.clone()),
                 name.clone(),
                 policy.clone(),
             );
+            request.raw_delivery = s.delivery == DeliveryMode::Raw;
             let p = rt
                 .block_on(provision(&clients, &request))
                 .unwrap_or_else(|e| panic!("provision {name}: {e}"));
-            pair.push((name, p.queue_url));
+            plan.push((round, kind, name, p.queue_url));
         }
-        queues.push((loops, pair));
     }
-    eprintln!(
-        "publishing {} events to {} queues (moto slows down as the queues grow: \
-         minutes for thousands)",
-        s.n,
-        queues.len() * 2
-    );
     let t = Instant::now();
     let topic = SnsTopic::new(clients.sns.clone(), topic_arn.clone());
     rt.block_on(publish(&topic, s.n));
+    let publish_time = t.elapsed();
     eprintln!(
         "published {} events to {} queues in {:.1} s",
         s.n,
-        queues.len() * 2,
-        t.elapsed().as_secs_f64()
+        plan.len(),
+        publish_time.as_secs_f64()
     );
 
-    println!();
-    println!(
-        "Drain of {} events per queue on moto_server; `iniesta consume` with a Redlock on 3 \
-         redis-server; {} core(s), shared with other builds.",
-        s.n,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
-    println!();
-    println!("| receive loops | side | depth at start | events | time, s | msgs/s | a/b |");
-    println!("|---:|---|---:|---:|---:|---:|---:|");
-    let mut notes = Vec::new();
-    for (loops, pair) in &queues {
-        let (consumer_queue, consumer_url) = &pair[0];
-        let (_, baseline_url) = &pair[1];
-        let depth_a = rt.block_on(queue_depth(&clients.sqs, consumer_url));
-        let a = run_consumer(
-            &binary,
-            &moto,
-            &redis,
-            &topic_arn,
-            consumer_queue,
-            loops * 10,
-            &format!("bench:drain:{loops}:"),
-            s.n,
-            s.max_side,
-        );
+    let mut runs = Vec::new();
+    for (round, kind, name, url) in plan {
+        let depth = rt.block_on(queue_depth(&clients.sqs, &url)).0;
+        let side = match kind {
+            SideKind::Bare(loops) => rt.block_on(baseline::run_baseline(
+                &clients.sqs,
+                &url,
+                loops,
+                s.n,
+                s.max_side,
+                moto.process().pid(),
+            )),
+            SideKind::Consumer(i) => consumer::run_consumer(&consumer::ConsumerRun {
+                binary: &binary,
+                moto: &moto,
+                redis: &redis,
+                topic_arn: &topic_arn,
+                queue: &name,
+                vars: &s.consumers[i].vars,
+                lock_prefix: &format!("bench:drain:r{round}:{i}:"),
+                n: s.n,
+                max: s.max_side,
+            }),
+        };
         eprintln!(
-            "  {loops} loop(s), consumer: {} events in {:.2} s",
-            a.seen,
-            a.elapsed.as_secs_f64()
+            "  round {round}, {}: {} events in {:.2} s, {:.1} msgs/s",
+            report::side_name(kind, &s.consumers),
+            side.seen,
+            side.elapsed.as_secs_f64(),
+            side.rate()
         );
-        let depth_b = rt.block_on(queue_depth(&clients.sqs, baseline_url));
-        let b = rt.block_on(run_baseline(
-            &clients.sqs,
-            baseline_url,
-            *loops,
-            s.n,
-            s.max_side,
-        ));
-        eprintln!(
-            "  {loops} loop(s), baseline: {} messages in {:.2} s",
-            b.seen,
-            b.elapsed.as_secs_f64()
-        );
-        let ratio = a.rate() / b.rate();
-        println!(
-            "| {loops} | (a) iniesta consume, max_in_flight {} | {} | {} | {:.2} | {:.1} | |",
-            loops * 10,
-            depth_a.0,
-            a.seen,
-            a.elapsed.as_secs_f64(),
-            a.rate(),
-        );
-        println!(
-            "| {loops} | (b) receive + delete batch, no lock | {} | {} | {:.2} | {:.1} | **{:.2}** |",
-            depth_b.0,
-            b.seen,
-            b.elapsed.as_secs_f64(),
-            b.rate(),
-            ratio,
-        );
-        if let Some(startup) = a.startup {
-            notes.push(format!(
-                "{loops} loop(s): the consumer started polling {:.2} s after launch (verification, \
-                 Redis probe; not counted)",
-                startup.as_secs_f64()
+        let mut side = side;
+        let left = rt.block_on(queue_depth(&clients.sqs, &url));
+        if matches!(kind, SideKind::Consumer(_)) && left.0 + left.1 > 0 {
+            side.note.push_str(&format!(
+                "{}the queue still lists {} visible and {} in-flight message(s) after the run",
+                if side.note.is_empty() { "" } else { "; " },
+                left.0,
+                left.1
             ));
         }
-        for (side, x) in [("consumer", &a), ("baseline", &b)] {
-            if !x.note.is_empty() {
-                notes.push(format!("{loops} loop(s), {side}: {}", x.note));
-            }
-        }
-        let left = rt.block_on(queue_depth(&clients.sqs, consumer_url));
-        if left.0 + left.1 > 0 {
-            notes.push(format!(
-                "{loops} loop(s): the consumer's queue still lists {} visible and {} in-flight \
-                 message(s) after the run (moto can undo concurrent deletes; the completion \
-                 records make such copies harmless)",
-                left.0, left.1
-            ));
-        }
+        runs.push(Run {
+            round,
+            kind,
+            queue: name,
+            depth,
+            side,
+        });
     }
-    println!();
-    for note in notes {
-        println!("- {note}");
-    }
+    let calls = if s.fast_moto {
+        let mut seq = 0;
+        procs::moto_calls(moto.process().pid(), &stats_file, &mut seq)
+    } else {
+        None
+    };
+    let _ = std::fs::remove_file(&stats_file);
+    report::print(&report::Context {
+        n: s.n,
+        pin: s.pin.clone(),
+        cores: s.cores,
+        delivery: s.delivery,
+        fast_moto: s.fast_moto,
+        publish_time,
+        queues: runs.len(),
+        consumers: &s.consumers,
+        configs: &configs,
+        runs: &runs,
+        calls: calls.as_ref(),
+    });
     drop(moto);
     drop(redis);
 }

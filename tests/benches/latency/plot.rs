@@ -1,6 +1,9 @@
 //! The latency bench's plot: throughput against `max_in_flight`, as SVG.
 
-use super::{slot_bound, Point, Settings};
+use super::{four_trip_bound, two_trip_bound, Point, Settings};
+
+/// A line of the plot: its label, its points and its colour.
+type Series = (String, Vec<(f64, f64)>, plotters::style::RGBColor);
 
 pub(super) fn plot(
     path: &std::path::Path,
@@ -14,6 +17,8 @@ pub(super) fn plot(
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let xs: Vec<f64> = uniform.iter().map(|p| p.mif as f64).collect();
+    let mut mifs: Vec<usize> = uniform.iter().map(|p| p.mif).collect();
+    mifs.dedup();
     let x_min = xs.iter().copied().fold(f64::INFINITY, f64::min).max(1.0);
     let x_max = xs.iter().copied().fold(1.0, f64::max);
     let ys = uniform
@@ -23,7 +28,7 @@ pub(super) fn plot(
         .filter(|y| *y > 0.0);
     let y_min = ys.clone().fold(f64::INFINITY, f64::min);
     let y_max = ys
-        .chain(uniform.iter().map(|p| slot_bound(s, p.mif)))
+        .chain(uniform.iter().map(|p| two_trip_bound(s, p.mif)))
         .fold(1.0, f64::max);
     let (y_lo, y_hi) = (
         10f64.powf((y_min.max(0.1)).log10().floor()),
@@ -57,33 +62,58 @@ pub(super) fn plot(
         .draw()
         .map_err(err)?;
 
-    let series = [
-        (
-            "uniform handlers: all messages",
-            uniform
+    // The first variant (the defaults unless told otherwise) in blue, the
+    // others in green, brown and magenta; the fast messages of the slow
+    // scenario in red.
+    let colors = [BLUE, RGBColor(0, 150, 70), RGBColor(120, 80, 0), MAGENTA];
+    let mut series: Vec<Series> = s
+        .consumers
+        .iter()
+        .enumerate()
+        .map(|(v, variant)| {
+            let label = if s.consumers.len() == 1 {
+                "uniform handlers: all messages".to_owned()
+            } else {
+                format!("uniform handlers, {}", variant.label())
+            };
+            let points = uniform
                 .iter()
+                .filter(|p| p.variant == v)
                 .map(|p| (p.mif as f64, p.rate))
+                .collect();
+            (label, points, colors[v % colors.len()])
+        })
+        .collect();
+    series.push((
+        "1 in 100 handlers slow: fast messages".to_owned(),
+        slow.iter().map(|p| (p.mif as f64, p.fast_rate)).collect(),
+        RED,
+    ));
+    let bounds = [
+        (
+            "bound: max_in_flight / (handler + 2 round trips)",
+            mifs.iter()
+                .map(|&m| (m as f64, two_trip_bound(s, m)))
                 .collect::<Vec<_>>(),
-            BLUE,
+            RGBColor(90, 90, 90),
         ),
         (
-            "1 in 100 handlers slow: fast messages",
-            slow.iter()
-                .map(|p| (p.mif as f64, p.fast_rate))
+            "older bound: max_in_flight / (handler + 4 round trips)",
+            mifs.iter()
+                .map(|&m| (m as f64, four_trip_bound(s, m)))
                 .collect::<Vec<_>>(),
-            RED,
+            RGBColor(180, 180, 180),
         ),
     ];
-    let bound: Vec<(f64, f64)> = uniform
-        .iter()
-        .map(|p| (p.mif as f64, slot_bound(s, p.mif)))
-        .collect();
-    let grey = RGBColor(150, 150, 150);
-    chart
-        .draw_series(LineSeries::new(bound, grey.stroke_width(1)))
-        .map_err(err)?
-        .label("bound: max_in_flight / (4 round trips + handler)")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(1)));
+    for (label, points, grey) in bounds {
+        chart
+            .draw_series(LineSeries::new(points, grey.stroke_width(1)))
+            .map_err(err)?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], grey.stroke_width(1))
+            });
+    }
     for (label, points, color) in series {
         chart
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))

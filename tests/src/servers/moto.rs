@@ -17,6 +17,13 @@
 //! [`MotoServer::clients`] builds such clients; a child process gets the
 //! credentials and region from [`MotoServer::CHILD_ENV`].
 //!
+//! [`MotoServer::start_fast`] runs moto with its SQS hot paths indexed
+//! (`tests/benches/moto_fast.py`: the same answers without scanning the
+//! whole queue per message), for benchmarks that would otherwise measure
+//! moto's scans. With [`MotoServer::FAST_ENV`] set to `1`, [`MotoServer::start`]
+//! starts that one too, so that the server-backed tests can check it
+//! answers as stock moto does.
+//!
 //! ```no_run
 //! use iniesta_tests::servers::moto::MotoServer;
 //!
@@ -29,6 +36,7 @@
 //! ```
 
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -81,11 +89,37 @@ impl MotoServer {
     /// binary panics, and so does a server that never starts listening: a
     /// test must not pass without its emulator.
     pub fn start() -> Option<MotoServer> {
+        if std::env::var(Self::FAST_ENV).is_ok_and(|v| v == "1") {
+            return Self::start_fast();
+        }
         let binary = require_binary("moto_server", "pip install 'moto[server]'")?;
+        Some(Self::start_program(&binary, &[]))
+    }
+
+    /// Environment variable that makes [`start`](Self::start) run
+    /// [`start_fast`](Self::start_fast)'s server when set to `1`.
+    pub const FAST_ENV: &'static str = "INIESTA_TESTS_FAST_MOTO";
+
+    /// Like [`start`](Self::start), but runs moto's server through
+    /// `tests/benches/moto_fast.py` with `python3`: moto with its SQS
+    /// receive, delete and visibility calls indexed instead of scanning the
+    /// queue, so that a drain of thousands of messages measures the client,
+    /// not moto. It also counts calls per queue (see the script). Needs
+    /// `python3` on `PATH` with moto 5.2 installed.
+    pub fn start_fast() -> Option<MotoServer> {
+        let python = require_binary("python3", "install Python 3 with 'moto[server]'")?;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/moto_fast.py");
+        Some(Self::start_program(&python, &[script]))
+    }
+
+    /// Runs `binary` with `leading` arguments and moto_server's own
+    /// (`-H 127.0.0.1 -p PORT`) on a free port, and waits until it listens.
+    fn start_program(binary: &Path, leading: &[&str]) -> MotoServer {
         let mut last_error = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
-            let mut child = Command::new(&binary)
+            let mut child = Command::new(binary)
+                .args(leading)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -97,7 +131,7 @@ impl MotoServer {
             loop {
                 if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                     let guard = ProcessGuard::new(format!("moto_server on port {port}"), child);
-                    return Some(MotoServer { guard, port });
+                    return MotoServer { guard, port };
                 }
                 // Exited: most likely the port was taken between picking and
                 // binding it; try another.
