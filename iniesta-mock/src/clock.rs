@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use event_listener::{Event, EventListener};
 use futures::future::{BoxFuture, FutureExt};
@@ -21,13 +21,15 @@ use iniesta_core::Time;
 ///
 /// Three modes:
 /// - **virtual** ([`Clock::virtual_clock`], alias [`Clock::manual`]): starts
-///   at [`Time::ZERO`] and moves only when the test calls
+///   at [`Time::ZERO`] (in Unix time: [`Clock::VIRTUAL_EPOCH`]) and moves
+///   only when the test calls
 ///   [`advance`](Clock::advance) or [`set`](Clock::set). Nothing reads the
 ///   OS clock, so a test's outcome does not depend on how fast it runs. Long
 ///   polls wait in *virtual* time: they return when a message arrives or when
 ///   the test moves the clock past their wait time.
 /// - **real** ([`Clock::real`]): `now()` is the time elapsed since the clock
-///   was created; for examples and benchmarks that run against wall time.
+///   was created (in Unix time: the wall clock then, plus that); for
+///   examples and benchmarks that run against wall time.
 /// - **source** ([`Clock::from_source`]): `now()` and the waits of long
 ///   polls come from functions the caller gives, so the mocks keep the time
 ///   of an async runtime's clock. Tokio's clock, for one, can be paused
@@ -35,7 +37,16 @@ use iniesta_core::Time;
 ///   whenever every task is idle: on such a clock, visibility timeouts and
 ///   lock expiries pass as fast as the code under test lets them, with no
 ///   `advance` calls in the test (`iniesta_tokio::InMemory` is built this
-///   way).
+///   way). In Unix time its instants count from the wall clock at its
+///   creation.
+///
+/// **Unix time.** SQS stamps a message's `SentTimestamp` and
+/// `ApproximateFirstReceiveTimestamp` in milliseconds since the Unix epoch,
+/// and code under test reads them as such (a message's age is the wall
+/// clock minus its `SentTimestamp`), so the queues stamp them in the same
+/// unit: [`unix_millis`](Clock::unix_millis) of the instant. A virtual
+/// clock maps its instants onto a fixed origin, so a run stamps the same
+/// values every time; the others onto the wall clock.
 ///
 /// `Clock` is a cheap handle: clones share one clock.
 ///
@@ -58,6 +69,8 @@ pub struct Clock {
 
 struct ClockInner {
     mode: Mode,
+    /// The Unix time of [`Time::ZERO`] on this clock.
+    epoch: Duration,
     /// Notified whenever a virtual clock moves, so that long polls re-check.
     moved: Event,
     /// Message ids (`msg-{n}`) of every queue on this clock.
@@ -91,9 +104,14 @@ struct Source {
 }
 
 impl Clock {
+    /// The Unix time of a virtual clock's [`Time::ZERO`]:
+    /// 2026-01-01T00:00:00Z. Fixed, so that the timestamps a run stamps do
+    /// not depend on when it runs.
+    pub const VIRTUAL_EPOCH: Duration = Duration::from_secs(1_767_225_600);
+
     /// A virtual clock at [`Time::ZERO`]; it moves only when told to.
     pub fn virtual_clock() -> Clock {
-        Clock::with_mode(Mode::Virtual(AtomicU64::new(0)))
+        Clock::with_mode(Mode::Virtual(AtomicU64::new(0)), Clock::VIRTUAL_EPOCH)
     }
 
     /// Same as [`Clock::virtual_clock`]: a clock the test moves by hand.
@@ -103,7 +121,7 @@ impl Clock {
 
     /// A wall clock: [`now`](Clock::now) is the time elapsed since this call.
     pub fn real() -> Clock {
-        Clock::with_mode(Mode::Real(Instant::now()))
+        Clock::with_mode(Mode::Real(Instant::now()), unix_now())
     }
 
     /// A clock that reads the time from `now` (the time since an origin of
@@ -148,17 +166,22 @@ impl Clock {
         N: Fn() -> Duration + Send + Sync + 'static,
         S: Fn(Duration) -> BoxFuture<'static, ()> + Send + Sync + 'static,
     {
-        Clock::with_mode(Mode::Source(Source {
+        // The source's origin in Unix time: the wall clock now, less the
+        // source's reading now.
+        let epoch = unix_now().saturating_sub(now());
+        let source = Source {
             now: Box::new(now),
             sleep: Box::new(sleep),
             latest: AtomicU64::new(0),
-        }))
+        };
+        Clock::with_mode(Mode::Source(source), epoch)
     }
 
-    fn with_mode(mode: Mode) -> Clock {
+    fn with_mode(mode: Mode, epoch: Duration) -> Clock {
         Clock {
             inner: Arc::new(ClockInner {
                 mode,
+                epoch,
                 moved: Event::new(),
                 next_message: AtomicU64::new(1),
                 next_notification: AtomicU64::new(1),
@@ -186,6 +209,25 @@ impl Clock {
                 Time::from_duration(Duration::from_nanos(latest))
             }
         }
+    }
+
+    /// Instant `t` of this clock in milliseconds since the Unix epoch, the
+    /// unit of SQS's `SentTimestamp`: [`Clock::VIRTUAL_EPOCH`] plus `t` on
+    /// a virtual clock, the wall clock at the clock's creation plus the
+    /// time since on the others.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use iniesta_mock::Clock;
+    ///
+    /// let clock = Clock::virtual_clock();
+    /// clock.advance(Duration::from_millis(1234));
+    /// // 2026-01-01T00:00:01.234Z
+    /// assert_eq!(clock.unix_millis(clock.now()), 1_767_225_601_234);
+    /// ```
+    pub fn unix_millis(&self, t: Time) -> u64 {
+        let unix = self.inner.epoch.saturating_add(t.since_origin());
+        u64::try_from(unix.as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Waits until at least `d` has passed on this clock: on a virtual
@@ -290,6 +332,14 @@ impl Clock {
     pub(crate) fn next_subscription_number(&self) -> u64 {
         self.inner.next_subscription.fetch_add(1, Ordering::Relaxed)
     }
+}
+
+/// The wall clock, as a duration since the Unix epoch (zero for a system
+/// clock set before it).
+fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
 }
 
 impl Default for Clock {

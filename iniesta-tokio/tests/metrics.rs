@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use iniesta_core::Stats;
 use iniesta_tokio::observe::names;
-use iniesta_tokio::{ConsumerHandle, Delivery, InMemory, Iniesta};
+use iniesta_tokio::{ConsumerHandle, Delivery, InMemory, Iniesta, MetricsObserver};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use tokio::sync::{Mutex, MutexGuard, Semaphore};
 
@@ -348,7 +348,14 @@ async fn message_age_is_recorded_when_the_handler_starts() {
     world.publish("Order.placed", "1").await.unwrap();
     // Tokio's clock is paused: the world's clock jumps exactly this far.
     tokio::time::sleep(Duration::from_secs(90)).await;
+    // The queue stamps SentTimestamp in Unix time on that clock, while the
+    // wall clock hardly moved: the observer reads "now" on it too.
+    let clock = world.clock().clone();
+    let metrics = MetricsObserver::for_routes(["Order.*"])
+        .with_wall_clock(move || clock.unix_millis(clock.now()));
     let consumer = Iniesta::in_memory(&world)
+        .metrics(false)
+        .observer(metrics)
         .on("Order.*", |_d: Delivery| async { Ok::<_, String>(()) })
         .start()
         .await
@@ -366,6 +373,38 @@ async fn message_age_is_recorded_when_the_handler_starts() {
     assert!(
         (90.0..91.0).contains(&ages[0]),
         "the message waited 90 s, measured on the queue's clock: {ages:?}"
+    );
+}
+
+/// On a running clock the built-in observer needs nothing: the queue
+/// stamps `SentTimestamp` in ms since the Unix epoch, as SQS does, and the
+/// age is the wall clock minus it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_age_is_read_on_the_wall_clock() {
+    let _turn = my_turn().await;
+    let before = Series::read();
+    let world = InMemory::new();
+    world.publish("Order.placed", "1").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let consumer = Iniesta::in_memory(&world)
+        .on("Order.*", |_d: Delivery| async { Ok::<_, String>(()) })
+        .start()
+        .await
+        .unwrap();
+    wait_stats(&consumer, "the message", |s| s.succeeded == 1).await;
+    stop(consumer).await;
+    let after = Series::read();
+
+    let ages = recorded(
+        &before,
+        &after,
+        &key(names::MESSAGE_AGE_SECONDS, &[("event", "Order.*")]),
+    );
+    assert_eq!(ages.len(), 1, "one age per handler start: {ages:?}");
+    // At least the wait (a slow machine only adds to it).
+    assert!(
+        (1.2..120.0).contains(&ages[0]),
+        "the message waited 1.2 s or more: {ages:?}"
     );
 }
 

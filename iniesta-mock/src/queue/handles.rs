@@ -4,7 +4,7 @@
 //! `{message id}/{receive count}`. Both come from counters, so a run is
 //! repeatable, and a handle says which delivery of which message it names.
 
-use iniesta_core::{BackendError, ReceiptHandle, Time};
+use iniesta_core::{BackendError, ReceiptHandle};
 
 use super::options::MAX_BATCH_ENTRIES;
 use crate::codes;
@@ -21,10 +21,6 @@ pub(super) fn message_id(n: u64) -> String {
 /// The number of a message id this crate wrote (`msg-{n}`).
 pub(super) fn message_number(id: &str) -> Option<u64> {
     id.strip_prefix("msg-").and_then(parse_number)
-}
-
-pub(super) fn millis(t: Time) -> u64 {
-    u64::try_from(t.since_origin().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A decimal number as this crate writes them: digits only, no leading zero.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use iniesta_core::{BackendError, ReceiptHandle, ReceivedMessage, SystemAttributes, Time};
 
-use super::handles::{injected, message_id, millis};
+use super::handles::{injected, message_id};
 use super::options::applied_visibility;
 use super::store::{take, Gone, State, Stored};
 use super::MockQueue;
@@ -108,6 +108,7 @@ impl MockQueue {
             r.dead_letter_queue
                 .accept_dead_letters(moved, &source_arn, now);
         }
+        let clock = &self.inner.clock;
         let mut out = Vec::with_capacity(taken.len());
         // Each handle is written here, then copied into its shared text.
         let mut handle = std::mem::take(&mut st.handle_buf);
@@ -127,8 +128,9 @@ impl MockQueue {
             }
             let attributes = SystemAttributes {
                 receive_count: Some(m.receive_count),
-                sent_timestamp: Some(millis(m.sent_at)),
-                first_receive_timestamp: Some(millis(first)),
+                // In ms since the Unix epoch, as SQS stamps them.
+                sent_timestamp: Some(clock.unix_millis(m.sent_at)),
+                first_receive_timestamp: Some(clock.unix_millis(first)),
                 other,
             };
             let mut digits = itoa::Buffer::new();

@@ -86,8 +86,13 @@ fn receive_sets_system_attributes_and_hides_the_message() {
     assert_eq!(m.body, "body");
     assert_eq!(m.message_attributes, attrs(&[("iniesta_pass", "A.b")]));
     assert_eq!(m.attributes.receive_count, Some(1));
-    assert_eq!(m.attributes.sent_timestamp, Some(1234));
-    assert_eq!(m.attributes.first_receive_timestamp, Some(2234));
+    // In ms since the Unix epoch, as SQS stamps them: the virtual clock
+    // starts at 2026-01-01T00:00:00Z.
+    assert_eq!(m.attributes.sent_timestamp, Some(1_767_225_601_234));
+    assert_eq!(
+        m.attributes.first_receive_timestamp,
+        Some(1_767_225_602_234)
+    );
     assert_eq!(q.len(), 1);
     assert_eq!(q.visible_len(), 0);
     assert_eq!(q.in_flight_len(), 1);
@@ -168,4 +173,50 @@ fn queue_option_sets_the_default_visibility_timeout() {
     q.receive_now(1, None);
     clock.advance(5 * SECOND);
     assert_eq!(q.receive_now(1, None).len(), 1);
+}
+
+/// Now on the wall clock, in ms since the Unix epoch.
+fn wall_millis() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    u64::try_from(now.expect("a clock after 1970").as_millis()).expect("in range")
+}
+
+#[test]
+fn timestamps_on_a_real_clock_are_wall_clock_epoch_millis() {
+    let before = wall_millis();
+    let clock = Clock::real();
+    let q = MockQueue::new("q", &clock);
+    q.send("x", BTreeMap::new());
+    let got = q.receive_now(1, None);
+    let after = wall_millis();
+    let sent = got[0].attributes.sent_timestamp.expect("stamped");
+    let first = got[0].attributes.first_receive_timestamp.expect("stamped");
+    assert!(
+        (before..=after).contains(&sent) && (sent..=after).contains(&first),
+        "{before} <= {sent} <= {first} <= {after}"
+    );
+}
+
+#[test]
+fn timestamps_on_a_source_clock_count_from_the_wall_clock_at_its_creation() {
+    // A source already 1 h past its own origin when the clock is built:
+    // the stamps count from the wall clock at that moment, not an hour
+    // before it, and move as the source does.
+    let reading = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(3_600_000));
+    let read = reading.clone();
+    let before = wall_millis();
+    let clock = Clock::from_source(
+        move || Duration::from_millis(read.load(std::sync::atomic::Ordering::SeqCst)),
+        |_| Box::pin(futures::future::ready(())),
+    );
+    let after = wall_millis();
+    reading.fetch_add(90_000, std::sync::atomic::Ordering::SeqCst);
+    let q = MockQueue::new("q", &clock);
+    q.send("x", BTreeMap::new());
+    let sent = q.receive_now(1, None)[0].attributes.sent_timestamp;
+    let sent = sent.expect("stamped");
+    assert!(
+        (before + 90_000..=after + 90_000).contains(&sent),
+        "{sent} is 90 s after the clock was built ({before}..={after})"
+    );
 }

@@ -156,13 +156,7 @@ impl Iniesta {
             observer.push(TracingObserver::new());
         }
         if metrics {
-            let metrics_observer = MetricsObserver::for_registry(&handlers);
-            #[cfg(feature = "mock")]
-            let metrics_observer = match &in_memory {
-                Some(world) => metrics_observer.with_in_memory_clock(world),
-                None => metrics_observer,
-            };
-            observer.push(metrics_observer);
+            observer.push(MetricsObserver::for_registry(&handlers));
         }
         for o in observers {
             observer.push_boxed(o);

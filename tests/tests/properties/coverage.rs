@@ -26,9 +26,18 @@ pub enum Seen {
     Redriven,
     Crash,
     ShutdownDone,
+    RetryAfter,
+    RetryAfterHeld,
+    PermanentEvent,
+    GivenUpDeleted,
+    GivenUpReturned,
+    HandedBack,
+    PermanentDeadLettered,
+    Hung,
+    TimedOut,
 }
 
-const NAMES: [&str; 20] = [
+const NAMES: [&str; 29] = [
     "cases",
     "sub-second lock",
     "quorum backend",
@@ -49,6 +58,15 @@ const NAMES: [&str; 20] = [
     "redriven",
     "crashes",
     "shutdowns finished",
+    "retry-after failures",
+    "retry-after returns received after their delay",
+    "events failing on every delivery",
+    "given up (recorded and deleted)",
+    "given up (handed back)",
+    "later receipts handed back",
+    "permanent failures dead-lettered",
+    "hung handlers",
+    "aborted as timed out",
 ];
 
 static COUNTS: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];

@@ -15,10 +15,17 @@
 //! process (possibly with a fault; a handler may also finish after it was
 //! told to abort), let time pass (paced or in one jump, heartbeats answered
 //! at once or not), crash a process, shut one down, make the lock backend
-//! lose a key. Every step is followed by the invariant checks
-//! ([`oracles`]); after the schedule, faults stop (an operator moves what
-//! reached a dead-letter queue back) and the world is driven to quiescence
-//! to check liveness.
+//! lose a key. A handler succeeds, fails (retried after the backoff, or after
+//! a delay it asks for: around the lock and visibility timeouts, minutes,
+//! more than SQS's 12 hours), fails permanently, panics, or hangs; some
+//! events fail permanently on every delivery (a share of them per world,
+//! picked by a hash of the event). Some services delete permanent failures,
+//! the others leave them for the dead-letter queue; some have a handler
+//! timeout. Every step is followed by the invariant checks ([`oracles`],
+//! [`outcomes`]); after the schedule, faults stop (an operator moves what
+//! reached a dead-letter queue back, but for events that fail on every
+//! delivery) and the world is driven to quiescence to check liveness
+//! ([`quiesce`]).
 //!
 //! The checks, each named in its failure message:
 //! - I1: never two dispatches of one event of one service at once (unless
@@ -31,8 +38,9 @@
 //!   owner's live lock;
 //! - I4: a failed dispatch is released, never deleted, and a release
 //!   answered `Ok` really freed the lock on the backend;
-//! - I5: at quiescence every event is handled and deleted, every lock still
-//!   held is excused (a faulted call, a crashed process), none outlives its
+//! - I5: at quiescence every event is handled and deleted (or, failing on
+//!   every delivery, recorded and deleted, or left in the dead-letter queue
+//!   by its service), every lock still held is excused (a faulted call, a crashed process), none outlives its
 //!   TTL;
 //! - I6: a finished shutdown (and `Stopped`) leaves nothing running and no
 //!   lock of its own;
@@ -42,7 +50,18 @@
 //!   its message is neither received again nor moved to the dead-letter
 //!   queue;
 //! - filters: no event outside a service's filters is dispatched, or
-//!   deleted unless the service deletes such events.
+//!   deleted unless the service deletes such events;
+//! - retry-after: a failure that asks to be tried again after a delay is
+//!   released and returned with that delay (as SQS applies it), and the
+//!   queue does not show the message again before it is over;
+//! - permanent: a permanent failure is recorded before its delete where the
+//!   service deletes them (never released); elsewhere it is released and
+//!   handed back at once, the process never dispatches that SQS message
+//!   again, hands back every later receipt of it at once and never deletes
+//!   it, and an event that fails on every delivery ends in the dead-letter
+//!   queue;
+//! - timeout: a handler still running at its handler timeout has been told
+//!   to abort, and none is aborted as timed out earlier.
 //!
 //! Deterministic: the runner is seeded (`INIESTA_PROPTEST_SEED`, printed),
 //! failures shrink to a minimal world and schedule and are replayed with a
@@ -53,6 +72,9 @@ mod coverage;
 mod lock;
 mod ops;
 mod oracles;
+mod outcome_cases;
+mod outcomes;
+mod quiesce;
 mod schedule;
 mod world;
 
@@ -185,6 +207,8 @@ fn service(filters: &[&'static str], consumers: usize) -> ServiceParams {
         visibility_timeout: Duration::from_secs(30),
         max_receive_count: 5,
         delete_unmatched: false,
+        handler_timeout: None,
+        delete_permanent_failures: false,
     }
 }
 
@@ -201,6 +225,7 @@ fn world(lock_ms: u64, backend: Backend, services: Vec<ServiceParams>) -> Params
             };
             processes
         ],
+        permanent_pct: 0,
     }
 }
 

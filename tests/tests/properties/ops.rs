@@ -10,7 +10,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use iniesta_core::machine::{Action, BatchId, DispatchOutcome, Event, Input, MessageId, ReceiveId};
+use iniesta_core::machine::{AbortReason, Action, BatchId, Input, MessageId, ReceiveId};
 use iniesta_core::{
     BackendError, LockError, LockKey, LockToken, ReceiptHandle, ReceivedMessage, Time,
 };
@@ -66,6 +66,9 @@ pub enum Op {
         /// The running message this is a heartbeat's extension of (else a
         /// return).
         heartbeat: Option<MessageId>,
+        /// A return after a retry-after: the delay the queue must then keep
+        /// the message hidden for.
+        not_before: Option<Duration>,
     },
 }
 
@@ -105,11 +108,13 @@ impl fmt::Debug for Op {
                 handle,
                 timeout,
                 heartbeat,
+                not_before,
             } => {
                 write!(f, "Visibility({}/{index}, {handle}, {timeout:?}", batch.0)?;
-                match heartbeat {
-                    Some(id) => write!(f, ", heartbeat of {})", id.0),
-                    None => write!(f, ")"),
+                match (heartbeat, not_before) {
+                    (Some(id), _) => write!(f, ", heartbeat of {})", id.0),
+                    (None, Some(d)) => write!(f, ", retry after {d:?})"),
+                    (None, None) => write!(f, ")"),
                 }
             }
         }
@@ -186,7 +191,11 @@ impl World {
                     sent,
                 });
             }
-            Action::Abort { id, .. } => {
+            Action::Abort { id, reason } => {
+                if reason == AbortReason::TimedOut {
+                    self.check_timed_out(p, id)?;
+                }
+                let proc = &mut self.procs[p];
                 let generation = proc.generation;
                 if let Some(r) = proc.running.get_mut(&id) {
                     if !r.aborted {
@@ -241,11 +250,20 @@ impl World {
                 }
             }
             Action::Release { id, key, token } => {
+                if proc.owed_complete.contains(&id) {
+                    let msg = format!(
+                        "I3/permanent: {id:?} on proc {p} owes a completion record (a success, or \
+                         a permanent failure its service deletes), but its lock is released \
+                         instead"
+                    );
+                    return Err(self.violation(msg));
+                }
                 proc.owed_release.remove(&id);
                 push(proc, Op::Release { id, key, token });
             }
             Action::Delete { batch, handles } => {
                 for (index, handle) in handles.into_iter().enumerate() {
+                    self.check_given_up_delete(p, &handle)?;
                     // Only a dispatched message can owe a release or a
                     // completion record.
                     if let Some(&id) = self.procs[p].by_handle.get(&handle) {
@@ -255,8 +273,9 @@ impl World {
                         }
                         if self.procs[p].owed_complete.contains(&id) {
                             let msg = format!(
-                                "I3: {id:?} is being deleted after a successful dispatch without \
-                                 a completion record asked for: a copy would run it again"
+                                "I3: {id:?} is being deleted after a successful dispatch (or a \
+                                 permanent failure its service deletes) without a completion \
+                                 record asked for: a copy would run it again"
                             );
                             return Err(self.violation(msg));
                         }
@@ -273,22 +292,28 @@ impl World {
             }
             Action::ChangeVisibility { batch, entries } => {
                 for (index, (handle, timeout)) in entries.into_iter().enumerate() {
+                    let proc = &self.procs[p];
                     let heartbeat = proc
                         .by_handle
                         .get(&handle)
                         .copied()
                         .filter(|id| proc.running.get(id).is_some_and(|r| !r.aborted));
+                    let not_before = match heartbeat {
+                        Some(_) => None,
+                        None => self.check_return(p, &handle, timeout)?,
+                    };
                     let op = Op::Visibility {
                         batch,
                         index,
                         handle,
                         timeout,
                         heartbeat,
+                        not_before,
                     };
                     if beats && heartbeat.is_some() {
                         prompt.push(Pending { op, sent });
                     } else {
-                        push(proc, op);
+                        push(&mut self.procs[p], op);
                     }
                 }
             }
@@ -298,39 +323,6 @@ impl World {
             }
         }
         Ok(())
-    }
-
-    /// Looks at one event of process `p`; whether it was `Stopped`.
-    pub fn on_event(
-        &mut self,
-        p: usize,
-        event: Event,
-    ) -> Result<bool, proptest::test_runner::TestCaseError> {
-        match event {
-            Event::Stopped => {
-                if !self.procs[p].running.is_empty() {
-                    let msg = format!(
-                        "I6: proc {p} reported Stopped with handlers running: {:?}",
-                        self.procs[p].running.keys().collect::<Vec<_>>()
-                    );
-                    return Err(self.violation(msg));
-                }
-                Ok(true)
-            }
-            Event::Unmatched { message, .. } => {
-                saw(Seen::Unmatched);
-                let s = self.procs[p].service;
-                if self.services[s].matches(&message.event) {
-                    let msg = format!(
-                        "filters: svc{s} refused {} ({}) although its filters {:?} match it",
-                        message.event, message.sqs_message_id, self.services[s].filters
-                    );
-                    return Err(self.violation(msg));
-                }
-                Ok(false)
-            }
-            _ => Ok(false),
-        }
     }
 
     /// Answers every heartbeat call still pending, at once and successfully.
@@ -357,6 +349,7 @@ impl World {
         let s = self.procs[p].service;
         let generation = self.procs[p].generation;
         let fault = f.fault;
+        let sent = pending.sent;
         let inputs: Vec<Input> = match pending.op {
             Op::Receive { id, max } => {
                 let result = if fault == Fault::Fail {
@@ -369,6 +362,9 @@ impl World {
                         self.on_dead_lettered(s)?;
                     }
                     self.on_received(s, &got)?;
+                    if fault != Fault::Lose {
+                        self.owe_hand_backs(p, &got);
+                    }
                     if fault == Fault::Lose {
                         Err(injected("ReceiveMessage reply lost"))
                     } else {
@@ -395,6 +391,11 @@ impl World {
                 inputs
             }
             Op::Handler { id } => {
+                if self.keeps_running(p, id, fault) {
+                    let op = Op::Handler { id };
+                    self.procs[p].pending.push(Pending { op, sent });
+                    return Ok(());
+                }
                 let Some(r) = self.procs[p].running.remove(&id) else {
                     return Ok(());
                 };
@@ -405,25 +406,9 @@ impl World {
                     );
                     return Err(self.violation(msg));
                 }
-                // After an abort the handler usually stops; now and then it
-                // got to its end first.
-                let outcome = match (r.aborted, fault) {
-                    (true, Fault::None) => DispatchOutcome::Aborted,
-                    (_, Fault::None | Fault::Lose) => DispatchOutcome::Succeeded,
-                    (_, Fault::Fail) => DispatchOutcome::failed_with("injected"),
-                    (_, Fault::Panic) => DispatchOutcome::Panicked("injected panic".into()),
-                };
-                if outcome == DispatchOutcome::Succeeded {
-                    saw(if r.aborted {
-                        Seen::SucceededAfterAbort
-                    } else {
-                        Seen::Handled
-                    });
-                    self.ledger.succeeded.insert(r.ident);
-                    self.procs[p].owed_complete.insert(id);
-                } else {
-                    self.procs[p].owed_release.insert(id);
-                }
+                let outcome = self.handler_outcome(p, &r, fault);
+                note!(self, "    {}: {outcome:?}", r.ident);
+                self.on_handler_outcome(p, id, r, &outcome);
                 vec![Input::HandlerFinished { id, outcome }]
             }
             Op::Extend {
@@ -467,6 +452,9 @@ impl World {
             Op::Release { id, key, token } => {
                 let (result, faulted) = self.lock.release(&key, &token, f);
                 self.ledger.called(&token, faulted);
+                if let Some(owed) = self.procs[p].owed_return.get_mut(&id) {
+                    owed.released = true;
+                }
                 if result.is_ok() {
                     self.check_released(&key, &token)?;
                 }
@@ -507,16 +495,30 @@ impl World {
                 handle,
                 timeout,
                 heartbeat,
+                not_before,
             } => {
                 let queue = &self.services[s].queue;
-                let result = match fault {
-                    Fault::Fail => Err(injected("ChangeMessageVisibility")),
+                let (applied, result) = match fault {
+                    Fault::Fail => (false, Err(injected("ChangeMessageVisibility"))),
                     Fault::Lose => {
-                        let _ = queue.change_visibility_now(&handle, timeout);
-                        Err(injected("ChangeMessageVisibility reply lost"))
+                        let applied = queue.change_visibility_now(&handle, timeout).is_ok();
+                        let lost = injected("ChangeMessageVisibility reply lost");
+                        (applied, Err(lost))
                     }
-                    _ => queue.change_visibility_now(&handle, timeout),
+                    _ => {
+                        let r = queue.change_visibility_now(&handle, timeout);
+                        (r.is_ok(), r)
+                    }
                 };
+                let (sqs_id, _) = crate::outcomes::delivery_of(&handle);
+                let sqs_id = sqs_id.to_owned();
+                if applied {
+                    let until = self.clock.now() + iniesta_core::sqs::visibility(timeout);
+                    self.ledger.hidden.insert(sqs_id.clone(), until);
+                }
+                if let Some(delay) = not_before.filter(|_| applied) {
+                    self.returned(&sqs_id, delay);
+                }
                 // Only a fault takes the cover away: an error without one
                 // (a stale handle, a message no longer in flight) means the
                 // visibility already lapsed, which the cover exists to catch.
@@ -553,6 +555,9 @@ impl World {
                 m.receive_count()
             );
             self.check_not_covered(s, &m.sqs_message_id, m.receive_count())?;
+            self.on_receipt(&m.sqs_message_id, m.receive_count())?;
+            let until = now + self.services[s].params.visibility_timeout;
+            self.ledger.hidden.insert(m.sqs_message_id.clone(), until);
             let delivery = (m.sqs_message_id.clone(), m.receive_count());
             self.received_at
                 .insert(delivery, (now, m.receipt_handle.clone()));

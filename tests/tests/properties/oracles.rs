@@ -8,14 +8,13 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
-use iniesta_core::machine::MessageId;
+use iniesta_core::machine::{Event, MessageId};
 use iniesta_core::{LockKey, LockToken, Message, Time};
 
 use crate::coverage::{saw, Seen};
 use crate::lock::SimLock;
-use crate::ops::Op;
 use crate::schedule::DEDUPE;
-use crate::world::{note, Check, Ident, Kind, Msg, Running, World};
+use crate::world::{note, Check, Ident, Kind, Running, World};
 
 /// A dispatch the machine is responsible for (from `Dispatch` until the
 /// handler ends or the machine says `Abort`).
@@ -53,6 +52,19 @@ pub struct Ledger {
     pub tokens: HashMap<LockToken, TokenInfo>,
     /// Messages seen in a dead-letter queue.
     pub dead: HashSet<String>,
+    /// Events whose handler fails permanently on every delivery.
+    pub permanent: HashSet<Ident>,
+    /// Events given up on (a permanent failure) in a service that records
+    /// and deletes them.
+    pub given_up: HashSet<Ident>,
+    /// Messages returned after a retry-after: hidden until then, and the
+    /// delay asked for.
+    pub hidden_until: HashMap<String, (Time, Duration)>,
+    /// The latest receive count of each message.
+    pub latest_receive: HashMap<String, u32>,
+    /// Until when each message is hidden, by its latest receive or
+    /// visibility change.
+    pub hidden: HashMap<String, Time>,
 }
 
 impl Ledger {
@@ -111,6 +123,17 @@ impl Ledger {
             saw(Seen::RecordLost);
             self.told_completed.remove(ident);
         }
+    }
+
+    /// Whether a lock held by `token` is accounted for: by a running
+    /// dispatch, a call that met a fault, or a process that crashed.
+    pub fn accounted_for(&self, token: &LockToken) -> bool {
+        let running = self.active.values().flatten().any(|a| &a.token == token);
+        running
+            || self
+                .tokens
+                .get(token)
+                .is_some_and(|i| i.faulted || i.orphaned)
     }
 
     /// A lock of process `generation` still held, and not excused by a
@@ -193,6 +216,7 @@ impl World {
             );
             return Err(self.violation(msg));
         }
+        self.check_not_given_up(p, &sqs_id, message.receive_count)?;
         if let Some(t) = self.ledger.told_completed.get(&ident) {
             if now < *t + DEDUPE {
                 let msg = format!(
@@ -215,20 +239,24 @@ impl World {
         saw(Seen::Dispatch);
         let hb = self.params.lock_timeout.mul_f64(0.6);
         let span = self.procs[p].skew.true_span(hb);
-        let visibility = self.services[s].params.visibility_timeout;
         let delivery = self
             .received_at
             .get(&(sqs_id.clone(), message.receive_count));
-        let covered =
-            delivery.is_some_and(|(r, _)| now.saturating_duration_since(*r) + span < visibility);
+        // The latest delivery, hidden past the first heartbeat: by the
+        // receive, or by a visibility change since (one that kept it hidden
+        // while it waited for a slot may have shortened it).
+        let latest = self.ledger.latest_receive.get(&sqs_id) == Some(&message.receive_count);
+        let hidden = self.ledger.hidden.get(&sqs_id);
+        let covered = delivery.is_some() && latest && hidden.is_some_and(|t| now + span < *t);
         let handle = delivery.map(|(_, h)| h.clone());
+        let started = self.local(p);
         if covered {
             saw(Seen::Covered);
         }
         let proc = &mut self.procs[p];
         proc.by_token.insert(token, id);
-        if let Some(handle) = handle {
-            proc.by_handle.insert(handle, id);
+        if let Some(handle) = &handle {
+            proc.by_handle.insert(handle.clone(), id);
         }
         proc.dispatched.insert(id, ident.clone());
         proc.running.insert(
@@ -238,6 +266,9 @@ impl World {
                 sqs_id,
                 aborted: false,
                 covered,
+                handle,
+                started,
+                hung: false,
             },
         );
         Ok(())
@@ -276,6 +307,9 @@ impl World {
                 continue;
             }
             saw(Seen::DeadLettered);
+            if self.services[s].doomed.contains(&m.message_id) {
+                saw(Seen::PermanentDeadLettered);
+            }
             note!(
                 self,
                 "    {} moved to svc{s}'s dead-letter queue",
@@ -304,68 +338,11 @@ impl World {
         Ok(())
     }
 
-    /// As an operator does after an incident: moves the events in each
-    /// dead-letter queue back to their queue (as new messages; in raw
-    /// delivery that makes them new events). Whether anything moved.
-    fn redrive(&mut self) -> bool {
-        let mut moved = false;
-        for s in 0..self.services.len() {
-            while !self.services[s].dlq.is_empty() {
-                let dlq = self.services[s].dlq.clone();
-                let got = dlq.receive_now(10, Some(Duration::from_secs(3600)));
-                if got.is_empty() {
-                    break;
-                }
-                for m in got {
-                    let Some(Msg {
-                        kind: Kind::Event(ident),
-                        event,
-                        ..
-                    }) = self.msgs.get(&m.sqs_message_id)
-                    else {
-                        continue;
-                    };
-                    let (old, event) = (ident.clone(), *event);
-                    let _ = dlq.delete_now(&m.receipt_handle);
-                    let id = self.services[s]
-                        .queue
-                        .send(m.body.clone(), m.message_attributes.clone().into_map());
-                    let ident = if self.services[s].params.raw {
-                        let new = Ident {
-                            service: s,
-                            id: id.clone(),
-                        };
-                        let targets = if self.ledger.succeeded.contains(&old) {
-                            self.expected.get(&old).cloned()
-                        } else {
-                            self.expected.remove(&old)
-                        };
-                        self.expected
-                            .insert(new.clone(), targets.unwrap_or_default());
-                        new
-                    } else {
-                        old
-                    };
-                    note!(self, "  redrove {} to svc{s} as {id}", m.sqs_message_id);
-                    saw(Seen::Redriven);
-                    moved = true;
-                    self.msgs.insert(
-                        id,
-                        Msg {
-                            service: s,
-                            event,
-                            kind: Kind::Event(ident),
-                        },
-                    );
-                }
-            }
-        }
-        moved
-    }
-
     /// I2: a message is deleted only after a successful dispatch of its
-    /// event in its own service (malformed ones never; foreign ones only when
-    /// the service deletes them).
+    /// event in its own service, or a permanent failure the service deletes
+    /// (malformed ones never; foreign ones only when the service deletes
+    /// them; those of events that fail on every delivery never, when the
+    /// service leaves permanent failures for the dead-letter queue).
     pub fn check_delete(&self, sqs_id: &str) -> Check {
         let Some(m) = self.msgs.get(sqs_id) else {
             return Err(self.violation(format!("delete of unknown message {sqs_id}")));
@@ -375,6 +352,12 @@ impl World {
             Kind::Malformed => {
                 Err(self.violation(format!("I2: malformed message {sqs_id} of svc{s} deleted")))
             }
+            Kind::Event(ident) if self.services[s].doomed.contains(sqs_id) => {
+                Err(self.violation(format!(
+                    "permanent: {sqs_id} ({ident}, {}) fails on every delivery and svc{s} does                      not delete permanent failures, but it was deleted instead of reaching the                      dead-letter queue",
+                    m.event
+                )))
+            }
             Kind::Foreign if !self.services[s].params.delete_unmatched => {
                 Err(self.violation(format!(
                     "filters: svc{s} deleted {sqs_id} ({}), outside its filters, instead of \
@@ -382,7 +365,9 @@ impl World {
                     m.event
                 )))
             }
-            Kind::Event(ident) if !self.ledger.succeeded.contains(ident) => {
+            Kind::Event(ident)
+                if !self.ledger.succeeded.contains(ident) && !self.ledger.given_up.contains(ident) =>
+            {
                 let elsewhere: Vec<String> = self
                     .ledger
                     .succeeded
@@ -448,122 +433,80 @@ impl World {
         Ok(())
     }
 
-    /// Faults stop; the world runs until every event is handled and every
-    /// queue holds only what must stay, then checks I5 and I7.
-    pub fn quiesce(&mut self) -> Check {
-        note!(self, "--- faults stop ---");
-        self.beats = true;
-        self.answer_heartbeats()?;
-        let mut idle = 0;
-        for _ in 0..200_000 {
-            if self.all_done() {
-                break;
-            }
-            // Real work first; a receive only when its queue has something.
-            let pick = (0..self.procs.len()).find_map(|p| {
-                let visible = self.services[self.procs[p].service].queue.visible_len() > 0;
-                self.procs[p]
-                    .pending
-                    .iter()
-                    .position(|c| !matches!(c.op, Op::Receive { .. }) || visible)
-                    .map(|i| (p, i))
-            });
-            match pick {
-                Some((p, i)) => {
-                    idle = 0;
-                    let pending = self.procs[p].pending.remove(i);
-                    self.run_op(p, pending, crate::lock::Faults::NONE)?;
-                    self.settle()?;
-                }
-                None if self.redrive() => {}
-                None => {
-                    idle += 1;
-                    if idle > 300 {
-                        break;
-                    }
-                    self.advance(Duration::from_millis(500), true, true)?;
-                }
-            }
+    /// I6: a finished shutdown left nothing running and no lock of its own;
+    /// the process is then restarted, as a supervisor would.
+    pub fn check_shutdown(&mut self, p: usize) -> Check {
+        if !self.procs[p].consumer.is_stopped() {
+            return Ok(());
         }
-        self.check_quiescent()
-    }
-
-    fn all_done(&self) -> bool {
-        self.expected
-            .keys()
-            .all(|i| self.ledger.succeeded.contains(i))
-            && self
-                .services
-                .iter()
-                .all(|s| s.queue.len() + s.dlq.len() == s.leftovers)
-    }
-
-    /// I5 and I7 at quiescence.
-    fn check_quiescent(&mut self) -> Check {
-        let shared = self.services.len() > 1;
-        for (ident, targets) in &self.expected {
-            if self.ledger.succeeded.contains(ident) {
-                continue;
-            }
-            let msg =
-                if shared && targets.len() > 1 {
-                    format!(
-                    "I7: svc{} never handled {ident}; its publish went to {:?}, which share one \
-                     lock backend ({} dispatches)",
-                    ident.service,
-                    targets.iter().map(|s| format!("svc{s}")).collect::<Vec<_>>(),
-                    self.ledger.dispatches.get(ident).unwrap_or(&0)
-                )
-                } else {
-                    format!(
-                        "I5: {ident} was never dispatched successfully ({} dispatches)",
-                        self.ledger.dispatches.get(ident).unwrap_or(&0)
-                    )
-                };
+        let proc = &self.procs[p];
+        if !proc.running.is_empty() {
+            let msg = format!(
+                "I6: proc {p} finished shutdown with handlers running: {:?}",
+                proc.running.keys().collect::<Vec<_>>()
+            );
             return Err(self.violation(msg));
         }
-        for (s, service) in self.services.iter().enumerate() {
-            if service.queue.len() + service.dlq.len() != service.leftovers {
-                let msg = format!(
-                    "I5: {} messages left in svc{s}'s queue and {} in its dead-letter queue, {} \
-                     of them malformed or foreign",
-                    service.queue.len(),
-                    service.dlq.len(),
-                    service.leftovers
-                );
-                return Err(self.violation(msg));
-            }
+        if !proc.pending.is_empty() {
+            let msg = format!(
+                "I6: proc {p} finished shutdown with IO outstanding: {:?}",
+                proc.pending
+            );
+            return Err(self.violation(msg));
         }
-        // Every lock still held belongs to a running dispatch, to a call
-        // that met a fault, or to a process that crashed.
-        for key in &self.ledger.keys {
-            for (token, nodes) in self.lock.holders(key) {
-                let running = self
-                    .ledger
-                    .active
-                    .values()
-                    .flatten()
-                    .any(|a| a.token == token);
-                let excused = self
-                    .ledger
-                    .tokens
-                    .get(&token)
-                    .is_some_and(|i| i.faulted || i.orphaned);
-                if !(running || excused) {
+        if let Some((key, token)) = self.ledger.still_held(proc.generation, &*self.lock) {
+            let msg = format!("I6: proc {p} finished shutdown still holding {key} ({token})");
+            return Err(self.violation(msg));
+        }
+        saw(Seen::ShutdownDone);
+        note!(self, "  proc {p} stopped; restarted");
+        let (slot, service) = (proc.slot, proc.service);
+        self.procs[p] = self.fresh_proc(slot, service);
+        Ok(())
+    }
+
+    /// Looks at one event of process `p`; whether it was `Stopped`.
+    pub fn on_event(
+        &mut self,
+        p: usize,
+        event: Event,
+    ) -> Result<bool, proptest::test_runner::TestCaseError> {
+        match event {
+            Event::Stopped => {
+                if !self.procs[p].running.is_empty() {
                     let msg = format!(
-                        "I5: at quiescence {key} is still locked by {token} on {nodes} node(s), \
-                         for no running dispatch, no faulted call and no crashed process"
+                        "I6: proc {p} reported Stopped with handlers running: {:?}",
+                        self.procs[p].running.keys().collect::<Vec<_>>()
                     );
                     return Err(self.violation(msg));
                 }
+                Ok(true)
             }
+            Event::GivenUp { message, deleted } => {
+                let s = self.procs[p].service;
+                if deleted != self.services[s].params.delete_permanent_failures {
+                    let msg = format!(
+                        "permanent: proc {p} gave {} up with deleted: {deleted}, against its \
+                         service's delete_permanent_failures",
+                        message.sqs_message_id
+                    );
+                    return Err(self.violation(msg));
+                }
+                Ok(false)
+            }
+            Event::Unmatched { message, .. } => {
+                saw(Seen::Unmatched);
+                let s = self.procs[p].service;
+                if self.services[s].matches(&message.event) {
+                    let msg = format!(
+                        "filters: svc{s} refused {} ({}) although its filters {:?} match it",
+                        message.event, message.sqs_message_id, self.services[s].filters
+                    );
+                    return Err(self.violation(msg));
+                }
+                Ok(false)
+            }
+            _ => Ok(false),
         }
-        self.clock
-            .advance(self.params.lock_timeout + Duration::from_millis(1));
-        if self.lock.locked() != 0 {
-            let msg = format!("I5: {} locks outlived their TTL", self.lock.locked());
-            return Err(self.violation(msg));
-        }
-        Ok(())
     }
 }

@@ -23,19 +23,47 @@ pub const DEDUPE: Duration = Duration::from_secs(24 * 3600);
 pub const MAX_SERVICES: usize = 3;
 pub const MAX_CONSUMERS: usize = 3;
 
-/// A fault applied to one IO call (or the way a handler ends).
+/// A fault applied to one IO call (or the way a handler ends). The
+/// handler's own outcomes (`Panic` and after it) are `None` for any other
+/// call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// The call works; a handler succeeds.
     None,
-    /// The call fails and changes nothing; a handler returns an error.
+    /// The call fails and changes nothing; a handler returns an error
+    /// (retried after the backoff).
     Fail,
     /// The call is applied but its reply is lost (a delete: answered `Ok`
     /// but not applied); a handler succeeds — also after it was told to
     /// abort (it got there first).
     Lose,
-    /// A handler panics (any other call: as `None`).
+    /// A handler panics.
     Panic,
+    /// A handler fails and asks to be tried again after a delay
+    /// (`Retry::After`).
+    RetryAfter(Delay),
+    /// A handler fails permanently on this delivery (`Retry::Never`).
+    Permanent,
+    /// A handler hangs: in a service with a handler timeout it never ends
+    /// until it is aborted; elsewhere it is merely slow (this run does not
+    /// end it).
+    Hang,
+}
+
+/// The delay a handler asks for, around the timings that matter; the world
+/// turns it into a duration for the service at hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delay {
+    /// This many milliseconds (under a second: SQS rounds it up to one).
+    Ms(u16),
+    /// The lock timeout, give or take this many milliseconds.
+    Lock(i16),
+    /// The queue's visibility timeout, give or take this many milliseconds.
+    Visibility(i16),
+    /// Minutes: longer than any step of a schedule.
+    Minutes(u8),
+    /// More than SQS's 12 hours, which the consumer caps it to.
+    OverCap,
 }
 
 /// The lock backend all services share.
@@ -85,6 +113,11 @@ pub struct ServiceParams {
     pub max_receive_count: u32,
     /// Delete events outside the filters instead of leaving them.
     pub delete_unmatched: bool,
+    /// `ConsumerConfig::handler_timeout`.
+    pub handler_timeout: Option<Duration>,
+    /// `ConsumerConfig::delete_permanent_failures`: a permanent failure is
+    /// recorded and deleted instead of left for the dead-letter queue.
+    pub delete_permanent_failures: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +129,10 @@ pub struct Params {
     pub services: Vec<ServiceParams>,
     /// One per process slot (service-major order), for each slot.
     pub skews: Vec<Skew>,
+    /// The share (in percent) of events whose handler fails permanently on
+    /// every delivery (an undecodable payload), picked per event by a hash
+    /// of its identity.
+    pub permanent_pct: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -132,13 +169,37 @@ pub enum Step {
     LoseKey { nth: u8, all: bool },
 }
 
+impl Delay {
+    /// A delay from 16 random bits: 3 in 11 each sub-second-ish, around
+    /// the lock timeout, around the visibility timeout; 1 in 11 each
+    /// minutes, over the cap. Zero bits (where shrinking goes) are no
+    /// delay at all.
+    fn from_bits(x: u16) -> Delay {
+        let v = x / 11;
+        let around = || (v % 3_001) as i16 - 1_500;
+        match x % 11 {
+            0..=2 => Delay::Ms(v % 2_501),
+            3..=5 => Delay::Lock(around()),
+            6..=8 => Delay::Visibility(around()),
+            9 => Delay::Minutes(1 + (v % 20) as u8),
+            _ => Delay::OverCap,
+        }
+    }
+}
+
+/// Drawn as two numbers rather than a union of strategies: a union forks
+/// a random generator per alternative for every value, which would make
+/// generating the schedules cost more than running them.
 fn fault() -> impl Strategy<Value = Fault> {
-    prop_oneof![
-        6 => Just(Fault::None),
-        2 => Just(Fault::Fail),
-        2 => Just(Fault::Lose),
-        1 => Just(Fault::Panic),
-    ]
+    (0u8..12, any::<u16>()).prop_map(|(k, x)| match k {
+        0..=3 => Fault::None,
+        4 | 5 => Fault::Fail,
+        6 | 7 => Fault::Lose,
+        8 => Fault::Panic,
+        9 => Fault::RetryAfter(Delay::from_bits(x)),
+        10 => Fault::Permanent,
+        _ => Fault::Hang,
+    })
 }
 
 pub fn step() -> impl Strategy<Value = Step> {
@@ -182,12 +243,26 @@ fn service() -> impl Strategy<Value = ServiceParams> {
             prop_oneof![2 => Just(30u64), 1 => 1u64..=30],
             3u32..=5,
             prop_oneof![3 => Just(false), 1 => Just(true)],
+            prop_oneof![
+                2 => Just(None),
+                1 => (300u64..=20_000).prop_map(|ms| Some(Duration::from_millis(ms))),
+            ],
+            any::<bool>(),
         ),
     )
         .prop_map(
             |(
                 (raw, filters, default_handler, consumers, max_in_flight, receive_batch, conc),
-                (backoff, return_unstarted, window, vis, max_receive_count, delete_unmatched),
+                (
+                    backoff,
+                    return_unstarted,
+                    window,
+                    vis,
+                    max_receive_count,
+                    delete_unmatched,
+                    handler_timeout,
+                    delete_permanent_failures,
+                ),
             )| ServiceParams {
                 raw,
                 filters: filters.into_iter().map(|f| FILTERS[f]).collect(),
@@ -202,6 +277,8 @@ fn service() -> impl Strategy<Value = ServiceParams> {
                 visibility_timeout: Duration::from_secs(vis),
                 max_receive_count,
                 delete_unmatched,
+                handler_timeout,
+                delete_permanent_failures,
             },
         )
 }
@@ -228,14 +305,16 @@ pub fn params() -> impl Strategy<Value = Params> {
         ],
         prop_oneof![1 => proptest::collection::vec(service(), 1), 4 => proptest::collection::vec(service(), 2..=MAX_SERVICES)],
         proptest::collection::vec(skew(), MAX_SERVICES * MAX_CONSUMERS),
+        prop_oneof![2 => Just(0u8), 1 => 1u8..=50],
     )
-        .prop_map(|(lock_ms, backend, services, mut skews)| {
+        .prop_map(|(lock_ms, backend, services, mut skews, permanent_pct)| {
             skews.truncate(services.iter().map(|s| s.consumers).sum());
             Params {
                 lock_timeout: Duration::from_millis(lock_ms),
                 backend,
                 services,
                 skews,
+                permanent_pct,
             }
         })
 }

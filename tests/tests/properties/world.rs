@@ -63,6 +63,9 @@ pub struct Service {
     /// Messages that stay at the end, in the queue or its dead-letter
     /// queue: malformed ones, and foreign ones not deleted.
     pub leftovers: usize,
+    /// Messages of events that fail permanently in a service that leaves
+    /// them for the dead-letter queue: each must end there.
+    pub doomed: BTreeSet<String>,
 }
 
 impl Service {
@@ -86,6 +89,12 @@ pub struct Running {
     /// successfully, and the first came before the queue's visibility
     /// timeout ran out: the message must stay hidden.
     pub covered: bool,
+    /// Its delivery's receipt handle.
+    pub handle: Option<ReceiptHandle>,
+    /// When it started, on its process's clock.
+    pub started: Time,
+    /// It hangs: it ends only once it is aborted.
+    pub hung: bool,
 }
 
 /// One consumer process.
@@ -108,9 +117,24 @@ pub struct Proc {
     pub dispatched: HashMap<MessageId, Ident>,
     /// Failed dispatches whose release the machine owes.
     pub owed_release: BTreeSet<MessageId>,
-    /// Successful dispatches whose completion record the machine owes
-    /// before it deletes their message.
+    /// Successful dispatches (and permanent failures the service deletes)
+    /// whose completion record the machine owes before it deletes their
+    /// message.
     pub owed_complete: BTreeSet<MessageId>,
+    /// Failed dispatches whose return to the queue (a visibility change)
+    /// the machine owes: after a retry-after, and after a permanent
+    /// failure left for the dead-letter queue.
+    pub owed_return: BTreeMap<MessageId, crate::outcomes::Owed>,
+    /// The SQS ids this process gave up on (permanent failures left for
+    /// the dead-letter queue), with the latest receive of each at that
+    /// moment: never dispatched by it again, and every later receipt handed
+    /// back, never deleted.
+    pub given_up: HashMap<String, u32>,
+    /// Later receipts of those, handed to the machine: each owes its hand
+    /// back.
+    pub owed_hand_back: BTreeSet<ReceiptHandle>,
+    /// A shutdown was asked for.
+    pub shutting: bool,
 }
 
 pub struct World {
@@ -173,6 +197,7 @@ impl World {
                     filters: sp.filters.clone(),
                     params: sp.clone(),
                     leftovers: 0,
+                    doomed: BTreeSet::new(),
                 }
             })
             .collect();
@@ -251,6 +276,8 @@ impl World {
         c.shutdown_grace = Duration::from_secs(5);
         c.return_unstarted_on_shutdown = sp.return_unstarted;
         c.delete_batch_window = sp.delete_batch_window;
+        c.handler_timeout = sp.handler_timeout;
+        c.delete_permanent_failures = sp.delete_permanent_failures;
         c
     }
 
@@ -289,6 +316,10 @@ impl World {
             dispatched: HashMap::new(),
             owed_release: BTreeSet::new(),
             owed_complete: BTreeSet::new(),
+            owed_return: BTreeMap::new(),
+            given_up: HashMap::new(),
+            owed_hand_back: BTreeSet::new(),
+            shutting: false,
         }
     }
 
@@ -332,6 +363,13 @@ impl World {
             };
             let targets = targets.unwrap_or_default().to_vec();
             self.expected.entry(ident.clone()).or_insert(targets);
+            if self.fails_permanently(&ident) {
+                saw(Seen::PermanentEvent);
+                self.ledger.permanent.insert(ident.clone());
+                if !self.services[s].params.delete_permanent_failures {
+                    self.services[s].doomed.insert(id.clone());
+                }
+            }
             Kind::Event(ident)
         });
         if !matches!(kind, Kind::Event(_)) {
@@ -433,6 +471,7 @@ impl World {
             Step::Shutdown { proc } => {
                 let p = proc as usize % self.procs.len();
                 let now = self.local(p);
+                self.procs[p].shutting = true;
                 self.procs[p].consumer.shutdown(now);
             }
             Step::LoseKey { nth, all } => self.lose_key(nth as usize, all),
@@ -528,41 +567,10 @@ impl World {
                         );
                         return Err(self.violation(msg));
                     }
+                    self.check_owed(p)?;
                 }
-                return Ok(());
+                return self.check_timeouts();
             }
         }
-    }
-
-    /// I6: a finished shutdown left nothing running and no lock of its own;
-    /// the process is then restarted, as a supervisor would.
-    fn check_shutdown(&mut self, p: usize) -> Check {
-        if !self.procs[p].consumer.is_stopped() {
-            return Ok(());
-        }
-        let proc = &self.procs[p];
-        if !proc.running.is_empty() {
-            let msg = format!(
-                "I6: proc {p} finished shutdown with handlers running: {:?}",
-                proc.running.keys().collect::<Vec<_>>()
-            );
-            return Err(self.violation(msg));
-        }
-        if !proc.pending.is_empty() {
-            let msg = format!(
-                "I6: proc {p} finished shutdown with IO outstanding: {:?}",
-                proc.pending
-            );
-            return Err(self.violation(msg));
-        }
-        if let Some((key, token)) = self.ledger.still_held(proc.generation, &*self.lock) {
-            let msg = format!("I6: proc {p} finished shutdown still holding {key} ({token})");
-            return Err(self.violation(msg));
-        }
-        saw(Seen::ShutdownDone);
-        note!(self, "  proc {p} stopped; restarted");
-        let (slot, service) = (proc.slot, proc.service);
-        self.procs[p] = self.fresh_proc(slot, service);
-        Ok(())
     }
 }

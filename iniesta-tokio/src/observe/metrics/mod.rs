@@ -57,8 +57,8 @@ use self::labels::{error_kind, outcome_label, shared, EventLabels};
 pub struct MetricsObserver {
     labels: EventLabels,
     in_flight: InFlight,
-    /// Now, in ms on the scale of the queue's `SentTimestamp`.
-    sent_clock: Box<dyn Fn() -> u64 + Send + Sync>,
+    /// Now, in ms since the Unix epoch (the unit of `SentTimestamp`).
+    wall_clock: Box<dyn Fn() -> u64 + Send + Sync>,
 }
 
 impl MetricsObserver {
@@ -87,36 +87,26 @@ impl MetricsObserver {
         MetricsObserver {
             labels,
             in_flight: InFlight::default(),
-            sent_clock: Box::new(epoch_millis),
+            wall_clock: Box::new(epoch_millis),
         }
     }
 
-    /// Reads message ages against `now_millis` instead of the wall clock:
-    /// for a queue whose `SentTimestamp` is not in ms since the Unix epoch
-    /// (the in-memory queue counts from its clock's start).
-    pub fn with_sent_clock(mut self, now_millis: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
-        self.sent_clock = Box::new(now_millis);
+    /// Reads message ages against `now_millis` (now, in ms since the Unix
+    /// epoch) instead of the system clock. Only a test needs it: one whose
+    /// time is not the wall clock's, such as tokio's paused clock, on which
+    /// the in-memory queue stamps `SentTimestamp` (read it as the queue
+    /// does: `move || clock.unix_millis(clock.now())`, with `clock` the
+    /// world's, `InMemory::clock`).
+    pub fn with_wall_clock(mut self, now_millis: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.wall_clock = Box::new(now_millis);
         self
-    }
-
-    /// Reads message ages on `world`'s clock, the one its queue stamps
-    /// `SentTimestamp` with (ms since the world was built, not since the
-    /// Unix epoch). [`Iniesta::in_memory`](crate::Iniesta::in_memory) does
-    /// this for its own metrics observer.
-    #[cfg(feature = "mock")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
-    pub fn with_in_memory_clock(self, world: &crate::InMemory) -> Self {
-        let clock = world.clock().clone();
-        self.with_sent_clock(move || {
-            u64::try_from(clock.now().since_origin().as_millis()).unwrap_or(u64::MAX)
-        })
     }
 
     /// How long `message` has been in the queue, in seconds, if it says
     /// when it was sent.
     fn age_seconds(&self, message: &Message) -> Option<f64> {
         let sent = message.sent_timestamp?;
-        let waited_ms = (self.sent_clock)().saturating_sub(sent);
+        let waited_ms = (self.wall_clock)().saturating_sub(sent);
         Some(waited_ms as f64 / 1000.0)
     }
 }

@@ -12,7 +12,7 @@ use iniesta_core::{
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 
 use super::labels::{error_kind, EventLabels};
-use super::{names, MetricsObserver};
+use super::{epoch_millis, names, MetricsObserver};
 
 fn message(sqs_id: &str, event: &str, sent_ms: Option<u64>) -> SharedMessage {
     let raw = ReceivedMessage {
@@ -217,7 +217,7 @@ fn age_is_now_minus_sent_and_never_negative() {
     let future = message("m-future", "Order.placed", Some(99_000));
     let unknown = message("m-unknown", "Order.placed", None);
     let series = recorded(|| {
-        let mut o = MetricsObserver::for_routes(["Order.*"]).with_sent_clock(|| 12_500);
+        let mut o = MetricsObserver::for_routes(["Order.*"]).with_wall_clock(|| 12_500);
         for m in [&old, &future, &unknown] {
             o.on_event(&started(m));
         }
@@ -237,4 +237,21 @@ fn buckets_rise() {
             "{name}: {buckets:?}"
         );
     }
+}
+
+#[test]
+fn age_is_read_on_the_wall_clock_by_default() {
+    // Stamped as SQS does: ms since the Unix epoch, here 5 s ago.
+    let sent = epoch_millis() - 5_000;
+    let m = message("m-1", "Order.placed", Some(sent));
+    let series = recorded(|| {
+        let mut o = MetricsObserver::for_routes(["Order.*"]);
+        o.on_event(&started(&m));
+    });
+    let ages = match series.get(&format!("{}{{event=Order.*}}", names::MESSAGE_AGE_SECONDS)) {
+        Some(DebugValue::Histogram(v)) => v.iter().map(|v| v.into_inner()).collect::<Vec<_>>(),
+        other => panic!("no age histogram: {other:?}"),
+    };
+    assert_eq!(ages.len(), 1, "{ages:?}");
+    assert!((5.0..65.0).contains(&ages[0]), "{ages:?}");
 }
