@@ -67,6 +67,7 @@ fn sized(fill: char, size: usize) -> BulkEntry {
     BulkEntry::new(OutgoingMessage {
         body: fill.to_string().repeat(size),
         attributes: Default::default(),
+        ..Default::default()
     })
 }
 

@@ -9,11 +9,13 @@ fn oversized_messages_are_refused_before_sending() {
     let big = OutgoingMessage {
         body: "x".repeat(MAX_MESSAGE_BYTES + 1),
         attributes: BTreeMap::new(),
+        ..Default::default()
     };
     assert!(size_error(&big).is_some());
     let small = OutgoingMessage {
         body: "x".into(),
         attributes: BTreeMap::from([("a".into(), AttributeValue::Binary(vec![1]))]),
+        ..Default::default()
     };
     assert!(size_error(&small).is_none());
 }

@@ -79,13 +79,47 @@ pub trait Queue: Send + Sync + 'static {
     ) -> Vec<EntryResult>;
 }
 
-/// A message to publish: the text and its message attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message to publish: the text, its message attributes and, for a FIFO
+/// topic, its group and deduplication id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutgoingMessage {
     /// The message text.
     pub body: String,
     /// The message attributes.
     pub attributes: BTreeMap<String, AttributeValue>,
+    /// The message group (`MessageGroupId`). A FIFO topic requires one and
+    /// delivers the messages of one group in order; a standard topic
+    /// rejects one.
+    pub group_id: Option<String>,
+    /// The deduplication id (`MessageDeduplicationId`) of a FIFO topic:
+    /// messages with the same id within five minutes are delivered once.
+    /// `None` on a topic with content-based deduplication uses a hash of
+    /// the body.
+    pub deduplication_id: Option<String>,
+}
+
+impl OutgoingMessage {
+    /// A message with `body` and `attributes`, for a standard topic.
+    pub fn new(body: impl Into<String>, attributes: BTreeMap<String, AttributeValue>) -> Self {
+        OutgoingMessage {
+            body: body.into(),
+            attributes,
+            group_id: None,
+            deduplication_id: None,
+        }
+    }
+
+    /// The same message in FIFO group `group_id`.
+    pub fn with_group_id(mut self, group_id: impl Into<String>) -> Self {
+        self.group_id = Some(group_id.into());
+        self
+    }
+
+    /// The same message with deduplication id `id`.
+    pub fn with_deduplication_id(mut self, id: impl Into<String>) -> Self {
+        self.deduplication_id = Some(id.into());
+        self
+    }
 }
 
 /// An SNS-like topic.

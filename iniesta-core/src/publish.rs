@@ -83,7 +83,7 @@ pub fn event_message(
             AttributeValue::Number(version.to_string()),
         ),
     ]);
-    let message = OutgoingMessage { body, attributes };
+    let message = OutgoingMessage::new(body, attributes);
     let size = message_size(&message);
     if size > MAX_MESSAGE_BYTES {
         return Err(PublishError::TooLarge { size });

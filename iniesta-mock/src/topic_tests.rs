@@ -122,6 +122,7 @@ fn filter_policy_drops_non_matching_events() {
                 "other".to_string(),
                 AttributeValue::String("User.created".into()),
             )]),
+            ..Default::default()
         })
         .unwrap();
     let events: Vec<String> = users

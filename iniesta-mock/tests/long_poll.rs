@@ -108,6 +108,7 @@ fn long_poll_wakes_on_a_message_published_to_a_subscribed_topic() {
         publisher.publish_now(iniesta_core::OutgoingMessage {
             body: "hi".into(),
             attributes: BTreeMap::new(),
+            ..Default::default()
         })
     });
     let got = block_on(receive).unwrap();

@@ -195,14 +195,17 @@ async fn typed_attributes_survive_raw_delivery_and_batches_keep_order() {
     let good = OutgoingMessage {
         body: "first".into(),
         attributes: attributes.clone(),
+        ..Default::default()
     };
     let too_big = OutgoingMessage {
         body: "x".repeat(iniesta_core::publish::MAX_MESSAGE_BYTES + 1),
         attributes: attributes.clone(),
+        ..Default::default()
     };
     let second = OutgoingMessage {
         body: "second".into(),
         attributes: attributes.clone(),
+        ..Default::default()
     };
     let results = topic.publish_batch(vec![good, too_big, second]).await;
     assert_eq!(results.len(), 3);
@@ -218,6 +221,7 @@ async fn typed_attributes_survive_raw_delivery_and_batches_keep_order() {
         .publish(OutgoingMessage {
             body: "y".repeat(iniesta_core::publish::MAX_MESSAGE_BYTES + 1),
             attributes: BTreeMap::new(),
+            ..Default::default()
         })
         .await
         .is_err());

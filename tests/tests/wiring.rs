@@ -133,6 +133,7 @@ fn publish_mock(topic: &MockTopic, n: usize) {
                     "iniesta_pass".to_string(),
                     AttributeValue::String(EVENT.into()),
                 )]),
+                ..Default::default()
             })
             .expect("publish");
     }

@@ -38,6 +38,13 @@ impl Backoff {
 pub struct ConsumerConfig {
     /// How to parse messages.
     pub parse: ParseConfig,
+    /// Whether the queue is a FIFO queue. Then messages of one message
+    /// group ([`Message::group_id`](crate::Message::group_id)) are handled
+    /// one at a time, in the order received, and a message that does not
+    /// succeed sends the messages of its group received behind it back
+    /// unhandled, so that the group resumes in order. A standard queue's
+    /// group ids (fair queues) order nothing. Default `false`.
+    pub fifo: bool,
     /// Most handlers running at once: a message holds one of these slots
     /// from its lock's acquire to its completion record (or its release),
     /// the two round trips a message cannot avoid. Receiving ahead
@@ -133,6 +140,7 @@ impl ConsumerConfig {
         let lock_timeout = Duration::from_secs(10);
         ConsumerConfig {
             parse,
+            fifo: false,
             max_in_flight: 10,
             prefetch: None,
             receive_batch: 10,

@@ -23,6 +23,7 @@ pub(crate) use model::assemble;
 pub use model::{Message, Payload, SharedMessage};
 pub use parse::{parse, parse_owned, DeliveryMode, ParseConfig, ParseError};
 pub use received::{
-    ReceiptHandle, ReceivedMessage, SystemAttributes, ATTR_FIRST_RECEIVE_TIMESTAMP,
-    ATTR_RECEIVE_COUNT, ATTR_SENT_TIMESTAMP,
+    ReceiptHandle, ReceivedMessage, SystemAttributes, ATTR_DEDUPLICATION_ID,
+    ATTR_FIRST_RECEIVE_TIMESTAMP, ATTR_MESSAGE_GROUP_ID, ATTR_RECEIVE_COUNT, ATTR_SENT_TIMESTAMP,
+    ATTR_SEQUENCE_NUMBER,
 };

@@ -62,6 +62,10 @@ pub struct Message {
     pub sent_timestamp: Option<u64>,
     /// When the message was first received, in ms since the Unix epoch.
     pub first_receive_timestamp: Option<u64>,
+    /// The FIFO message group (`MessageGroupId`), when the queue gave one.
+    /// On a FIFO queue, messages of one group are handled one at a time, in
+    /// order; see [`ConsumerConfig::fifo`](crate::machine::ConsumerConfig::fifo).
+    pub group_id: Option<String>,
     /// [`body`](Self::body) as JSON or text, parsed on first use: a handler
     /// that decodes the body itself (or ignores it) does not pay for a
     /// `serde_json::Value`.
@@ -174,6 +178,7 @@ pub(crate) fn assemble(
         receive_count: system.receive_count.unwrap_or(1),
         sent_timestamp: system.sent_timestamp,
         first_receive_timestamp: system.first_receive_timestamp,
+        group_id: system.message_group_id().map(str::to_owned),
         payload: LazyPayload::default(),
     }
 }

@@ -25,6 +25,13 @@ pub const ATTR_SENT_TIMESTAMP: &str = "SentTimestamp";
 /// The SQS system attribute carrying when the message was first received
 /// (epoch ms).
 pub const ATTR_FIRST_RECEIVE_TIMESTAMP: &str = "ApproximateFirstReceiveTimestamp";
+/// The SQS system attribute naming a FIFO message's group.
+pub const ATTR_MESSAGE_GROUP_ID: &str = "MessageGroupId";
+/// The SQS system attribute carrying a FIFO message's sequence number (a
+/// decimal number of up to 128 bits, increasing within a group).
+pub const ATTR_SEQUENCE_NUMBER: &str = "SequenceNumber";
+/// The SQS system attribute carrying a FIFO message's deduplication id.
+pub const ATTR_DEDUPLICATION_ID: &str = "MessageDeduplicationId";
 
 /// The SQS system attributes of one delivery. The three the consumer reads
 /// are typed (so a queue hands them over without a string per value and the
@@ -64,6 +71,20 @@ pub struct SystemAttributes {
 }
 
 impl SystemAttributes {
+    /// `MessageGroupId`: the message group of a FIFO queue's message.
+    /// Standard queues may carry one too (fair queues), where it orders
+    /// nothing: only a consumer that knows its queue is FIFO reads it as an
+    /// ordering key.
+    pub fn message_group_id(&self) -> Option<&str> {
+        self.other.get(ATTR_MESSAGE_GROUP_ID).map(String::as_str)
+    }
+
+    /// `SequenceNumber`: a FIFO message's place in its group, as SQS wrote
+    /// it (compare by length, then text: it is an unpadded decimal).
+    pub fn sequence_number(&self) -> Option<&str> {
+        self.other.get(ATTR_SEQUENCE_NUMBER).map(String::as_str)
+    }
+
     /// Records one attribute: a known name with a numeric value goes to its
     /// typed field, anything else to [`other`](Self::other).
     pub fn insert(
