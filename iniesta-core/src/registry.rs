@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use crate::filters::{Filter, FilterError};
 use crate::handler::{
-    Delivery, FnHandler, Handler, HandlerError, HandlerFn, IntoOutcome, StateMap, StateNeed,
+    BatchFn, BatchFnHandler, BatchHandler, BatchOptions, Delivery, FnHandler, Handler,
+    HandlerError, HandlerFn, IntoOutcome, ItemFailure, OneAtATime, StateMap, StateNeed,
     SyncFnHandler,
 };
 
@@ -38,6 +39,14 @@ pub enum RegistryError {
     MissingState {
         /// The type's name.
         type_name: &'static str,
+    },
+    /// [`BatchOptions`] that cannot gather a batch (a `max_size` of 0).
+    #[error("bad batch options for {events:?}: {reason}")]
+    BadBatchOptions {
+        /// The events of the batch route.
+        events: Vec<String>,
+        /// What is wrong.
+        reason: String,
     },
 }
 
@@ -194,8 +203,11 @@ impl Routes {
 #[derive(Clone, Default)]
 pub struct HandlerRegistry {
     routes: Routes,
-    /// Indexed by [`HandlerId`].
+    /// Indexed by [`HandlerId`]. A batch route has one here too, that runs
+    /// its batch handler one delivery at a time.
     handlers: Vec<Arc<dyn Handler>>,
+    /// The batch routes, which the driver calls with gathered deliveries.
+    batches: rustc_hash::FxHashMap<HandlerId, BatchRoute>,
     /// Handed to every handler in its [`Delivery`].
     state: StateMap,
     /// The state types the registered handlers read.
@@ -207,7 +219,25 @@ impl std::fmt::Debug for HandlerRegistry {
         f.debug_struct("HandlerRegistry")
             .field("events", &self.events())
             .field("default", &self.has_default())
+            .field("batch_routes", &self.batches.len())
             .finish()
+    }
+}
+
+/// A batch route's handler and how its deliveries are gathered.
+#[derive(Clone)]
+pub struct BatchRoute {
+    /// The handler, called once per batch.
+    pub handler: Arc<dyn BatchHandler>,
+    /// The largest batch and the longest wait to fill one.
+    pub options: BatchOptions,
+}
+
+impl std::fmt::Debug for BatchRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchRoute")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
     }
 }
 
@@ -283,6 +313,96 @@ impl HandlerRegistry {
         self.add(events, FnHandler::new(f))
     }
 
+    /// Registers a batch handler for one event or a list of events, with
+    /// the default [`BatchOptions`] (batches of up to 10, gathered for up
+    /// to 100 ms): an async function of a
+    /// [`Batch<T>`](crate::handler::Batch) (the deliveries, each payload
+    /// decoded from JSON into `T`) and [`FromBatch`](crate::handler::FromBatch)
+    /// extractors such as [`State<S>`](crate::handler::State), returning a
+    /// [`BatchOutcome`](crate::handler::BatchOutcome) (an outcome per
+    /// delivery), `()`, or a `Result` of either.
+    ///
+    /// Each delivery is still locked, deduplicated and settled on its own;
+    /// the successes are completed and deleted, the failures released and
+    /// retried. A panic fails every delivery of the batch. Tower layers and
+    /// the per-message tracing span do not go around a batch call (it has
+    /// no one message); the consumer's events still log each delivery.
+    ///
+    /// ```
+    /// use iniesta_core::handler::{Batch, BatchOutcome, DeliveryBuilder, HandlerError, Retry};
+    /// use iniesta_core::HandlerRegistry;
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Order { id: u64 }
+    ///
+    /// let mut handlers = HandlerRegistry::new();
+    /// handlers
+    ///     .on_batch("OrderPlaced.orders", |batch: Batch<Order>| async move {
+    ///         let mut outcome = BatchOutcome::all_ok();
+    ///         for item in &batch {
+    ///             if item.payload.id == 0 {
+    ///                 outcome.fail(item, HandlerError::permanent("order 0 does not exist"));
+    ///             }
+    ///         }
+    ///         outcome
+    ///     })
+    ///     .unwrap();
+    ///
+    /// let deliveries = [1, 0, 2].map(|id| {
+    ///     DeliveryBuilder::new("OrderPlaced.orders").json(&Order { id }).unwrap().build()
+    /// });
+    /// let results = futures::executor::block_on(handlers.run_batch(deliveries.to_vec()));
+    /// assert!(results[0].is_ok() && results[2].is_ok());
+    /// assert_eq!(results[1].as_ref().unwrap_err().retry(), Retry::Never);
+    /// ```
+    pub fn on_batch<F, T, Args>(
+        &mut self,
+        events: impl Events,
+        f: F,
+    ) -> Result<&mut Self, RegistryError>
+    where
+        F: BatchFn<T, Args>,
+        T: Send + 'static,
+        Args: 'static,
+    {
+        self.on_batch_with(events, BatchOptions::default(), f)
+    }
+
+    /// [`on_batch`](Self::on_batch) with the largest batch and the longest
+    /// wait to fill one given: see [`BatchOptions`].
+    pub fn on_batch_with<F, T, Args>(
+        &mut self,
+        events: impl Events,
+        options: BatchOptions,
+        f: F,
+    ) -> Result<&mut Self, RegistryError>
+    where
+        F: BatchFn<T, Args>,
+        T: Send + 'static,
+        Args: 'static,
+    {
+        self.add_batch(events, options, BatchFnHandler::new(f))
+    }
+
+    /// Registers a [`BatchHandler`] for one event or a list of events.
+    pub fn add_batch(
+        &mut self,
+        events: impl Events,
+        options: BatchOptions,
+        handler: impl BatchHandler,
+    ) -> Result<&mut Self, RegistryError> {
+        let events = events.into_events();
+        if let Some(reason) = options.problem() {
+            return Err(RegistryError::BadBatchOptions { events, reason });
+        }
+        let id = self.next_id();
+        self.routes.add(&events, id)?;
+        let handler: Arc<dyn BatchHandler> = Arc::new(handler);
+        self.push(Arc::new(OneAtATime(handler.clone())));
+        self.batches.insert(id, BatchRoute { handler, options });
+        Ok(self)
+    }
+
     /// Registers a synchronous function of the [`Delivery`] for one event
     /// or a list of events. It runs on the consumer's executor: keep it
     /// short and non-blocking.
@@ -353,6 +473,61 @@ impl HandlerRegistry {
             .await
     }
 
+    /// Runs the batch handlers `deliveries` route to, with this registry's
+    /// state, as a consumer would (deliveries of one route together, in
+    /// batches of at most its `max_size`), and gives each delivery's
+    /// outcome, in order: how to test a batch handler without a consumer.
+    /// A delivery whose event has no batch handler fails. A panic is not
+    /// caught.
+    pub async fn run_batch(&self, deliveries: Vec<Delivery>) -> Vec<Result<(), ItemFailure>> {
+        let n = deliveries.len();
+        let mut results: Vec<Option<Result<(), ItemFailure>>> = vec![None; n];
+        // The deliveries of each batch route, by their place in the list.
+        let mut groups: Vec<(HandlerId, Vec<(usize, Delivery)>)> = Vec::new();
+        for (i, d) in deliveries.into_iter().enumerate() {
+            let event = &d.message.event;
+            match self.routes.lookup(event) {
+                Some((id, _)) if self.batches.contains_key(&id) => {
+                    match groups.iter_mut().find(|(g, _)| *g == id) {
+                        Some((_, members)) => members.push((i, d)),
+                        None => groups.push((id, vec![(i, d)])),
+                    }
+                }
+                Some(_) => {
+                    let text = format!("event {event:?} has no batch handler (test it with run)");
+                    results[i] = Some(Err(ItemFailure::retried(text)));
+                }
+                None => {
+                    let text = format!("no handler for event {event:?}");
+                    results[i] = Some(Err(ItemFailure::retried(text)));
+                }
+            }
+        }
+        for (id, members) in groups {
+            let route = &self.batches[&id];
+            for chunk in members.chunks(route.options.max_size.max(1)) {
+                let batch = chunk
+                    .iter()
+                    .map(|(_, d)| d.clone().with_state(self.state.clone()))
+                    .collect();
+                let answers = route.handler.handle_batch(batch).await;
+                let answers = crate::handler::fit_results(answers, chunk.len());
+                for ((i, _), result) in chunk.iter().zip(answers) {
+                    results[*i] = Some(result);
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every delivery has a result"))
+            .collect()
+    }
+
+    /// The batch route `id` names, if it is one.
+    pub fn batch(&self, id: HandlerId) -> Option<&BatchRoute> {
+        self.batches.get(&id)
+    }
+
     /// The routes alone, as the state machine gets them.
     pub fn routes(&self) -> &Routes {
         &self.routes
@@ -384,11 +559,14 @@ impl HandlerRegistry {
 
     /// The same routes, each handler (the default too) replaced by
     /// `wrap(handler)`: how a layer (tracing, a timeout, …) goes around every
-    /// route at once. The [`HandlerId`]s and the state stay the same.
+    /// route at once. The [`HandlerId`]s and the state stay the same, and so
+    /// do the batch routes' batch handlers (a layer over one delivery does
+    /// not fit a call for many).
     pub fn map_handlers(&self, wrap: impl Fn(&Arc<dyn Handler>) -> Arc<dyn Handler>) -> Self {
         HandlerRegistry {
             routes: self.routes.clone(),
             handlers: self.handlers.iter().map(wrap).collect(),
+            batches: self.batches.clone(),
             state: self.state.clone(),
             needs: self.needs.clone(),
         }

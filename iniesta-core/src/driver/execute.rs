@@ -8,7 +8,7 @@ use futures::FutureExt;
 
 use super::*;
 use crate::handler::Delivery;
-use crate::machine::{AbortReason, Action, BatchId, DispatchOutcome};
+use crate::machine::{Action, BatchId, DispatchOutcome};
 use crate::ports::{AcquireOutcome, BackendError, EntryResult, LockError};
 
 /// What one IO future answers: one input (single calls), or a batch call's
@@ -193,14 +193,17 @@ where
             } => {
                 let delivery =
                     Delivery::new(message, token).with_state(self.handlers.state_map().clone());
-                self.dispatch(id, handler, delivery)
+                if self.handlers.batch(handler).is_some() {
+                    self.gather(id, handler, delivery)
+                } else {
+                    self.dispatch(id, handler, delivery)
+                }
             }
             Action::Abort { id, reason } => {
-                if let Some((handle, lock_lost)) = self.running.get(&id) {
-                    if matches!(reason, AbortReason::LockExpired | AbortReason::LockLost) {
-                        lock_lost.fire();
-                    }
-                    handle.abort();
+                if let Some(run) = self.running.get(&id) {
+                    Self::abort_running(run, reason);
+                } else {
+                    self.abort_gathered(id, reason);
                 }
             }
             Action::Extend {
@@ -258,7 +261,12 @@ where
     }
 
     /// Spawns the handler `handler` names on `delivery`.
-    fn dispatch(&mut self, id: MessageId, handler: crate::HandlerId, delivery: Delivery) {
+    pub(super) fn dispatch(
+        &mut self,
+        id: MessageId,
+        handler: crate::HandlerId,
+        delivery: Delivery,
+    ) {
         let Some(handler) = self.handlers.handler(handler).cloned() else {
             // The machine routed with another registry than this one.
             let outcome = DispatchOutcome::failed_with(format!(
@@ -269,8 +277,12 @@ where
             return;
         };
         let (handle, reg) = AbortHandle::new_pair();
-        self.running
-            .insert(id, (handle, delivery.lock_lost.clone()));
+        let run = Running {
+            handle,
+            lock_lost: delivery.lock_lost.clone(),
+            batch: None,
+        };
+        self.running.insert(id, run);
         let inbox = self.inbox.clone();
         self.runtime.spawn(async move {
             // The call itself inside the guarded future too: a handler may
@@ -288,7 +300,7 @@ where
     }
 }
 
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+pub(super) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {

@@ -4,7 +4,9 @@
 //! names them, by [`HandlerId`](crate::HandlerId)) and one task's worth of
 //! IO futures (receives, lock calls, deletes), which it polls itself;
 //! handlers are spawned on the runtime so they run in parallel and a panic
-//! stays inside its task. The only things it needs from a runtime are in
+//! stays inside its task. A dispatch of a batch route is gathered with
+//! others of its route into one call of its batch handler (see `gather`).
+//! The only things it needs from a runtime are in
 //! [`Runtime`]: spawn, sleep and a monotonic clock. `iniesta-tokio`
 //! implements it for tokio; tests implement it for other executors.
 
@@ -24,9 +26,11 @@ use crate::stats::Stats;
 use crate::time::Time;
 
 mod execute;
+mod gather;
 mod inbox;
 
 use execute::Answer;
+use gather::{Gathering, Running};
 use inbox::Inbox;
 
 /// What the driver needs from an async runtime.
@@ -96,7 +100,10 @@ pub struct Driver<Q: ?Sized, L: ?Sized, R> {
     /// as each key is decided.
     inbox: Arc<Inbox>,
     /// Handlers running: how to stop each, and its lock-lost signal.
-    running: IdMap<MessageId, (AbortHandle, LockLost)>,
+    running: IdMap<MessageId, Running>,
+    /// Batch routes' dispatches waiting for their call, a few routes at
+    /// most.
+    gathering: Vec<Gathering>,
     /// Receives out, to cancel on shutdown.
     receiving: IdMap<ReceiveId, AbortHandle>,
 }
@@ -108,6 +115,7 @@ impl<Q: ?Sized, L: ?Sized, R> std::fmt::Debug for Driver<Q, L, R> {
             .field("handlers", &self.handlers)
             .field("io", &self.io.len())
             .field("running", &self.running.len())
+            .field("gathering", &self.gathering.len())
             .field("receiving", &self.receiving.len())
             .finish()
     }
@@ -139,6 +147,7 @@ where
             io: FuturesUnordered::new(),
             inbox: Arc::new(Inbox::default()),
             running: IdMap::default(),
+            gathering: Vec::new(),
             receiving: IdMap::default(),
         }
     }
@@ -159,6 +168,9 @@ where
         let mut shutdown = Box::pin(shutdown.fuse());
         let mut shutdown_seen = false;
         let mut sleep: Option<(Time, BoxFuture<'static, ()>)> = None;
+        // The earliest end of a batch route's wait to fill a batch.
+        let mut gather_sleep: Option<(Time, BoxFuture<'static, ()>)> = None;
+        let mut gather_fired: Option<Time> = None;
         // Reused from round to round.
         let mut inputs: Vec<Input> = Vec::new();
 
@@ -175,6 +187,22 @@ where
             }
             while let Some(action) = self.consumer.poll_action() {
                 self.execute(action);
+            }
+            // Batches due run after every dispatch of the round, so a wait
+            // of zero gathers what was dispatched together. The instant a
+            // timer fired counts as passed even if the runtime's clock lags.
+            let fired_at = gather_fired.take();
+            if self.gathering.is_empty() {
+                gather_sleep = None;
+            } else {
+                let now = self.runtime.now().max(fired_at.unwrap_or(Time::ZERO));
+                match self.launch_due(now) {
+                    Some(t) if gather_sleep.as_ref().map(|(at, _)| *at) != Some(t) => {
+                        gather_sleep = Some((t, self.runtime.sleep_until(t)));
+                    }
+                    None => gather_sleep = None,
+                    _ => {}
+                }
             }
             while let Some(event) = self.consumer.poll_event() {
                 stats.record(&event);
@@ -205,7 +233,12 @@ where
                     Some((_, s)) => s.as_mut().poll(cx).is_ready(),
                     None => false,
                 };
-                if inputs.is_empty() && !fired && !shutdown_now {
+                if let Some((at, s)) = &mut gather_sleep {
+                    if s.as_mut().poll(cx).is_ready() {
+                        gather_fired = Some(*at);
+                    }
+                }
+                if inputs.is_empty() && !fired && !shutdown_now && gather_fired.is_none() {
                     Poll::Pending
                 } else {
                     Poll::Ready(fired)
@@ -230,6 +263,10 @@ where
             }
             if timer_fired {
                 sleep = None;
+            }
+            if gather_fired.is_some() {
+                // A finished sleep is never polled again.
+                gather_sleep = None;
             }
             self.consumer.handle_timeout(now);
         }

@@ -33,6 +33,12 @@
 //!
 //! [`DeliveryBuilder`] and [`HandlerRegistry::run`](crate::HandlerRegistry::run)
 //! test a handler without a consumer.
+//!
+//! A batch handler ([`HandlerRegistry::on_batch`](crate::HandlerRegistry::on_batch))
+//! gets up to N deliveries of a route at once, as a [`Batch`], and answers
+//! a [`BatchOutcome`]: an outcome per delivery.
+//! [`HandlerRegistry::run_batch`](crate::HandlerRegistry::run_batch) tests
+//! one.
 
 use async_trait::async_trait;
 
@@ -40,6 +46,8 @@ use crate::lock_lost::LockLost;
 use crate::message::SharedMessage;
 use crate::ports::LockToken;
 
+mod batch;
+mod batch_fn;
 mod error;
 pub mod extract;
 mod func;
@@ -49,6 +57,11 @@ mod testing;
 #[cfg(feature = "tower")]
 pub mod tower;
 
+pub use batch::{
+    Batch, BatchItem, BatchOptions, BatchOutcome, IntoBatchOutcome, ItemFailure, ItemRef,
+};
+pub(crate) use batch_fn::OneAtATime;
+pub use batch_fn::{fit_results, BatchFn, BatchFnHandler, BatchHandler, FromBatch};
 pub use error::{BoxError, ErrorChain, HandlerError, Retry};
 pub use extract::{DecodeError, FromDelivery, Json, Key, MissingState, ReceiveCount, State};
 pub use func::{CallFuture, FnHandler, HandlerFn, SyncFnHandler};

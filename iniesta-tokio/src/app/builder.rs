@@ -8,7 +8,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 #[cfg(feature = "tower")]
 use iniesta_core::handler::tower::{HandlerService, Layer, Service};
-use iniesta_core::handler::HandlerFn;
+use iniesta_core::handler::{BatchFn, BatchHandler, BatchOptions, HandlerFn};
 use iniesta_core::registry::Events;
 use iniesta_core::settings::Settings;
 use iniesta_core::{
@@ -218,6 +218,84 @@ impl Iniesta {
         Args: 'static,
     {
         if let Err(e) = self.handlers.on(events, f) {
+            self.registration_error.get_or_insert(e);
+        }
+        self
+    }
+
+    /// Registers a batch handler for one event or a list of events, with
+    /// the default [`BatchOptions`] (up to 10 deliveries, gathered for up
+    /// to 100 ms): an async function of a
+    /// [`Batch<T>`](iniesta_core::handler::Batch) and extractors such as
+    /// [`State<S>`](iniesta_core::handler::State), returning a
+    /// [`BatchOutcome`](iniesta_core::handler::BatchOutcome). Each delivery
+    /// is still locked and settled on its own: the successes are deleted,
+    /// the failures retried. See
+    /// [`HandlerRegistry::on_batch`](iniesta_core::HandlerRegistry::on_batch).
+    ///
+    /// ```
+    /// use iniesta_core::handler::{Batch, BatchOutcome};
+    /// use iniesta_tokio::{InMemory, Iniesta};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct UserCreated { id: u64 }
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let world = InMemory::new();
+    /// let consumer = Iniesta::in_memory(&world)
+    ///     .on_batch("UserCreated.users", |users: Batch<UserCreated>| async move {
+    ///         let ids: Vec<u64> = users.payloads().map(|u| u.id).collect();
+    ///         println!("welcome {ids:?}");
+    ///         BatchOutcome::all_ok()
+    ///     })
+    ///     .start()
+    ///     .await?;
+    ///
+    /// world.publish("UserCreated.users", r#"{"id": 7}"#).await?;
+    /// world.publish("UserCreated.users", r#"{"id": 8}"#).await?;
+    /// consumer.watch_stats().wait_for(|s| s.deleted == 2).await?;
+    /// consumer.shutdown_and_wait().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn on_batch<F, T, Args>(self, events: impl Events, f: F) -> Self
+    where
+        F: BatchFn<T, Args>,
+        T: Send + 'static,
+        Args: 'static,
+    {
+        self.on_batch_with(events, BatchOptions::default(), f)
+    }
+
+    /// [`on_batch`](Self::on_batch) with the largest batch and the longest
+    /// wait to fill one given. A batch never holds more deliveries than
+    /// `max_in_flight` (`INIESTA_MAX_IN_FLIGHT`): each holds its own slot.
+    pub fn on_batch_with<F, T, Args>(
+        mut self,
+        events: impl Events,
+        options: BatchOptions,
+        f: F,
+    ) -> Self
+    where
+        F: BatchFn<T, Args>,
+        T: Send + 'static,
+        Args: 'static,
+    {
+        if let Err(e) = self.handlers.on_batch_with(events, options, f) {
+            self.registration_error.get_or_insert(e);
+        }
+        self
+    }
+
+    /// Registers a [`BatchHandler`] for one event or a list of events.
+    pub fn batch_handler(
+        mut self,
+        events: impl Events,
+        options: BatchOptions,
+        handler: impl BatchHandler,
+    ) -> Self {
+        if let Err(e) = self.handlers.add_batch(events, options, handler) {
             self.registration_error.get_or_insert(e);
         }
         self
