@@ -64,6 +64,10 @@ pub enum AwsError {
     /// limit).
     #[error(transparent)]
     Publish(#[from] PublishError),
+    /// A message lacks the FIFO message group its topic needs, or carries
+    /// an id SNS would refuse; found before any call.
+    #[error(transparent)]
+    Fifo(#[from] crate::fifo::FifoError),
     /// An argument this crate cannot use.
     #[error("{0}")]
     Invalid(String),

@@ -54,6 +54,7 @@
 mod batch;
 pub mod clients;
 pub mod error;
+pub mod fifo;
 pub mod policy;
 pub mod provision;
 pub mod publish_batch;
@@ -64,6 +65,7 @@ pub mod verify;
 
 pub use clients::{AwsClients, AwsEndpoints};
 pub use error::AwsError;
+pub use fifo::{is_fifo_name, FifoError};
 pub use policy::{evaluate_queue_policy, queue_policy_json, PolicyVerdict};
 pub use provision::{provision, ProvisionRequest, Provisioned, TopicRef};
 pub use publish_batch::{BulkEntry, BulkFailure, BulkPublisher, BulkResult, BulkRetry};

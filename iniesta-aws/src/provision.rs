@@ -13,6 +13,16 @@
 //! there (case-sensitive): provision puts the topic's statement first with
 //! that spelling, and repairs a policy that IAM accepts but that check does
 //! not (the statement second, or spelled `sqs:SendMessage`).
+//!
+//! A topic whose name ends in `.fifo` is made a FIFO topic with
+//! content-based deduplication (so that a publisher need not give
+//! deduplication ids), and then the queue must be FIFO too (its name ends in
+//! `.fifo`): it is made with `FifoQueue` and content-based deduplication
+//! (for messages sent to it directly without an id), and its dead-letter
+//! queue is FIFO as SQS requires, named `{stem}-dlq.fifo`. A standard topic
+//! takes a standard queue. Mixing the kinds is refused before any call: SNS
+//! delivers nothing from a standard topic to a FIFO queue, and a standard
+//! queue would lose a FIFO topic's order.
 
 use std::time::Duration;
 
@@ -21,6 +31,7 @@ use iniesta_core::FilterPolicy;
 
 use crate::clients::AwsClients;
 use crate::error::{backend_error, has_code, AwsError, SNS_NOT_FOUND, SQS_NO_QUEUE};
+use crate::fifo::{is_fifo_name, FIFO_SUFFIX};
 use crate::policy::{evaluate_queue_policy, merge_send_statement, PolicyVerdict};
 use crate::verify::{find_subscription, subscription_attributes};
 
@@ -53,9 +64,9 @@ pub struct ProvisionRequest {
     /// The queue's visibility timeout, rounded up to whole seconds and at
     /// most 12 hours; `None` leaves it as it is (30 s for a new queue).
     pub visibility_timeout: Option<Duration>,
-    /// Give the queue a dead-letter queue `{queue_name}-dlq` that takes a
-    /// message after this many receives; `None` leaves the redrive policy as
-    /// it is.
+    /// Give the queue a dead-letter queue `{queue_name}-dlq` (for a FIFO
+    /// queue `{stem}-dlq.fifo`) that takes a message after this many
+    /// receives; `None` leaves the redrive policy as it is.
     pub dead_letter_after: Option<u32>,
 }
 
@@ -92,11 +103,14 @@ pub struct Provisioned {
     pub subscription_arn: String,
     /// The dead-letter queue's ARN, when one was requested.
     pub dead_letter_queue_arn: Option<String>,
+    /// Whether the topic and the queue (and the dead-letter queue) are FIFO.
+    pub fifo: bool,
 }
 
 /// Creates or updates the topic, the queue (with its policy and, if asked,
 /// its dead-letter queue) and the subscription with its filter policy and
-/// delivery mode. Idempotent.
+/// delivery mode, all FIFO when the topic's name ends in `.fifo` (see the
+/// [module](self)). Idempotent.
 pub async fn provision(
     clients: &AwsClients,
     request: &ProvisionRequest,
@@ -107,7 +121,19 @@ pub async fn provision(
                 .into(),
         ));
     }
-    let topic_arn = ensure_topic(&clients.sns, &request.topic).await?;
+    let fifo = fifo_kind(&request.topic, &request.queue_name)?;
+    let topic_arn = ensure_topic(&clients.sns, &request.topic, fifo).await?;
+    let create_attrs = if fifo {
+        vec![
+            (QueueAttributeName::FifoQueue, "true".to_owned()),
+            (
+                QueueAttributeName::ContentBasedDeduplication,
+                "true".to_owned(),
+            ),
+        ]
+    } else {
+        Vec::new()
+    };
 
     let mut dead_letter_queue_arn = None;
     let mut queue_attrs = Vec::new();
@@ -118,8 +144,9 @@ pub async fn provision(
         queue_attrs.push((QueueAttributeName::VisibilityTimeout, secs.to_string()));
     }
     if let Some(max_receives) = request.dead_letter_after {
-        let dlq_name = format!("{}-dlq", request.queue_name);
-        let (_, dlq_arn, _) = ensure_queue(&clients.sqs, &dlq_name, Vec::new()).await?;
+        let dlq_name = dead_letter_queue_name(&request.queue_name);
+        let (_, dlq_arn, _) =
+            ensure_queue(&clients.sqs, &dlq_name, Vec::new(), create_attrs.clone()).await?;
         let redrive = serde_json::json!({
             "deadLetterTargetArn": dlq_arn,
             "maxReceiveCount": max_receives.max(1),
@@ -128,7 +155,7 @@ pub async fn provision(
         dead_letter_queue_arn = Some(dlq_arn);
     }
     let (queue_url, queue_arn, policy) =
-        ensure_queue(&clients.sqs, &request.queue_name, queue_attrs).await?;
+        ensure_queue(&clients.sqs, &request.queue_name, queue_attrs, create_attrs).await?;
 
     if let Some(merged) = queue_policy_to_write(policy.as_deref(), &queue_arn, &topic_arn) {
         tracing::debug!(queue = %queue_url, "sqs:SetQueueAttributes Policy");
@@ -149,7 +176,38 @@ pub async fn provision(
         queue_arn,
         subscription_arn,
         dead_letter_queue_arn,
+        fifo,
     })
+}
+
+/// Whether to provision FIFO resources: the topic's name ends in `.fifo`.
+/// The queue must then be FIFO too, and standard otherwise; the error says
+/// which name to change.
+fn fifo_kind(topic: &TopicRef, queue_name: &str) -> Result<bool, AwsError> {
+    let (TopicRef::Name(t) | TopicRef::Arn(t)) = topic;
+    match (is_fifo_name(t), is_fifo_name(queue_name)) {
+        (true, false) => Err(AwsError::Invalid(format!(
+            "topic {t} is a FIFO topic, so its queue must be a FIFO queue, whose name ends in \
+             .fifo: set INIESTA_SQS_QUEUE_NAME to {queue_name}.fifo (or end the queue name \
+             template in .fifo)"
+        ))),
+        (false, true) => Err(AwsError::Invalid(format!(
+            "queue {queue_name} is a FIFO queue, but topic {t} is a standard topic and SNS \
+             delivers nothing from a standard topic to a FIFO queue: use a topic whose name \
+             ends in .fifo, or a queue name without .fifo"
+        ))),
+        (fifo, _) => Ok(fifo),
+    }
+}
+
+/// The dead-letter queue of `queue_name`: `{queue_name}-dlq`, or for a FIFO
+/// queue `{stem}-dlq.fifo` (a FIFO queue's dead-letter queue is FIFO, and
+/// its name must end in `.fifo`).
+pub(crate) fn dead_letter_queue_name(queue_name: &str) -> String {
+    match queue_name.strip_suffix(FIFO_SUFFIX) {
+        Some(stem) => format!("{stem}-dlq{FIFO_SUFFIX}"),
+        None => format!("{queue_name}-dlq"),
+    }
 }
 
 /// The queue policy to write, or `None` when `current` already lets the
@@ -200,7 +258,59 @@ fn first_statement_allows_send(policy: &str) -> bool {
 /// The action as the original Python Iniesta's permission check spells it.
 const ORIGINAL_SEND_ACTION: &str = "SQS:SendMessage";
 
-async fn ensure_topic(sns: &aws_sdk_sns::Client, topic: &TopicRef) -> Result<String, AwsError> {
+/// Finds or creates the topic (FIFO when `fifo`, with content-based
+/// deduplication turned on); returns its ARN.
+async fn ensure_topic(
+    sns: &aws_sdk_sns::Client,
+    topic: &TopicRef,
+    fifo: bool,
+) -> Result<String, AwsError> {
+    let arn = find_or_create_topic(sns, topic, fifo).await?;
+    if fifo {
+        ensure_content_based_deduplication(sns, &arn).await?;
+    }
+    Ok(arn)
+}
+
+/// Turns on a FIFO topic's `ContentBasedDeduplication` unless it is on, so
+/// that a message published without a deduplication id is accepted (SNS
+/// refuses it otherwise).
+async fn ensure_content_based_deduplication(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+) -> Result<(), AwsError> {
+    tracing::debug!(topic = topic_arn, "sns:GetTopicAttributes");
+    let out = sns
+        .get_topic_attributes()
+        .topic_arn(topic_arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::call("sns:GetTopicAttributes", backend_error(&e)))?;
+    let on = out
+        .attributes()
+        .and_then(|a| a.get("ContentBasedDeduplication"))
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if !on {
+        tracing::debug!(
+            topic = topic_arn,
+            "sns:SetTopicAttributes ContentBasedDeduplication"
+        );
+        sns.set_topic_attributes()
+            .topic_arn(topic_arn)
+            .attribute_name("ContentBasedDeduplication")
+            .attribute_value("true")
+            .send()
+            .await
+            .map_err(|e| AwsError::call("sns:SetTopicAttributes", backend_error(&e)))?;
+    }
+    Ok(())
+}
+
+async fn find_or_create_topic(
+    sns: &aws_sdk_sns::Client,
+    topic: &TopicRef,
+    fifo: bool,
+) -> Result<String, AwsError> {
     let name = match topic {
         TopicRef::Name(name) => name.as_str(),
         TopicRef::Arn(arn) => {
@@ -222,10 +332,14 @@ async fn ensure_topic(sns: &aws_sdk_sns::Client, topic: &TopicRef) -> Result<Str
             "cannot tell a topic name from {topic:?}"
         )));
     }
-    tracing::debug!(topic = name, "sns:CreateTopic");
+    tracing::debug!(topic = name, fifo, "sns:CreateTopic");
+    // Only `FifoTopic`: CreateTopic of an existing topic fails when an
+    // attribute given differs from the topic's, and the deduplication is
+    // set apart, when it is off.
     let out = sns
         .create_topic()
         .name(name)
+        .set_attributes(fifo.then(|| [("FifoTopic".to_owned(), "true".to_owned())].into()))
         .send()
         .await
         .map_err(|e| AwsError::call("sns:CreateTopic", backend_error(&e)))?;
@@ -247,12 +361,14 @@ async fn ensure_topic(sns: &aws_sdk_sns::Client, topic: &TopicRef) -> Result<Str
     Ok(created)
 }
 
-/// Finds or creates the queue and sets `attrs` on it; returns its URL, ARN
-/// and current policy.
+/// Finds or creates the queue and sets `attrs` on it, creating it with
+/// `create_attrs` too (the ones SQS sets only at creation, like
+/// `FifoQueue`); returns its URL, ARN and current policy.
 async fn ensure_queue(
     sqs: &aws_sdk_sqs::Client,
     name: &str,
     attrs: Vec<(QueueAttributeName, String)>,
+    create_attrs: Vec<(QueueAttributeName, String)>,
 ) -> Result<(String, String, Option<String>), AwsError> {
     tracing::debug!(queue = name, "sqs:GetQueueUrl");
     let url = match sqs.get_queue_url().queue_name(name).send().await {
@@ -278,7 +394,7 @@ async fn ensure_queue(
             let out = sqs
                 .create_queue()
                 .queue_name(name)
-                .set_attributes(Some(attrs.into_iter().collect()))
+                .set_attributes(Some(attrs.into_iter().chain(create_attrs).collect()))
                 .send()
                 .await
                 .map_err(|e| AwsError::call("sqs:CreateQueue", backend_error(&e)))?;

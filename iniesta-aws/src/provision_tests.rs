@@ -149,3 +149,31 @@ fn the_original_check_reads_only_the_first_statement_and_is_case_sensitive() {
         assert!(!first_statement_allows_send(&refused), "{refused}");
     }
 }
+
+#[test]
+fn a_fifo_topic_takes_a_fifo_queue_and_a_standard_one_a_standard_queue() {
+    let fifo = TopicRef::Arn("arn:aws:sns:us-east-1:123456789012:orders.fifo".into());
+    let standard = TopicRef::Name("orders".into());
+    assert_eq!(fifo_kind(&fifo, "q.fifo"), Ok(true));
+    assert_eq!(fifo_kind(&standard, "q"), Ok(false));
+
+    let e = fifo_kind(&fifo, "iniesta-dev-users")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is a FIFO topic"), "{e}");
+    assert!(
+        e.contains("set INIESTA_SQS_QUEUE_NAME to iniesta-dev-users.fifo"),
+        "{e}"
+    );
+    let e = fifo_kind(&standard, "q.fifo").unwrap_err().to_string();
+    assert!(
+        e.contains("SNS delivers nothing from a standard topic to a FIFO queue"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_fifo_queues_dead_letter_queue_is_fifo_too() {
+    assert_eq!(dead_letter_queue_name("users"), "users-dlq");
+    assert_eq!(dead_letter_queue_name("users.fifo"), "users-dlq.fifo");
+}

@@ -17,7 +17,10 @@
 //!   is split: each of its entries is tried again alone, so that one bad
 //!   entry does not fail the nine others.
 //!
-//! An entry over the size limit fails at once, without a call. A call that
+//! An entry over the size limit fails at once, without a call, and so does
+//! one without the message group a FIFO topic needs (its own, else the
+//! [rule](BulkPublisher::with_group_rule)'s) or with an id SNS would refuse
+//! (see [`fifo`]). A call that
 //! failed in a way SNS does not describe (a timeout after SNS took it) may
 //! have published its entries; its retry then publishes them a second time,
 //! as new SNS messages.
@@ -29,9 +32,11 @@ use async_trait::async_trait;
 use aws_sdk_sns::config::AsyncSleep;
 use aws_sdk_sns::types::PublishBatchRequestEntry;
 use iniesta_core::publish::{message_size, PublishError, MAX_MESSAGE_BYTES};
+use iniesta_core::settings::FifoGroup;
 use iniesta_core::{BackendError, OutgoingMessage};
 
 use crate::error::backend_error;
+use crate::fifo;
 use crate::topic::{attribute_to_sns, MAX_PUBLISH_BATCH};
 
 /// One event to publish in bulk: the message, and the FIFO message group
@@ -39,10 +44,12 @@ use crate::topic::{attribute_to_sns, MAX_PUBLISH_BATCH};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BulkEntry {
-    /// Body and attributes, e.g. from [`iniesta_core::publish::event_message`].
+    /// Body and attributes, e.g. from [`iniesta_core::publish::event_message`];
+    /// its deduplication id is sent as `MessageDeduplicationId`.
     pub message: OutgoingMessage,
-    /// Sent as `MessageGroupId` when set (and only then: SNS rejects a group
-    /// id on a standard topic).
+    /// Sent as `MessageGroupId` when set (else the message's own group, else
+    /// on a FIFO topic the [rule](BulkPublisher::with_group_rule)'s). A
+    /// standard topic forwards it to SQS fair queues only.
     pub group_id: Option<String>,
 }
 
@@ -140,6 +147,7 @@ pub struct BulkPublisher {
     client: aws_sdk_sns::Client,
     topic_arn: String,
     retry: BulkRetry,
+    group_rule: Option<FifoGroup>,
 }
 
 impl BulkPublisher {
@@ -149,7 +157,16 @@ impl BulkPublisher {
             client,
             topic_arn: topic_arn.into(),
             retry: BulkRetry::default(),
+            group_rule: None,
         }
+    }
+
+    /// Gives an entry to a FIFO topic that has no group of its own the one
+    /// `rule` picks (`INIESTA_SNS_FIFO_GROUP`); `None` requires every entry
+    /// to bring its own. Not applied on a standard topic.
+    pub fn with_group_rule(mut self, rule: Option<FifoGroup>) -> Self {
+        self.group_rule = rule;
+        self
     }
 
     /// Retries failed entries as `retry` says.
@@ -167,9 +184,53 @@ impl BulkPublisher {
     pub async fn publish(
         &self,
         entries: &[BulkEntry],
-        on_done: impl FnMut(usize, &BulkResult) + Send,
+        mut on_done: impl FnMut(usize, &BulkResult) + Send,
     ) -> Vec<BulkResult> {
-        publish_all(self, entries, &self.retry, on_done).await
+        let mut results: Vec<Option<BulkResult>> = vec![None; entries.len()];
+        let mut ready = Vec::with_capacity(entries.len());
+        let mut index = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.iter().enumerate() {
+            match self.prepare(entry) {
+                Ok(entry) => {
+                    ready.push(entry);
+                    index.push(i);
+                }
+                Err(failure) => {
+                    let failure = Err(failure);
+                    on_done(i, &failure);
+                    results[i] = Some(failure);
+                }
+            }
+        }
+        let sent = publish_all(self, &ready, &self.retry, |j, result| {
+            on_done(index[j], result)
+        })
+        .await;
+        for (j, result) in sent.into_iter().enumerate() {
+            results[index[j]] = Some(result);
+        }
+        results.into_iter().flatten().collect()
+    }
+
+    /// The entry as it is sent: its group in [`BulkEntry::group_id`] (see
+    /// there for where it comes from) and its ids checked; or why it cannot
+    /// be sent, without a call.
+    fn prepare(&self, entry: &BulkEntry) -> Result<BulkEntry, BulkFailure> {
+        let mut message = entry.message.clone();
+        if entry.group_id.is_some() {
+            message.group_id.clone_from(&entry.group_id);
+        }
+        match fifo::prepare(&self.topic_arn, self.group_rule.as_ref(), message) {
+            Ok(message) => Ok(BulkEntry {
+                group_id: message.group_id.clone(),
+                message,
+            }),
+            Err(e) => Err(BulkFailure {
+                error: BackendError::message(e.to_string()),
+                attempts: 0,
+                sender_fault: true,
+            }),
+        }
     }
 }
 
@@ -250,7 +311,8 @@ pub(crate) fn request_entries(
             let mut entry = PublishBatchRequestEntry::builder()
                 .id(i.to_string())
                 .message(&e.message.body)
-                .set_message_group_id(e.group_id.clone());
+                .set_message_group_id(e.group_id.clone())
+                .set_message_deduplication_id(e.message.deduplication_id.clone());
             for (name, value) in &e.message.attributes {
                 entry = entry.message_attributes(name, attribute_to_sns(value)?);
             }

@@ -354,3 +354,66 @@ async fn an_unreachable_topic_fails_everything_after_one_call_used_up_its_attemp
         }
     }
 }
+
+/// A publisher to `topic_arn` whose client is never reached: the entries of
+/// these tests fail before any call.
+fn offline_publisher(topic_arn: &str) -> BulkPublisher {
+    let config = aws_sdk_sns::Config::builder()
+        .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+        .region(aws_sdk_sns::config::Region::new("us-east-1"))
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    BulkPublisher::new(aws_sdk_sns::Client::from_conf(config), topic_arn)
+}
+
+const FIFO_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:orders.fifo";
+
+#[test]
+fn an_entry_takes_its_group_from_itself_then_its_message_then_the_rule() {
+    let rule = Some(FifoGroup::Fixed("by-rule".into()));
+    let publisher = offline_publisher(FIFO_TOPIC).with_group_rule(rule);
+    let group = |e: BulkEntry| publisher.prepare(&e).map(|e| e.group_id);
+    assert_eq!(
+        group(entry("a").with_group_id("own")),
+        Ok(Some("own".into()))
+    );
+    let mut from_message = entry("a");
+    from_message.message = from_message.message.with_group_id("message's");
+    assert_eq!(group(from_message), Ok(Some("message's".into())));
+    assert_eq!(group(entry("a")), Ok(Some("by-rule".into())));
+
+    // The deduplication id goes out with the entry.
+    let mut deduplicated = entry("a").with_group_id("g");
+    deduplicated.message.deduplication_id = Some("d-1".into());
+    let prepared = publisher.prepare(&deduplicated).unwrap();
+    let request = request_entries(&[&prepared]).unwrap();
+    assert_eq!(request[0].message_group_id(), Some("g"));
+    assert_eq!(request[0].message_deduplication_id(), Some("d-1"));
+}
+
+#[tokio::test]
+async fn entries_without_a_group_for_a_fifo_topic_fail_before_any_call() {
+    let publisher = offline_publisher(FIFO_TOPIC);
+    let mut done = Vec::new();
+    let mut long = entry("b");
+    long.group_id = Some("g".repeat(129));
+    let results = publisher
+        .publish(&[entry("a"), long], |i, r| done.push((i, r.is_ok())))
+        .await;
+    assert_eq!(done, [(0, false), (1, false)]);
+    let first = results[0].clone().unwrap_err();
+    assert_eq!((first.attempts, first.sender_fault), (0, true));
+    assert!(
+        first
+            .error
+            .message
+            .contains("is a FIFO topic and the message has no message group"),
+        "{first}"
+    );
+    assert!(first.to_string().ends_with("(not sent)"), "{first}");
+    let second = results[1].clone().unwrap_err();
+    assert!(
+        second.error.message.contains("has 129 characters"),
+        "{second}"
+    );
+}

@@ -256,6 +256,32 @@ fn received_from_sqs(m: &aws_sdk_sqs::types::Message) -> Option<ReceivedMessage>
     })
 }
 
+/// The system attributes every receive asks for: `All`, and by name the
+/// ones the consumer reads, the FIFO ones included (`MessageGroupId` orders
+/// a FIFO queue's messages; `SequenceNumber` and `MessageDeduplicationId`
+/// are handed to handlers and logs). Named as well as `All` so that an
+/// endpoint that reads only the names it knows still returns them.
+fn system_attribute_names() -> Vec<MessageSystemAttributeName> {
+    use iniesta_core::message::{
+        ATTR_DEDUPLICATION_ID, ATTR_FIRST_RECEIVE_TIMESTAMP, ATTR_MESSAGE_GROUP_ID,
+        ATTR_RECEIVE_COUNT, ATTR_SENT_TIMESTAMP, ATTR_SEQUENCE_NUMBER,
+    };
+    std::iter::once(MessageSystemAttributeName::All)
+        .chain(
+            [
+                ATTR_RECEIVE_COUNT,
+                ATTR_SENT_TIMESTAMP,
+                ATTR_FIRST_RECEIVE_TIMESTAMP,
+                ATTR_MESSAGE_GROUP_ID,
+                ATTR_SEQUENCE_NUMBER,
+                ATTR_DEDUPLICATION_ID,
+            ]
+            .into_iter()
+            .map(MessageSystemAttributeName::from),
+        )
+        .collect()
+}
+
 #[async_trait]
 impl Queue for SqsQueue {
     /// Long-polls the queue. Out-of-range parameters are clamped to what SQS
@@ -273,7 +299,7 @@ impl Queue for SqsQueue {
             .max_number_of_messages(max)
             .wait_time_seconds(wait)
             .set_visibility_timeout(request.visibility_timeout.map(sdk_visibility))
-            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .set_message_system_attribute_names(Some(system_attribute_names()))
             .message_attribute_names("All")
             .send()
             .await

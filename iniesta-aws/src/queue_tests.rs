@@ -129,3 +129,25 @@ fn attributes_fall_to_base_type() {
         assert_eq!(attribute_from_sqs(&attribute_to_sqs(&a).unwrap()), Some(a));
     }
 }
+
+#[test]
+fn receive_asks_for_the_fifo_system_attributes_by_name() {
+    let names = system_attribute_names();
+    assert!(names.contains(&MessageSystemAttributeName::All));
+    for name in [
+        MessageSystemAttributeName::MessageGroupId,
+        MessageSystemAttributeName::SequenceNumber,
+        MessageSystemAttributeName::MessageDeduplicationId,
+        MessageSystemAttributeName::ApproximateReceiveCount,
+        MessageSystemAttributeName::SentTimestamp,
+    ] {
+        assert!(names.contains(&name), "{name:?} missing from {names:?}");
+    }
+    // Each is a name the SDK (and so SQS) knows, not an unknown spelling.
+    for name in &names {
+        assert!(
+            MessageSystemAttributeName::values().contains(&name.as_str()),
+            "{name:?}"
+        );
+    }
+}

@@ -1,14 +1,17 @@
 //! [`SnsTopic`]: the core's [`Topic`] port on SNS, and the original
-//! publisher's wire format on top of it.
+//! publisher's wire format on top of it. A FIFO topic's messages get their
+//! message group and deduplication id as [`fifo`] says.
 
 use async_trait::async_trait;
 use aws_sdk_sns::primitives::Blob;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use iniesta_core::publish::{event_message, message_size, PublishError, MAX_MESSAGE_BYTES};
+use iniesta_core::settings::FifoGroup;
 use iniesta_core::{AttributeValue, BackendError, OutgoingMessage, Topic};
 
 use crate::batch;
 use crate::error::{backend_error, AwsError};
+use crate::fifo;
 
 /// The most entries one PublishBatch call takes.
 pub const MAX_PUBLISH_BATCH: usize = 10;
@@ -17,11 +20,19 @@ pub const MAX_PUBLISH_BATCH: usize = 10;
 pub const DEFAULT_EVENT_KEY: &str = "iniesta_pass";
 
 /// An SNS topic as the core's [`Topic`].
+///
+/// On a FIFO topic (its name ends in `.fifo`) every message needs a message
+/// group: the message's own ([`OutgoingMessage::with_group_id`],
+/// [`publish_event_in_group`](Self::publish_event_in_group)), else the one
+/// the [rule](Self::with_group_rule) gives; a message with neither fails
+/// before any call. See [`fifo`] for what each kind of topic
+/// takes.
 #[derive(Debug, Clone)]
 pub struct SnsTopic {
     client: aws_sdk_sns::Client,
     topic_arn: String,
     event_key: String,
+    group_rule: Option<FifoGroup>,
 }
 
 impl SnsTopic {
@@ -32,7 +43,21 @@ impl SnsTopic {
             client,
             topic_arn: topic_arn.into(),
             event_key: DEFAULT_EVENT_KEY.to_owned(),
+            group_rule: None,
         }
+    }
+
+    /// Gives a message to a FIFO topic that has no group of its own the one
+    /// `rule` picks (`INIESTA_SNS_FIFO_GROUP`); `None` requires every
+    /// message to bring its own. Not applied on a standard topic.
+    pub fn with_group_rule(mut self, rule: Option<FifoGroup>) -> Self {
+        self.group_rule = rule;
+        self
+    }
+
+    /// Whether the topic is FIFO (its name ends in `.fifo`).
+    pub fn is_fifo(&self) -> bool {
+        fifo::is_fifo_name(&self.topic_arn)
     }
 
     /// Uses another event-name attribute (`INIESTA_SNS_EVENT_KEY`) for
@@ -59,6 +84,11 @@ impl SnsTopic {
     /// `event` is sent as given; qualify it first with
     /// [`iniesta_core::publish::qualify_event`] to add the service suffix.
     /// Returns the SNS message id.
+    ///
+    /// On a FIFO topic the message's group comes from the
+    /// [rule](Self::with_group_rule); without one this fails with
+    /// [`AwsError::Fifo`] before any call (use
+    /// [`publish_event_in_group`](Self::publish_event_in_group)).
     pub async fn publish_event(
         &self,
         event: &str,
@@ -66,9 +96,61 @@ impl SnsTopic {
         version: u32,
     ) -> Result<String, AwsError> {
         let message = event_message(&self.event_key, event, body, version)?;
-        self.publish(message)
+        self.publish_checked(message).await
+    }
+
+    /// [`publish_event`](Self::publish_event) in the message group
+    /// `group_id`, with an explicit deduplication id when given (a FIFO
+    /// topic drops a second message with the same id within five minutes;
+    /// without one, its content-based deduplication hashes the body). A
+    /// deduplication id on a standard topic, or an id SNS would refuse (over
+    /// 128 characters, not ASCII letters, digits or punctuation), fails with
+    /// [`AwsError::Fifo`] before any call.
+    pub async fn publish_event_in_group(
+        &self,
+        event: &str,
+        body: impl Into<String>,
+        version: u32,
+        group_id: impl Into<String>,
+        deduplication_id: Option<&str>,
+    ) -> Result<String, AwsError> {
+        let mut message =
+            event_message(&self.event_key, event, body, version)?.with_group_id(group_id);
+        message.deduplication_id = deduplication_id.map(str::to_owned);
+        self.publish_checked(message).await
+    }
+
+    /// Completes and checks the FIFO ids of `message`, then publishes it.
+    async fn publish_checked(&self, message: OutgoingMessage) -> Result<String, AwsError> {
+        let message = fifo::prepare(&self.topic_arn, self.group_rule.as_ref(), message)?;
+        self.send(message)
             .await
             .map_err(|e| AwsError::call("sns:Publish", e))
+    }
+
+    /// One Publish call, after checking the SNS size limit (body plus
+    /// attributes); returns the SNS message id.
+    async fn send(&self, message: OutgoingMessage) -> Result<String, BackendError> {
+        if let Some(e) = size_error(&message) {
+            return Err(e);
+        }
+        let mut request = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .message(message.body)
+            .set_message_group_id(message.group_id)
+            .set_message_deduplication_id(message.deduplication_id);
+        for (name, value) in &message.attributes {
+            let value =
+                attribute_to_sns(value).map_err(|e| BackendError::message(e.to_string()))?;
+            request = request.message_attributes(name, value);
+        }
+        tracing::debug!(topic = %self.topic_arn, "sns:Publish");
+        let out = request.send().await.map_err(|e| backend_error(&e))?;
+        out.message_id()
+            .map(str::to_owned)
+            .ok_or_else(|| BackendError::message("sns:Publish answered without a MessageId"))
     }
 
     async fn publish_chunk(&self, chunk: &[OutgoingMessage]) -> Vec<Result<String, BackendError>> {
@@ -78,7 +160,9 @@ impl SnsTopic {
             .map(|(i, m)| {
                 let mut entry = PublishBatchRequestEntry::builder()
                     .id(i.to_string())
-                    .message(&m.body);
+                    .message(&m.body)
+                    .set_message_group_id(m.group_id.clone())
+                    .set_message_deduplication_id(m.deduplication_id.clone());
                 for (name, value) in &m.attributes {
                     entry = entry.message_attributes(name, attribute_to_sns(value)?);
                 }
@@ -137,31 +221,18 @@ fn size_error(message: &OutgoingMessage) -> Option<BackendError> {
 #[async_trait]
 impl Topic for SnsTopic {
     /// Publishes one message after checking the SNS size limit (body plus
-    /// attributes); returns the SNS message id.
+    /// attributes) and its FIFO ids (see [`SnsTopic`]); returns the SNS
+    /// message id.
     async fn publish(&self, message: OutgoingMessage) -> Result<String, BackendError> {
-        if let Some(e) = size_error(&message) {
-            return Err(e);
-        }
-        let mut request = self
-            .client
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .message(message.body);
-        for (name, value) in &message.attributes {
-            let value =
-                attribute_to_sns(value).map_err(|e| BackendError::message(e.to_string()))?;
-            request = request.message_attributes(name, value);
-        }
-        tracing::debug!(topic = %self.topic_arn, "sns:Publish");
-        let out = request.send().await.map_err(|e| backend_error(&e))?;
-        out.message_id()
-            .map(str::to_owned)
-            .ok_or_else(|| BackendError::message("sns:Publish answered without a MessageId"))
+        let message = fifo::prepare(&self.topic_arn, self.group_rule.as_ref(), message)
+            .map_err(|e| BackendError::message(e.to_string()))?;
+        self.send(message).await
     }
 
     /// Publishes with PublishBatch, at most 10 messages and 256 KiB per
-    /// call. A message over the size limit fails on its own without being
-    /// sent; the results are in the order of `messages`.
+    /// call. A message over the size limit, or without the FIFO ids the
+    /// topic needs, fails on its own without being sent; the results are in
+    /// the order of `messages`.
     async fn publish_batch(
         &self,
         messages: Vec<OutgoingMessage>,
@@ -169,9 +240,11 @@ impl Topic for SnsTopic {
         let mut results: Vec<Option<Result<String, BackendError>>> = vec![None; messages.len()];
         let mut sendable = Vec::new();
         for (i, m) in messages.into_iter().enumerate() {
-            match size_error(&m) {
-                Some(e) => results[i] = Some(Err(e)),
-                None => sendable.push((i, m)),
+            let prepared = fifo::prepare(&self.topic_arn, self.group_rule.as_ref(), m)
+                .map_err(|e| BackendError::message(e.to_string()));
+            match prepared.and_then(|m| size_error(&m).map_or(Ok(m), Err)) {
+                Err(e) => results[i] = Some(Err(e)),
+                Ok(m) => sendable.push((i, m)),
             }
         }
         // Group into calls of at most 10 entries and 256 KiB in total.

@@ -12,6 +12,7 @@ use super::facts::{
 use super::report::{Check, CheckResult, VerificationReport};
 use super::VerifyRequest;
 use crate::error::{has_code, SNS_NOT_FOUND, SQS_NO_QUEUE};
+use crate::fifo::is_fifo_name;
 use crate::policy::{evaluate_queue_policy, queue_policy_json, PolicyVerdict};
 
 const TOPIC_NOT_VERIFIED: &str = "not checked because the topic could not be verified";
@@ -42,6 +43,7 @@ pub(super) fn judge(request: &VerifyRequest, facts: &Facts) -> VerificationRepor
             Some((_, Ok(attributes))) => Some(attributes.delivery_mode),
             _ => None,
         },
+        queue_fifo: facts.queue_attributes().map(|q| q.fifo),
     }
 }
 
@@ -180,15 +182,24 @@ pub(super) fn check_queue(request: &VerifyRequest, facts: &Facts) -> CheckResult
     }
 }
 
-/// Check 3: the queue is subscribed to the topic, and the subscription is
-/// confirmed.
+/// Check 3: the queue is subscribed to the topic, the subscription is
+/// confirmed, and both are of one kind: a FIFO topic feeds a FIFO queue, a
+/// standard topic a standard queue.
 pub(super) fn check_subscription(request: &VerifyRequest, facts: &Facts) -> CheckResult {
     const C: Check = Check::Subscribed;
     let (topic, queue_arn) = match subscription_target(request, facts) {
         Ok(target) => target,
         Err(reason) => return CheckResult::skipped(C, reason),
     };
+    let topic_fifo = facts.topic_fifo.unwrap_or_else(|| is_fifo_name(topic));
+    let queue_fifo = facts.queue_attributes().is_some_and(|q| q.fifo);
+    if let Some(mismatch) = kind_mismatch(topic, topic_fifo, queue_arn, queue_fifo) {
+        return mismatch;
+    }
     match &facts.subscription {
+        Some(SubscriptionLookup::Confirmed { arn, .. }) if topic_fifo => {
+            CheckResult::passed(C, format!("subscription {arn} (FIFO topic to FIFO queue)"))
+        }
         Some(SubscriptionLookup::Confirmed { arn, .. }) => {
             CheckResult::passed(C, format!("subscription {arn}"))
         }
@@ -211,6 +222,40 @@ pub(super) fn check_subscription(request: &VerifyRequest, facts: &Facts) -> Chec
             fix_for(e, "sns:ListSubscriptionsByTopic", SNS_ENDPOINT),
         ),
         None => CheckResult::skipped(C, "the topic's subscriptions were not listed"),
+    }
+}
+
+/// The failure of check 3 when the topic and the queue are of different
+/// kinds, whatever the subscription: a FIFO topic's order (and its
+/// deduplication) would be lost in a standard queue, and SNS delivers
+/// nothing from a standard topic to a FIFO queue.
+fn kind_mismatch(
+    topic: &str,
+    topic_fifo: bool,
+    queue_arn: &str,
+    queue_fifo: bool,
+) -> Option<CheckResult> {
+    const C: Check = Check::Subscribed;
+    match (topic_fifo, queue_fifo) {
+        (true, false) => Some(CheckResult::failed(
+            C,
+            format!(
+                "topic {topic} is a FIFO topic but queue {queue_arn} is a standard queue: \
+                 the order of each message group would be lost"
+            ),
+            "consume through a FIFO queue (its name ends in .fifo) subscribed to the topic: \
+             set INIESTA_SQS_QUEUE_NAME to one (`iniesta provision` creates it in development)",
+        )),
+        (false, true) => Some(CheckResult::failed(
+            C,
+            format!(
+                "topic {topic} is a standard topic but queue {queue_arn} is a FIFO queue: \
+                 SNS delivers nothing from a standard topic to a FIFO queue"
+            ),
+            "use a FIFO topic (its name ends in .fifo) in INIESTA_SNS_PRODUCER_GLOBAL_TOPIC_ARN, \
+             or a standard queue (a name without .fifo) in INIESTA_SQS_QUEUE_NAME",
+        )),
+        _ => None,
     }
 }
 

@@ -12,6 +12,7 @@ use super::checks::subscription_target;
 use super::VerifyRequest;
 use crate::clients::AwsClients;
 use crate::error::backend_error;
+use crate::fifo::is_fifo_name;
 
 /// The answer of one AWS call.
 pub(super) type Answer<T> = Result<T, BackendError>;
@@ -25,6 +26,9 @@ pub(super) struct Facts {
     /// `sns:GetTopicAttributes` on the configured topic: `Ok` when it
     /// exists. Not asked outside the scope or without a topic ARN.
     pub topic: Option<Answer<()>>,
+    /// Whether that answer says the topic is FIFO (`FifoTopic`, or a name
+    /// ending in `.fifo`); `None` when the topic was not read.
+    pub topic_fifo: Option<bool>,
     /// `sqs:GetQueueUrl`, then `sqs:GetQueueAttributes`, on the configured
     /// queue name. Not asked outside the scope or without a queue name.
     pub queue: Option<QueueLookup>,
@@ -61,6 +65,9 @@ pub(super) struct QueueAttributes {
     pub redrive_policy: Option<String>,
     /// `VisibilityTimeout` in seconds; `None` when absent or not a number.
     pub visibility_timeout: Option<u64>,
+    /// `FifoQueue` is `true`, or the URL ends in `.fifo` (SQS requires the
+    /// suffix of FIFO queues, and of them only).
+    pub fifo: bool,
 }
 
 /// What SNS said about the queue's subscription to the topic.
@@ -156,7 +163,9 @@ pub(super) async fn gather(clients: &AwsClients, request: &VerifyRequest) -> Fac
     let mut facts = Facts::default();
     if scope.wants_topic() {
         if let Some(arn) = request.topic_arn.as_deref().filter(|t| !t.is_empty()) {
-            facts.topic = Some(topic_exists(&clients.sns, arn).await);
+            let answer = topic_exists(&clients.sns, arn).await;
+            facts.topic_fifo = answer.as_ref().ok().copied();
+            facts.topic = Some(answer.map(|_| ()));
         }
     }
     if scope.wants_queue() && !request.queue_name.is_empty() {
@@ -168,15 +177,23 @@ pub(super) async fn gather(clients: &AwsClients, request: &VerifyRequest) -> Fac
     facts
 }
 
-/// GetTopicAttributes: `Ok` when the topic exists.
-async fn topic_exists(sns: &aws_sdk_sns::Client, topic_arn: &str) -> Answer<()> {
+/// GetTopicAttributes: `Ok` when the topic exists, with whether it is FIFO.
+async fn topic_exists(sns: &aws_sdk_sns::Client, topic_arn: &str) -> Answer<bool> {
     tracing::debug!(topic = topic_arn, "sns:GetTopicAttributes");
-    sns.get_topic_attributes()
+    let out = sns
+        .get_topic_attributes()
         .topic_arn(topic_arn)
         .send()
         .await
-        .map(|_| ())
-        .map_err(|e| backend_error(&e))
+        .map_err(|e| backend_error(&e))?;
+    let attributes = out.attributes().cloned().unwrap_or_default();
+    Ok(is_true(attributes.get("FifoTopic")) || is_fifo_name(topic_arn))
+}
+
+/// Whether an attribute reads as `true` (SNS and SQS write `true`; some
+/// emulators `True`).
+fn is_true(value: Option<&String>) -> bool {
+    value.is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
 }
 
 /// GetQueueUrl, then GetQueueAttributes once the URL is known.
@@ -203,6 +220,7 @@ async fn queue_attributes(sqs: &aws_sdk_sqs::Client, url: &str) -> Answer<QueueA
         .attribute_names(QueueAttributeName::Policy)
         .attribute_names(QueueAttributeName::RedrivePolicy)
         .attribute_names(QueueAttributeName::VisibilityTimeout)
+        .attribute_names(QueueAttributeName::FifoQueue)
         .send()
         .await
         .map_err(|e| backend_error(&e))?;
@@ -217,6 +235,7 @@ async fn queue_attributes(sqs: &aws_sdk_sqs::Client, url: &str) -> Answer<QueueA
         visibility_timeout: attrs
             .get(&QueueAttributeName::VisibilityTimeout)
             .and_then(|v| v.trim().parse().ok()),
+        fifo: is_true(attrs.get(&QueueAttributeName::FifoQueue)) || is_fifo_name(url),
     })
 }
 

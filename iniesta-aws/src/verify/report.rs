@@ -225,6 +225,7 @@ pub struct VerificationReport {
     pub(super) queue_arn: Option<String>,
     pub(super) subscription_arn: Option<String>,
     pub(super) delivery_mode: Option<DeliveryMode>,
+    pub(super) queue_fifo: Option<bool>,
 }
 
 impl VerificationReport {
@@ -276,6 +277,13 @@ impl VerificationReport {
     /// reported even when it differs from the expected mode.
     pub fn delivery_mode(&self) -> Option<DeliveryMode> {
         self.delivery_mode
+    }
+
+    /// Whether the queue is FIFO (its `FifoQueue` attribute, or a name
+    /// ending in `.fifo`), when its attributes were read. A consumer of a
+    /// FIFO queue handles one message per group at a time, in order.
+    pub fn queue_is_fifo(&self) -> Option<bool> {
+        self.queue_fifo
     }
 
     /// The queue URL, when the queue resolved.

@@ -6,8 +6,9 @@
 //! `pass`, `warn`, `fail`, `skip` and `fix` `null` unless it failed or
 //! warned; a report is
 //! `{"scope", "status", "failed", "warnings", "checks", "queue_url",
-//! "queue_arn", "subscription_arn", "delivery_mode"}` with `status` one of
-//! `pass`, `warn`, `fail`, and `null` for what was not found.
+//! "queue_arn", "subscription_arn", "delivery_mode", "queue_kind"}` with
+//! `status` one of `pass`, `warn`, `fail`, `queue_kind` one of `fifo`,
+//! `standard`, and `null` for what was not found.
 
 use iniesta_core::DeliveryMode;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
@@ -35,7 +36,7 @@ impl Serialize for CheckResult {
 
 impl Serialize for VerificationReport {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut out = serializer.serialize_struct("VerificationReport", 9)?;
+        let mut out = serializer.serialize_struct("VerificationReport", 10)?;
         out.serialize_field("scope", self.scope().as_setting())?;
         out.serialize_field("status", self.status())?;
         out.serialize_field("failed", &self.failures().len())?;
@@ -49,6 +50,10 @@ impl Serialize for VerificationReport {
             DeliveryMode::Envelope => "envelope",
         });
         out.serialize_field("delivery_mode", &mode)?;
+        let kind = self
+            .queue_is_fifo()
+            .map(|fifo| if fifo { "fifo" } else { "standard" });
+        out.serialize_field("queue_kind", &kind)?;
         out.end()
     }
 }

@@ -66,6 +66,7 @@
 
 mod error;
 mod expand;
+mod group;
 mod mode;
 mod parse;
 mod queue_name;
@@ -83,6 +84,7 @@ use crate::message::{DeliveryMode, ParseConfig};
 use crate::sqs;
 
 pub use error::{SettingsError, SettingsProblem};
+pub use group::{check_fifo_id, FifoGroup, FifoGroupError, MAX_FIFO_ID_CHARS};
 pub use mode::{InitializationType, LockBackend};
 pub use redact::redact_url;
 pub use table::{vars, Settings};

@@ -64,6 +64,14 @@ macro_rules! settings_table {
             parse: values::event_key,
             doc: "the message attribute that names the event",
         },
+        /// `None`: a publishing call to a FIFO topic names its group
+        /// itself; see [`FifoGroup`](super::FifoGroup).
+        fifo_group: Option<super::group::FifoGroup> {
+            var: SNS_FIFO_GROUP = "INIESTA_SNS_FIFO_GROUP",
+            default: None, shown as "none (each publish names its group)",
+            parse: some(super::group::FifoGroup::parse),
+            doc: "the message group of an event published to a FIFO topic without one: `fixed:GROUP`, `attribute:NAME` (that message attribute's value) or `json:/POINTER` (that field of the JSON payload); never applied on a standard topic",
+        },
         caches: Vec<String> {
             var: CACHES = "INIESTA_CACHES",
             default: vec![

@@ -1,6 +1,7 @@
 //! Reading the environment: defaults, every variable, the shapes of
 //! values, and the problems reported.
 
+mod group;
 mod modes;
 mod redact;
 mod timing;
@@ -352,6 +353,9 @@ const BAD_VALUES: &[(&str, &str)] = &[
     (vars::HANDLER_TIMEOUT, "soon"),
     (vars::HANDLER_TIMEOUT, "-1s"),
     (vars::DELETE_PERMANENT_FAILURES, "maybe"),
+    (vars::SNS_FIFO_GROUP, "orders"),
+    (vars::SNS_FIFO_GROUP, "fixed:a b"),
+    (vars::SNS_FIFO_GROUP, "json:id"),
 ];
 
 #[test]

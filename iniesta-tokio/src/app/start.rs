@@ -73,6 +73,10 @@ impl Iniesta {
         let mut chosen_lock = lock.map(|l| (l, "given".to_owned()));
         #[allow(unused_mut)]
         let mut mode = delivery_mode;
+        // Whether the queue is FIFO, when its attributes said so; else its
+        // name tells (below).
+        #[allow(unused_mut)]
+        let mut queue_fifo: Option<bool> = None;
 
         #[cfg(feature = "mock")]
         if let Some(world) = &in_memory {
@@ -97,6 +101,7 @@ impl Iniesta {
             let sqs = sqs_queue(&settings, mode.or(settings_mode), &aws).await?;
             chosen_queue = Some((sqs.queue, sqs.described, Some(sqs.name)));
             mode = mode.or(Some(sqs.mode));
+            queue_fifo = Some(sqs.fifo);
         }
 
         #[cfg(any(feature = "redlock", feature = "dynamodb"))]
@@ -131,6 +136,23 @@ impl Iniesta {
         };
 
         let mut config = ConsumerConfig::from_settings(&settings, mode, &scope);
+        // SQS requires a FIFO queue's name to end in `.fifo` (and only a
+        // FIFO queue's), so the name tells the kind of a queue whose
+        // attributes were not read. Set before `tune`, which may override.
+        config.fifo = queue_fifo.unwrap_or_else(|| scope.ends_with(".fifo"));
+        if tracing {
+            tracing::info!(
+                target: LOG_TARGET,
+                queue = %queue_desc,
+                fifo = config.fifo,
+                "{}",
+                if config.fifo {
+                    "FIFO queue detected: the messages of one group are handled one at a time, in order"
+                } else {
+                    "standard queue detected: messages are handled in any order"
+                }
+            );
+        }
         for f in tune {
             f(&mut config);
         }
@@ -239,6 +261,9 @@ struct SqsChoice {
     mode: DeliveryMode,
     /// For the start-up log.
     described: String,
+    /// Whether the queue is FIFO: its `FifoQueue` attribute as the
+    /// verification read it, else its name.
+    fifo: bool,
 }
 
 /// The SQS queue the settings name, on the given clients or configuration
@@ -274,6 +299,7 @@ async fn sqs_queue(
         );
         return Ok(SqsChoice {
             queue: Arc::new(queue),
+            fifo: iniesta_aws::is_fifo_name(&queue_name),
             name: queue_name,
             mode,
             described,
@@ -296,6 +322,9 @@ async fn sqs_queue(
     })?;
     Ok(SqsChoice {
         queue: Arc::new(SqsQueue::new(clients.sqs.clone(), url)),
+        fifo: report
+            .queue_is_fifo()
+            .unwrap_or_else(|| iniesta_aws::is_fifo_name(&queue_name)),
         name: queue_name,
         mode: wanted_mode.or(report.delivery_mode()).unwrap_or(fallback),
         described,

@@ -24,6 +24,7 @@ fn a_healthy_report_as_json() {
         "queue_arn",
         "subscription_arn",
         "delivery_mode",
+        "queue_kind",
     ];
     expected_keys.sort_unstable();
     assert_eq!(keys, expected_keys, "{v}");
@@ -35,6 +36,7 @@ fn a_healthy_report_as_json() {
     assert_eq!(v["queue_arn"], QUEUE_ARN);
     assert_eq!(v["subscription_arn"], SUBSCRIPTION);
     assert_eq!(v["delivery_mode"], "envelope");
+    assert_eq!(v["queue_kind"], "standard");
 
     let checks = v["checks"].as_array().expect("checks is a list");
     let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();

@@ -12,6 +12,7 @@ use super::facts::*;
 use super::*;
 use crate::policy::queue_policy_json;
 
+mod fifo;
 mod json;
 mod policies;
 mod resources;
@@ -40,6 +41,7 @@ fn scoped(scope: VerifyScope) -> VerifyRequest {
 fn healthy() -> Facts {
     Facts {
         topic: Some(Ok(())),
+        topic_fifo: Some(false),
         queue: Some(QueueLookup::Resolved {
             url: QUEUE_URL.into(),
             attributes: Ok(QueueAttributes {
@@ -50,6 +52,7 @@ fn healthy() -> Facts {
                         .into(),
                 ),
                 visibility_timeout: Some(30),
+                fifo: false,
             }),
         }),
         subscription: Some(SubscriptionLookup::Confirmed {
@@ -166,6 +169,7 @@ fn every_failure_is_reported_not_only_the_first() {
             "no queue",
         ))),
         subscription: None,
+        topic_fifo: None,
     };
     let report = judge(&request(), &facts);
     let failed_checks: Vec<Check> = report.failures().iter().map(|r| r.check).collect();

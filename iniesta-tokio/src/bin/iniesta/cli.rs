@@ -156,11 +156,22 @@ pub struct PublishArgs {
     )]
     pub message: String,
     /// Publish every event of this JSON Lines file (`-`: stdin), one object
-    /// per line: `{"event": "...", "message": ...}`, optionally `"version"`
-    /// and `"group_id"`. --raw and --version apply to every line (a line's
-    /// own version wins).
+    /// per line: `{"event": "...", "message": ...}`, optionally `"version"`,
+    /// `"group_id"` and `"deduplication_id"`. --raw and --version apply to
+    /// every line (a line's own version wins); on a FIFO topic a line
+    /// without a group gets INIESTA_SNS_FIFO_GROUP's.
     #[arg(short, long, value_name = "PATH", conflicts_with = "event")]
     pub file: Option<String>,
+    /// The message group (MessageGroupId): a FIFO topic (name ending in
+    /// .fifo) delivers the events of one group in order. Without it, a FIFO
+    /// topic takes the group INIESTA_SNS_FIFO_GROUP picks.
+    #[arg(long, value_name = "GROUP", conflicts_with = "file")]
+    pub group_id: Option<String>,
+    /// The deduplication id (MessageDeduplicationId) on a FIFO topic: a
+    /// second event with the same id within five minutes is dropped.
+    /// Without it, the topic's content-based deduplication hashes the body.
+    #[arg(long, value_name = "ID", conflicts_with = "file")]
+    pub deduplication_id: Option<String>,
     /// Publish the event name exactly as given (no service suffix).
     #[arg(long)]
     pub raw: bool,

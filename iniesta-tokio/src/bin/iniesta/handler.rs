@@ -31,7 +31,8 @@ impl PrintHandler {
     }
 }
 
-/// The JSON line printed for a handled message.
+/// The JSON line printed for a handled message; `group_id` is the FIFO
+/// message group (`null` on a standard queue).
 pub fn json_line(message: &Message) -> String {
     serde_json::json!({
         "event": message.event,
@@ -41,6 +42,7 @@ pub fn json_line(message: &Message) -> String {
         "receive_count": message.receive_count,
         "version": message.version(),
         "body": message.body,
+        "group_id": message.group_id,
     })
     .to_string()
 }

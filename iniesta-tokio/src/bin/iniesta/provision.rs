@@ -45,6 +45,14 @@ pub async fn run(config: &Config, args: &ProvisionArgs) -> Result<(), CliError> 
         ))
     })?;
     println!("topic:         {}", made.topic_arn);
+    println!(
+        "kind:          {}",
+        if made.fifo {
+            "FIFO (content-based deduplication on)"
+        } else {
+            "standard"
+        }
+    );
     println!("queue:         {} ({})", made.queue_url, made.queue_arn);
     println!("subscription:  {}", made.subscription_arn);
     println!("filter policy: {}", filter_policy.to_json_string());

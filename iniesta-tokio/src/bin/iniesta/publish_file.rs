@@ -4,7 +4,9 @@
 //! Each line is one JSON object: `event` (named as `publish -e` takes it,
 //! the service suffix added the same way), `message` (a string is the body
 //! as it is; any other JSON value is sent as its JSON text), and optionally
-//! `version` (default: `--version`) and `group_id` (the FIFO message group).
+//! `version` (default: `--version`), `group_id` (the FIFO message group;
+//! on a FIFO topic a line without one gets `INIESTA_SNS_FIFO_GROUP`'s) and
+//! `deduplication_id`.
 //! Blank lines are skipped. A line that cannot be read is reported with its
 //! number and counted as failed; the others are still published.
 
@@ -23,7 +25,7 @@ use crate::error::CliError;
 use crate::publish;
 
 /// The fields a line may have.
-const FIELDS: &str = "event, message, version, group_id";
+const FIELDS: &str = "event, message, version, group_id, deduplication_id";
 
 /// One event as a line gives it, before the service suffix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +38,8 @@ pub struct LineEvent {
     pub version: Option<u32>,
     /// The message group, when the line gives one.
     pub group_id: Option<String>,
+    /// The deduplication id, when the line gives one.
+    pub deduplication_id: Option<String>,
 }
 
 /// The lines of an input: the events with their line numbers (from 1), and
@@ -87,16 +91,8 @@ pub fn parse_line(text: &str) -> Result<Option<LineEvent>, String> {
                 })?,
         ),
     };
-    let group_id = match fields.remove("group_id") {
-        None => None,
-        Some(Value::String(s)) if !s.is_empty() => Some(s),
-        Some(other) => {
-            return Err(format!(
-                "`group_id` must be a non-empty string, not {}",
-                kind(&other)
-            ))
-        }
-    };
+    let group_id = optional_text(&mut fields, "group_id")?;
+    let deduplication_id = optional_text(&mut fields, "deduplication_id")?;
     if let Some(unknown) = fields.keys().next() {
         return Err(format!("unknown field `{unknown}` (a line has {FIELDS})"));
     }
@@ -105,7 +101,23 @@ pub fn parse_line(text: &str) -> Result<Option<LineEvent>, String> {
         body,
         version,
         group_id,
+        deduplication_id,
     }))
+}
+
+/// The optional non-empty string field `name`.
+fn optional_text(
+    fields: &mut serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<Option<String>, String> {
+    match fields.remove(name) {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(s)),
+        Some(other) => Err(format!(
+            "`{name}` must be a non-empty string, not {}",
+            kind(&other)
+        )),
+    }
 }
 
 /// What a JSON value is, for an error message.
@@ -208,7 +220,8 @@ pub async fn run(config: &Config, args: &PublishArgs, path: &str) -> Result<(), 
         let event = publish::qualify(config, &e.event, args.raw)?;
         let version = e.version.unwrap_or(args.version);
         match event_message(&settings.event_key, &event, e.body, version) {
-            Ok(message) => {
+            Ok(mut message) => {
+                message.deduplication_id = e.deduplication_id;
                 let mut entry = BulkEntry::new(message);
                 if let Some(group) = e.group_id {
                     entry = entry.with_group_id(group);
@@ -233,6 +246,7 @@ pub async fn run(config: &Config, args: &PublishArgs, path: &str) -> Result<(), 
         let clients = aws::clients(settings).await?;
         let bar = progress_bar(entries.len());
         let results = BulkPublisher::new(clients.sns.clone(), &topic_arn)
+            .with_group_rule(settings.fifo_group.clone())
             .publish(&entries, |_, _| bar.inc(1))
             .await;
         bar.finish_and_clear();

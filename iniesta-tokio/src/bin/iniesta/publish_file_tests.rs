@@ -9,6 +9,7 @@ fn event(event: &str, body: &str) -> LineEvent {
         body: body.to_owned(),
         version: None,
         group_id: None,
+        deduplication_id: None,
     }
 }
 
@@ -21,6 +22,15 @@ fn a_line_gives_event_message_version_and_group() {
             version: Some(3),
             group_id: Some("g-1".to_owned()),
             ..event("Paid", "hello")
+        }))
+    );
+    let line = r#"{"event":"Paid","message":"m","group_id":"g","deduplication_id":"d-1"}"#;
+    assert_eq!(
+        parse_line(line),
+        Ok(Some(LineEvent {
+            group_id: Some("g".to_owned()),
+            deduplication_id: Some("d-1".to_owned()),
+            ..event("Paid", "m")
         }))
     );
     // A message that is not a string is sent as its JSON text.
@@ -62,6 +72,10 @@ fn a_bad_line_says_what_is_wrong() {
         (
             r#"{"event":"P","message":"x","group_id":""}"#,
             "`group_id` must be a non-empty string",
+        ),
+        (
+            r#"{"event":"P","message":"x","deduplication_id":7}"#,
+            "`deduplication_id` must be a non-empty string, not the number 7",
         ),
         (
             r#"{"event":"P","message":"x","groupid":"g"}"#,
