@@ -88,8 +88,8 @@ pub struct OutgoingMessage {
     /// The message attributes.
     pub attributes: BTreeMap<String, AttributeValue>,
     /// The message group (`MessageGroupId`). A FIFO topic requires one and
-    /// delivers the messages of one group in order; a standard topic
-    /// rejects one.
+    /// delivers the messages of one group in order; a standard topic passes
+    /// it on to SQS fair queues, where it orders nothing.
     pub group_id: Option<String>,
     /// The deduplication id (`MessageDeduplicationId`) of a FIFO topic:
     /// messages with the same id within five minutes are delivered once.

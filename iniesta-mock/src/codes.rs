@@ -17,3 +17,9 @@ pub const TOO_MANY_ENTRIES_IN_BATCH_REQUEST: &str = "TooManyEntriesInBatchReques
 pub const INTERNAL_ERROR: &str = "InternalError";
 /// An SNS publish with a bad parameter (an empty or oversized message).
 pub const INVALID_PARAMETER: &str = "InvalidParameter";
+/// A required parameter left out: SQS's answer to a FIFO queue's
+/// `SendMessage` without a `MessageGroupId`.
+pub const MISSING_PARAMETER: &str = "MissingParameter";
+/// A queue attribute the queue's type does not have: SQS's answer to
+/// `ContentBasedDeduplication` on a standard queue.
+pub const INVALID_ATTRIBUTE_NAME: &str = "InvalidAttributeName";

@@ -22,6 +22,11 @@
 //!   mocks step by step, and the port traits are implemented on top of them
 //!   for code that drives them asynchronously (no async runtime needed:
 //!   long polls wake on a sent message or a clock move);
+//! - FIFO queues and topics ([`QueueOptions::with_fifo`],
+//!   [`TopicOptions::with_fifo`]) keep SQS's and SNS's FIFO rules: message
+//!   groups in order and blocked while a member is in flight, five-minute
+//!   deduplication, sequence numbers, receipt handles that expire with
+//!   their visibility timeout;
 //! - faults are injected by count: failed or lost deletes, failed receives,
 //!   duplicate SNS deliveries, lock backend outages and lost replies.
 //!
@@ -91,14 +96,16 @@ pub mod conformance;
 mod lock;
 mod queue;
 mod topic;
+mod topic_fifo;
 
 pub use clock::Clock;
 pub use lock::{LockState, LockStats, MockLock};
 pub use queue::{
-    MockQueue, QueueOptions, QueueStats, QueuedMessage, Redrive, DEFAULT_VISIBILITY_TIMEOUT,
-    MAX_BATCH_ENTRIES, MAX_VISIBILITY_TIMEOUT, MAX_WAIT_TIME,
+    MockQueue, QueueOptions, QueueStats, QueuedMessage, Redrive, DEDUPLICATION_INTERVAL,
+    DEFAULT_VISIBILITY_TIMEOUT, MAX_BATCH_ENTRIES, MAX_VISIBILITY_TIMEOUT, MAX_WAIT_TIME,
 };
 pub use topic::{MockTopic, SubscribeOptions, Subscription, TopicStats};
+pub use topic_fifo::TopicOptions;
 
 /// The region in the ARNs and URLs of the mocks.
 pub const REGION: &str = "us-east-1";

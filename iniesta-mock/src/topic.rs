@@ -9,7 +9,8 @@ use iniesta_core::{BackendError, FilterPolicy, OutgoingMessage, Topic};
 
 use crate::clock::Clock;
 use crate::codes;
-use crate::queue::{MockQueue, MAX_BATCH_ENTRIES};
+use crate::queue::{DedupWindow, MockQueue, Sequence, MAX_BATCH_ENTRIES};
+use crate::topic_fifo::{fifo_queue_on_standard_topic, with_sequence_number, TopicOptions};
 use crate::{ACCOUNT_ID, REGION};
 
 /// How a queue is subscribed to a [`MockTopic`]: by default the SNS
@@ -70,6 +71,9 @@ pub struct TopicStats {
     pub filtered_out: u64,
     /// Publishes answered by an injected failure.
     pub injected_faults: u64,
+    /// Publishes a FIFO topic accepted and delivered to nobody: their
+    /// deduplication id was seen within the last five minutes.
+    pub deduplicated: u64,
 }
 
 struct Sub {
@@ -84,18 +88,28 @@ struct State {
     fail_publishes: u32,
     duplicate_next: u32,
     stats: TopicStats,
+    /// FIFO: deduplication ids → notification numbers.
+    seen: DedupWindow,
+    /// FIFO: the envelopes' sequence numbers.
+    sequence: Sequence,
 }
 
 struct Inner {
     name: String,
     arn: String,
     clock: Clock,
+    options: TopicOptions,
     state: Mutex<State>,
 }
 
 /// An in-memory SNS topic: publish fans a message out to every subscribed
 /// [`MockQueue`] whose filter policy matches, in raw or envelope delivery,
 /// with fault injection (failed publishes, duplicate deliveries).
+///
+/// A FIFO topic ([`TopicOptions::with_fifo`], a name ending in `.fifo`)
+/// needs a message group per publish, drops duplicates within five minutes
+/// and hands the group and deduplication id on to FIFO queues (see
+/// [`publish_now`](Self::publish_now)).
 ///
 /// SNS message ids are `sns-{n}`, numbered by the clock; subscription ARNs
 /// are `{topic arn}:sub-{n}`.
@@ -127,17 +141,56 @@ pub struct MockTopic {
 }
 
 impl MockTopic {
-    /// A topic named `name`, with no subscriptions.
+    /// A standard topic named `name`, with no subscriptions.
+    ///
+    /// # Panics
+    ///
+    /// On a name ending in `.fifo`, which SNS keeps for FIFO topics
+    /// ([`with_options`](Self::with_options) makes those).
     pub fn new(name: impl Into<String>, clock: &Clock) -> MockTopic {
+        MockTopic::with_options(name, clock, TopicOptions::default())
+    }
+
+    /// A topic named `name` with the given options, with no subscriptions.
+    ///
+    /// # Panics
+    ///
+    /// On options SNS refuses (see [`try_with_options`](Self::try_with_options)).
+    pub fn with_options(
+        name: impl Into<String>,
+        clock: &Clock,
+        options: TopicOptions,
+    ) -> MockTopic {
+        MockTopic::try_with_options(name, clock, options)
+            .unwrap_or_else(|e| panic!("SNS would refuse this topic: {e}"))
+    }
+
+    /// A topic named `name` with the given options, or
+    /// [`InvalidParameter`](codes::INVALID_PARAMETER) where SNS refuses
+    /// them: a FIFO topic whose name does not end in `.fifo`, a standard
+    /// one whose name does, content-based deduplication on a standard
+    /// topic.
+    pub fn try_with_options(
+        name: impl Into<String>,
+        clock: &Clock,
+        options: TopicOptions,
+    ) -> Result<MockTopic, BackendError> {
         let name = name.into();
-        MockTopic {
+        options.check(&name)?;
+        Ok(MockTopic {
             inner: Arc::new(Inner {
                 arn: format!("arn:aws:sns:{REGION}:{ACCOUNT_ID}:{name}"),
                 name,
                 clock: clock.clone(),
+                options,
                 state: Mutex::new(State::default()),
             }),
-        }
+        })
+    }
+
+    /// The topic's options.
+    pub fn options(&self) -> &TopicOptions {
+        &self.inner.options
     }
 
     /// The topic's name.
@@ -163,7 +216,28 @@ impl MockTopic {
     /// subscribing it again returns the existing ARN, with the subscription's
     /// options replaced by `options` (as SNS's `SetSubscriptionAttributes`
     /// would).
+    ///
+    /// # Panics
+    ///
+    /// Where SNS refuses the subscription (see
+    /// [`try_subscribe`](Self::try_subscribe)).
     pub fn subscribe(&self, queue: &MockQueue, options: SubscribeOptions) -> String {
+        self.try_subscribe(queue, options)
+            .unwrap_or_else(|e| panic!("SNS would refuse this subscription: {e}"))
+    }
+
+    /// Like [`subscribe`](Self::subscribe), or
+    /// [`InvalidParameter`](codes::INVALID_PARAMETER) for a FIFO queue on a
+    /// standard topic, which SNS refuses. (A standard queue on a FIFO topic
+    /// is taken, as SNS takes it; see [`publish_now`](Self::publish_now).)
+    pub fn try_subscribe(
+        &self,
+        queue: &MockQueue,
+        options: SubscribeOptions,
+    ) -> Result<String, BackendError> {
+        if queue.options().fifo && !self.inner.options.fifo {
+            return Err(fifo_queue_on_standard_topic(queue.name(), self.name()));
+        }
         let mut st = self.state();
         if let Some(sub) = st
             .subscriptions
@@ -171,7 +245,7 @@ impl MockTopic {
             .find(|s| s.queue.same_queue(queue))
         {
             sub.options = options;
-            return sub.arn.clone();
+            return Ok(sub.arn.clone());
         }
         let arn = format!(
             "{}:sub-{}",
@@ -183,7 +257,7 @@ impl MockTopic {
             queue: queue.clone(),
             options,
         });
-        arn
+        Ok(arn)
     }
 
     /// Removes the subscription with this ARN; returns whether there was one.
@@ -220,12 +294,49 @@ impl MockTopic {
     ///   topic, the SNS message id, the body and the attributes; no SQS
     ///   message attributes.
     ///
+    /// Message groups and deduplication (see [`TopicOptions`]):
+    /// - a FIFO topic needs a `group_id`, and a `deduplication_id` unless
+    ///   it has content-based deduplication; a publish whose deduplication
+    ///   id was accepted within [`DEDUPLICATION_INTERVAL`](crate::DEDUPLICATION_INTERVAL)
+    ///   answers `Ok` with the first publish's id and delivers nothing. FIFO
+    ///   queues get the group id and the deduplication id with the message
+    ///   (and an envelope with the topic's `SequenceNumber`); standard
+    ///   queues get neither;
+    /// - a standard topic hands a `group_id` to its queues (SNS's fair
+    ///   queues) and refuses a `deduplication_id`.
+    ///
     /// Errors, as SNS reports them: an empty message, or one over 256 KiB
-    /// with its attributes, is [`InvalidParameter`](codes::INVALID_PARAMETER);
+    /// with its attributes, a FIFO publish without a group id or without
+    /// any deduplication id, a deduplication id on a standard topic, or a
+    /// group or deduplication id that is not 1 to 128 ASCII letters, digits
+    /// or punctuation, is [`InvalidParameter`](codes::INVALID_PARAMETER);
     /// an injected failure ([`fail_publishes`](Self::fail_publishes)) is
-    /// [`InternalError`](codes::INTERNAL_ERROR). Neither delivers anything.
+    /// [`InternalError`](codes::INTERNAL_ERROR). None delivers anything.
+    ///
+    /// ```
+    /// use iniesta_core::OutgoingMessage;
+    /// use iniesta_mock::{Clock, MockQueue, MockTopic, QueueOptions, SubscribeOptions, TopicOptions};
+    ///
+    /// let clock = Clock::virtual_clock();
+    /// let topic = MockTopic::with_options("prices.fifo", &clock, TopicOptions::default().with_fifo(true));
+    /// let queue = MockQueue::with_options("pricing.fifo", &clock, QueueOptions::default().with_fifo(true));
+    /// topic.subscribe(&queue, SubscribeOptions::default().with_raw_delivery(true));
+    ///
+    /// let update = |body: &str, dedup: &str| {
+    ///     OutgoingMessage::new(body, Default::default())
+    ///         .with_group_id("part-214")
+    ///         .with_deduplication_id(dedup)
+    /// };
+    /// let id = topic.publish_now(update("9.99", "u-1")).unwrap();
+    /// assert_eq!(topic.publish_now(update("9.99", "u-1")).unwrap(), id); // dropped
+    /// let got = queue.receive_now(10, None);
+    /// assert_eq!(got.len(), 1);
+    /// assert_eq!(got[0].attributes.message_group_id(), Some("part-214"));
+    /// assert_eq!(got[0].attributes.other["MessageDeduplicationId"], "u-1");
+    /// ```
     pub fn publish_now(&self, message: OutgoingMessage) -> Result<String, BackendError> {
-        let (id, copies, targets) = {
+        let fifo = self.inner.options.fifo;
+        let (id, copies, targets, group, dedup, sequence) = {
             let mut st = self.state();
             if st.fail_publishes > 0 {
                 st.fail_publishes -= 1;
@@ -251,6 +362,12 @@ impl MockTopic {
                     ),
                 ));
             }
+            let (group, dedup) = self.inner.options.ids(&message)?;
+            let now = self.inner.clock.now();
+            if let Some(first) = dedup.as_ref().and_then(|d| st.seen.duplicate_of(d, now)) {
+                st.stats.deduplicated += 1;
+                return Ok(notification_id(first));
+            }
             let copies = if st.duplicate_next > 0 {
                 st.duplicate_next -= 1;
                 2
@@ -274,24 +391,48 @@ impl MockTopic {
             st.stats.published += 1;
             st.stats.filtered_out += filtered;
             st.stats.delivered += (targets.len() * copies) as u64;
-            let id = format!("sns-{}", self.inner.clock.next_notification_number());
-            (id, copies, targets)
+            let n = self.inner.clock.next_notification_number();
+            if let Some(d) = &dedup {
+                st.seen.remember(d, now, n);
+            }
+            let sequence = fifo.then(|| st.sequence.next());
+            (notification_id(n), copies, targets, group, dedup, sequence)
         };
         // Sent after the topic's lock is released: a queue's lock is never
         // taken while holding it.
         let mut envelope = None;
         for (queue, raw) in targets {
+            // A FIFO queue gets the group and deduplication id of a FIFO
+            // topic; a standard queue only a standard topic's group id.
+            let queue_fifo = queue.options().fifo;
+            let (group, dedup) = match (fifo, queue_fifo) {
+                (true, true) => (group.as_deref(), dedup.as_deref()),
+                (true, false) => (None, None),
+                (false, _) => (group.as_deref(), None),
+            };
             for _ in 0..copies {
-                if raw {
-                    queue.send(message.body.clone(), message.attributes.clone());
+                let (body, attributes) = if raw {
+                    (message.body.clone(), message.attributes.clone())
                 } else {
-                    let body = envelope
-                        .get_or_insert_with(|| {
-                            envelope_json(&self.inner.arn, &id, &message.body, &message.attributes)
-                        })
-                        .clone();
-                    queue.send(body, Default::default());
-                }
+                    let body = envelope.get_or_insert_with(|| {
+                        let json =
+                            envelope_json(&self.inner.arn, &id, &message.body, &message.attributes);
+                        match sequence {
+                            Some(seq) => with_sequence_number(&json, seq),
+                            None => json,
+                        }
+                    });
+                    (body.clone(), Default::default())
+                };
+                let sqs = OutgoingMessage {
+                    body,
+                    attributes,
+                    group_id: group.map(str::to_owned),
+                    deduplication_id: dedup.map(str::to_owned),
+                };
+                // SNS does not report a failed delivery to the publisher;
+                // with the ids checked above, none fails here.
+                let _ = queue.send_message(sqs);
             }
         }
         Ok(id)
@@ -323,6 +464,11 @@ impl MockTopic {
     pub fn stats(&self) -> TopicStats {
         self.state().stats
     }
+}
+
+/// An SNS message id of this crate: `sns-{n}`.
+fn notification_id(n: u64) -> String {
+    format!("sns-{n}")
 }
 
 impl fmt::Debug for MockTopic {

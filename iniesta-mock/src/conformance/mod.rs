@@ -1,4 +1,5 @@
-//! A conformance suite for [`LockBackend`] implementations.
+//! A conformance suite for [`LockBackend`] implementations, and (in
+//! [`fifo`]) one for FIFO topics and queues.
 //!
 //! The consumer's guarantees (one dispatch of a key at a time, nothing
 //! lost, effectively once within the dedupe window) rest on a handful of
@@ -294,6 +295,8 @@ pub struct CheckResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use = "a report does nothing unless it is checked (e.g. `assert_passed`)"]
 pub struct Report {
+    /// What was checked, as the report's first line names it.
+    suite: &'static str,
     results: Vec<CheckResult>,
 }
 
@@ -331,7 +334,8 @@ impl fmt::Display for Report {
         let failed = self.failures().count();
         writeln!(
             f,
-            "lock backend conformance: {} of {} checks failed",
+            "{} conformance: {} of {} checks failed",
+            self.suite,
             failed,
             self.results.len()
         )?;
@@ -439,7 +443,10 @@ impl Conformance {
         } else {
             results.extend(future::join_all(runs).await);
         }
-        Report { results }
+        Report {
+            suite: "lock backend",
+            results,
+        }
     }
 }
 
@@ -536,4 +543,5 @@ impl<L: LockBackend> Ctx<'_, L> {
 }
 
 mod checks;
+pub mod fifo;
 use checks::{acquired, kind, run_check};

@@ -35,6 +35,14 @@ pub struct QueuedMessage {
     /// The ARN of the queue whose redrive policy moved the message here
     /// (SQS's `DeadLetterQueueSourceArn`); `None` for a message sent here.
     pub dead_letter_source_arn: Option<String>,
+    /// The message group (`MessageGroupId`): a FIFO queue's order key, or
+    /// a standard (fair) queue's tenant.
+    pub group_id: Option<String>,
+    /// A FIFO message's `MessageDeduplicationId` (the body's SHA-256 under
+    /// content-based deduplication).
+    pub deduplication_id: Option<String>,
+    /// A FIFO message's `SequenceNumber` in this queue.
+    pub sequence_number: Option<String>,
 }
 
 /// Counters of what happened on a queue
@@ -62,6 +70,9 @@ pub struct QueueStats {
     /// Messages that arrived here from a source queue's redrive policy (not
     /// counted in `sent`).
     pub dead_letter_arrivals: u64,
+    /// Sends a FIFO queue accepted without enqueueing them: their
+    /// deduplication id was seen within the last five minutes.
+    pub deduplicated: u64,
 }
 
 impl MockQueue {
@@ -78,7 +89,8 @@ impl MockQueue {
     }
 
     /// Messages a receive would find visible now (including those the
-    /// redrive policy will move instead of delivering).
+    /// redrive policy will move instead of delivering, and on a FIFO queue
+    /// those whose group is blocked by a message in flight).
     pub fn visible_len(&self) -> usize {
         let now = self.inner.clock.now();
         let st = self.state();
@@ -128,6 +140,9 @@ impl MockQueue {
                 visible: !deleted && m.visible_at <= now,
                 deleted,
                 dead_letter_source_arn: m.source_arn.as_deref().map(str::to_owned),
+                group_id: m.group_id.as_deref().map(str::to_owned),
+                deduplication_id: m.fifo.as_ref().map(|f| f.deduplication_id.to_string()),
+                sequence_number: m.fifo.as_ref().map(|f| f.sequence.to_string()),
             })
             .collect()
     }

@@ -1,4 +1,4 @@
-//! An in-memory SQS standard queue.
+//! An in-memory SQS queue, standard or FIFO.
 //!
 //! - [`options`]: how a queue behaves, and the SQS limits and units it
 //!   enforces (visibility in whole seconds, rounded up);
@@ -9,6 +9,8 @@
 //! - [`receive`]: receiving, and the redrive policy applied on the way;
 //! - [`delete`]: deleting by receipt handle;
 //! - [`visibility`]: changing the visibility of a message in flight;
+//! - [`fifo`]: FIFO queues: message groups, deduplication, sequence
+//!   numbers and the order of a FIFO receive;
 //! - [`faults`]: injected faults;
 //! - [`inspect`]: what a test reads off a queue;
 //! - [`port`]: the async [`Queue`](iniesta_core::Queue) port, with long
@@ -16,6 +18,7 @@
 
 mod delete;
 mod faults;
+mod fifo;
 mod handles;
 mod inspect;
 mod options;
@@ -40,6 +43,8 @@ use crate::{ACCOUNT_ID, REGION};
 use handles::message_id;
 use store::{State, Stored};
 
+pub use fifo::DEDUPLICATION_INTERVAL;
+pub(crate) use fifo::{check_id, content_hash, DedupWindow, Sequence};
 pub use inspect::{QueueStats, QueuedMessage};
 pub use options::{
     QueueOptions, DEFAULT_VISIBILITY_TIMEOUT, MAX_BATCH_ENTRIES, MAX_VISIBILITY_TIMEOUT,
@@ -60,8 +65,8 @@ struct Inner {
     arrived: Event,
 }
 
-/// An in-memory SQS standard queue on a [`Clock`], with SQS's delivery
-/// semantics and fault injection.
+/// An in-memory SQS queue (standard or FIFO) on a [`Clock`], with SQS's
+/// delivery semantics and fault injection.
 ///
 /// Semantics, as SQS documents them:
 /// - a receive returns up to `max` *visible* messages, oldest-visible first
@@ -83,6 +88,15 @@ struct Inner {
 /// - with a [`Redrive`] policy, a receive that would deliver a message
 ///   already received `max_receive_count` times moves it to the dead-letter
 ///   queue instead.
+///
+/// A FIFO queue ([`QueueOptions::with_fifo`], a name ending in `.fifo`)
+/// keeps SQS's FIFO rules on top: messages are sent with
+/// [`send_message`](Self::send_message) and a group id, duplicates within
+/// [`DEDUPLICATION_INTERVAL`] are dropped, a group is received in order and
+/// not at all while one of its messages is in flight, deliveries carry
+/// `MessageGroupId`, `MessageDeduplicationId` and `SequenceNumber`, and a
+/// receipt handle expires with its visibility timeout (see
+/// [`send_message`](Self::send_message) and [`delete_now`](Self::delete_now)).
 ///
 /// Message ids are `msg-{n}`, numbered by the clock (unique across the
 /// queues of one clock); receipt handles are `{message id}/{receive count}`.
@@ -140,15 +154,19 @@ impl MockQueue {
     /// A queue named `name` with the given options, or
     /// [`InvalidParameterValue`](crate::codes::INVALID_PARAMETER_VALUE) for
     /// options SQS refuses: a visibility timeout over 12 hours, a
-    /// `max_receive_count` outside 1 to 1000. The visibility timeout is
-    /// rounded up to whole seconds ([`options`](Self::options) shows it so).
+    /// `max_receive_count` outside 1 to 1000, a FIFO queue whose name does
+    /// not end in `.fifo` (or a standard one whose name does), a dead-letter
+    /// queue of the other type; content-based deduplication on a standard
+    /// queue is [`InvalidAttributeName`](crate::codes::INVALID_ATTRIBUTE_NAME).
+    /// The visibility timeout is rounded up to whole seconds
+    /// ([`options`](Self::options) shows it so).
     pub fn try_with_options(
         name: impl Into<String>,
         clock: &Clock,
         options: QueueOptions,
     ) -> Result<MockQueue, BackendError> {
-        let options = options.applied()?;
         let name = name.into();
+        let options = options.applied(&name)?;
         Ok(MockQueue {
             inner: Arc::new(Inner {
                 url: format!("https://sqs.{REGION}.amazonaws.com/{ACCOUNT_ID}/{name}"),
@@ -212,11 +230,28 @@ impl MockQueue {
     }
 
     /// Sends a message; it is visible at once. Returns its SQS message id.
+    ///
+    /// # Panics
+    ///
+    /// On a FIFO queue, which needs a message group and a deduplication id:
+    /// send there with [`send_message`](Self::send_message).
     pub fn send(
         &self,
         body: impl Into<String>,
         message_attributes: BTreeMap<String, AttributeValue>,
     ) -> String {
+        assert!(
+            !self.inner.options.fifo,
+            "MockQueue::send on FIFO queue {}: SQS refuses a message without MessageGroupId; \
+             use MockQueue::send_message with OutgoingMessage::with_group_id",
+            self.name()
+        );
+        self.enqueue(body.into(), Attributes::from(message_attributes), None)
+    }
+
+    /// Enqueues a message on a standard queue, with the group id of a fair
+    /// queue if it has one.
+    fn enqueue(&self, body: String, attributes: Attributes, group_id: Option<Arc<str>>) -> String {
         let now = self.inner.clock.now();
         let n = self.inner.clock.next_message_number();
         {
@@ -224,14 +259,16 @@ impl MockQueue {
             st.messages.insert(
                 n,
                 Box::new(Stored {
-                    body: body.into(),
-                    attributes: Attributes::from(message_attributes),
+                    body,
+                    attributes,
                     receive_count: 0,
                     arrived_count: 0,
                     sent_at: now,
                     first_received_at: None,
                     visible_at: now,
                     source_arn: None,
+                    group_id,
+                    fifo: None,
                 }),
             );
             st.ready.push(Reverse((now, n)));

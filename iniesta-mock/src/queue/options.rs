@@ -57,6 +57,18 @@ pub struct QueueOptions {
     /// `maxReceiveCount`. `None` (the default) keeps a message that is never
     /// deleted in the queue for ever.
     pub redrive: Option<Redrive>,
+    /// SQS's `FifoQueue`: a FIFO queue delivers the messages of one message
+    /// group in order, one group member in flight at a time, and drops
+    /// duplicates within five minutes (see [`MockQueue`](crate::MockQueue)).
+    /// Its name MUST end in `.fifo`, and a standard queue's MUST NOT, as
+    /// SQS requires. Default `false`; it cannot change once the queue is
+    /// made (nor can it in SQS).
+    pub fifo: bool,
+    /// SQS's `ContentBasedDeduplication` (FIFO queues only): a message sent
+    /// without a deduplication id gets the SHA-256 of its body (hex) as
+    /// one. Default `false`: then every send to a FIFO queue MUST name a
+    /// deduplication id.
+    pub content_based_deduplication: bool,
 }
 
 impl Default for QueueOptions {
@@ -65,6 +77,8 @@ impl Default for QueueOptions {
             visibility_timeout: DEFAULT_VISIBILITY_TIMEOUT,
             retain_deleted: true,
             redrive: None,
+            fifo: false,
+            content_based_deduplication: false,
         }
     }
 }
@@ -89,11 +103,28 @@ impl QueueOptions {
         self
     }
 
-    /// The options as the queue applies them, or the error SQS gives for
-    /// them: the visibility timeout rounded up to whole seconds and at most
-    /// 12 hours, `max_receive_count` from 1 to 1000.
-    pub(super) fn applied(mut self) -> Result<QueueOptions, BackendError> {
+    /// These options for a FIFO queue or a standard one
+    /// ([`fifo`](Self::fifo)).
+    pub fn with_fifo(mut self, fifo: bool) -> Self {
+        self.fifo = fifo;
+        self
+    }
+
+    /// These options with content-based deduplication on or off
+    /// ([`content_based_deduplication`](Self::content_based_deduplication)).
+    pub fn with_content_based_deduplication(mut self, on: bool) -> Self {
+        self.content_based_deduplication = on;
+        self
+    }
+
+    /// The options as the queue named `name` applies them, or the error SQS
+    /// gives for them: the visibility timeout rounded up to whole seconds
+    /// and at most 12 hours, `max_receive_count` from 1 to 1000, a `.fifo`
+    /// name exactly for a FIFO queue, content-based deduplication only on a
+    /// FIFO queue, and a dead-letter queue of the source's type.
+    pub(super) fn applied(mut self, name: &str) -> Result<QueueOptions, BackendError> {
         self.visibility_timeout = applied_visibility(self.visibility_timeout)?;
+        check_type(&self, name)?;
         if let Some(r) = &self.redrive {
             if !(1..=MAX_RECEIVE_COUNT).contains(&r.max_receive_count) {
                 return Err(BackendError::new(
@@ -107,6 +138,52 @@ impl QueueOptions {
         }
         Ok(self)
     }
+}
+
+/// The rules of SQS's `CreateQueue` on a queue's type: a FIFO queue's name
+/// ends in `.fifo` and a standard queue's does not (SQS answers
+/// `InvalidParameterValue` either way), `ContentBasedDeduplication` exists
+/// only on FIFO queues (`InvalidAttributeName` on a standard one), and a
+/// redrive policy's dead-letter queue is of the source queue's type
+/// (`InvalidParameterValue` on its `RedrivePolicy`).
+fn check_type(options: &QueueOptions, name: &str) -> Result<(), BackendError> {
+    let bad = |what: String| Err(BackendError::new(codes::INVALID_PARAMETER_VALUE, what));
+    let fifo_name = name.ends_with(".fifo");
+    if options.fifo && !fifo_name {
+        return bad(format!(
+            "the name of a FIFO queue must end with the .fifo suffix; got {name:?}"
+        ));
+    }
+    if !options.fifo && fifo_name {
+        return bad(format!(
+            "a standard queue's name can only include alphanumeric characters, hyphens or \
+             underscores; {name:?} ends in .fifo: make it a FIFO queue (QueueOptions::with_fifo)"
+        ));
+    }
+    if options.content_based_deduplication && !options.fifo {
+        return Err(BackendError::new(
+            codes::INVALID_ATTRIBUTE_NAME,
+            format!(
+                "unknown attribute ContentBasedDeduplication: queue {name:?} is a standard \
+                 queue, and only FIFO queues deduplicate"
+            ),
+        ));
+    }
+    if let Some(r) = &options.redrive {
+        let dlq = &r.dead_letter_queue;
+        if dlq.options().fifo != options.fifo {
+            let kind = |fifo: bool| if fifo { "a FIFO" } else { "a standard" };
+            return bad(format!(
+                "invalid RedrivePolicy: the dead-letter queue of {} queue must be {} queue too; \
+                 {} is {} queue",
+                kind(options.fifo),
+                kind(options.fifo),
+                dlq.name(),
+                kind(dlq.options().fifo),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The visibility timeout SQS applies when asked for `timeout`, or the

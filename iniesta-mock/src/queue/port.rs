@@ -99,6 +99,11 @@ impl MockQueue {
     /// already past, which means "look again at once". Stale entries on top
     /// of the heap are dropped on the way.
     fn next_visible(&self) -> Option<Time> {
+        if self.inner.options.fifo {
+            // A FIFO queue keeps no heap; after an empty receive, the next
+            // change without a send or delete is a visibility timeout's end.
+            return self.next_fifo_change(self.inner.clock.now());
+        }
         let mut st = self.state();
         while let Some(&Reverse((t, n))) = st.ready.peek() {
             if st.messages.get(&n).is_some_and(|m| m.visible_at == t) {

@@ -1,12 +1,14 @@
 //! Receiving: the visible messages taken oldest-visible first, hidden for
 //! the visibility timeout, each with a fresh receipt handle and its system
-//! attributes; those the redrive policy claims go to the dead-letter queue.
+//! attributes (with a FIFO message's group, deduplication id and sequence
+//! number); those the redrive policy claims go to the dead-letter queue.
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use iniesta_core::message::{ATTR_DEDUPLICATION_ID, ATTR_MESSAGE_GROUP_ID, ATTR_SEQUENCE_NUMBER};
 use iniesta_core::{BackendError, ReceiptHandle, ReceivedMessage, SystemAttributes, Time};
 
 use super::handles::{injected, message_id};
@@ -62,9 +64,10 @@ impl MockQueue {
         Ok(self.take_visible(&mut st, now, max, visibility))
     }
 
-    /// The receive itself: takes up to `max` messages visible at `now`,
-    /// moving those the redrive policy claims to the dead-letter queue.
-    /// `visibility` MUST already be as SQS applies it.
+    /// The receive itself: takes up to `max` messages visible at `now`
+    /// (on a FIFO queue, in the order of its groups), moving those the
+    /// redrive policy claims to the dead-letter queue. `visibility` MUST
+    /// already be as SQS applies it.
     pub(super) fn take_visible(
         &self,
         st: &mut State,
@@ -73,11 +76,36 @@ impl MockQueue {
         visibility: Option<Duration>,
     ) -> Vec<ReceivedMessage> {
         let hide_until = now + visibility.unwrap_or(self.inner.options.visibility_timeout);
-        let redrive = self.inner.options.redrive.as_ref();
-        let mut moved: Vec<(u64, Box<Stored>)> = Vec::new();
         // Reused from receive to receive (no allocation per call).
         let mut taken = std::mem::take(&mut st.taken);
         taken.clear();
+        let moved = if self.inner.options.fifo {
+            self.pick_fifo(st, now, max, &mut taken)
+        } else {
+            self.pick_standard(st, now, max, &mut taken)
+        };
+        if let (Some(r), false) = (self.inner.options.redrive.as_ref(), moved.is_empty()) {
+            let source_arn: Arc<str> = Arc::from(self.inner.arn.as_str());
+            r.dead_letter_queue
+                .accept_dead_letters(moved, &source_arn, now);
+        }
+        let out = self.deliver(st, now, &taken, hide_until);
+        st.taken = taken;
+        out
+    }
+
+    /// Picks what a standard receive delivers: up to `max` messages visible
+    /// at `now`, oldest-visible first. Messages the redrive policy claims
+    /// are taken out and returned, to go to the dead-letter queue.
+    fn pick_standard(
+        &self,
+        st: &mut State,
+        now: Time,
+        max: u32,
+        taken: &mut Vec<u64>,
+    ) -> Vec<(u64, Box<Stored>)> {
+        let redrive = self.inner.options.redrive.as_ref();
+        let mut moved: Vec<(u64, Box<Stored>)> = Vec::new();
         while taken.len() < max as usize {
             match st.ready.peek() {
                 Some(&Reverse((visible_at, n))) if visible_at <= now => {
@@ -103,19 +131,31 @@ impl MockQueue {
                 _ => break,
             }
         }
-        if let (Some(r), false) = (redrive, moved.is_empty()) {
-            let source_arn: Arc<str> = Arc::from(self.inner.arn.as_str());
-            r.dead_letter_queue
-                .accept_dead_letters(moved, &source_arn, now);
-        }
+        moved
+    }
+
+    /// Hands out the messages `taken`: hides each until `hide_until`,
+    /// counts the receive and writes a fresh receipt handle and the system
+    /// attributes.
+    fn deliver(
+        &self,
+        st: &mut State,
+        now: Time,
+        taken: &[u64],
+        hide_until: Time,
+    ) -> Vec<ReceivedMessage> {
+        let fifo = self.inner.options.fifo;
         let clock = &self.inner.clock;
         let mut out = Vec::with_capacity(taken.len());
         // Each handle is written here, then copied into its shared text.
         let mut handle = std::mem::take(&mut st.handle_buf);
-        for &n in &taken {
-            // Pushed only after the loop above, so a zero visibility timeout
-            // cannot return one message twice in one receive.
-            st.ready.push(Reverse((hide_until, n)));
+        for &n in taken {
+            // Pushed only after the picking, so a zero visibility timeout
+            // cannot return one message twice in one receive. A FIFO queue
+            // keeps its order in its groups instead.
+            if !fifo {
+                st.ready.push(Reverse((hide_until, n)));
+            }
             let Some(m) = st.messages.get_mut(&n) else {
                 continue; // unreachable: only live messages were taken
             };
@@ -125,6 +165,16 @@ impl MockQueue {
             let mut other = BTreeMap::new();
             if let Some(arn) = &m.source_arn {
                 other.insert(DEAD_LETTER_QUEUE_SOURCE_ARN.to_owned(), arn.to_string());
+            }
+            if let Some(group) = &m.group_id {
+                other.insert(ATTR_MESSAGE_GROUP_ID.to_owned(), group.to_string());
+            }
+            if let Some(ids) = &m.fifo {
+                other.insert(
+                    ATTR_DEDUPLICATION_ID.to_owned(),
+                    ids.deduplication_id.to_string(),
+                );
+                other.insert(ATTR_SEQUENCE_NUMBER.to_owned(), ids.sequence.to_string());
             }
             let attributes = SystemAttributes {
                 receive_count: Some(m.receive_count),
@@ -148,7 +198,6 @@ impl MockQueue {
                 message_attributes: m.attributes.clone(),
             });
         }
-        st.taken = taken;
         st.handle_buf = handle;
         st.stats.received += out.len() as u64;
         out

@@ -6,7 +6,12 @@
 //! its visibility timeout ends. The message keeps its id, body, attributes,
 //! receive count and (in a standard queue) its sent time, and the
 //! dead-letter queue reports where it came from in the
-//! `DeadLetterQueueSourceArn` system attribute.
+//! `DeadLetterQueueSourceArn` system attribute. A FIFO queue's dead-letter
+//! queue is a FIFO queue (SQS refuses any other): a moved message keeps its
+//! group and deduplication id, gets a sequence number of the dead-letter
+//! queue, and its enqueue time resets to the move, as the SQS developer
+//! guide says of FIFO dead-letter queues. Moving a message unblocks its
+//! group in the source queue.
 
 use std::cmp::Reverse;
 use std::fmt;
@@ -117,8 +122,16 @@ impl MockQueue {
                 m.arrived_count = m.receive_count;
                 m.visible_at = now;
                 m.source_arn = Some(Arc::clone(source_arn));
+                if let (Some(group), Some(ids)) = (m.group_id.clone(), m.fifo.take()) {
+                    // A FIFO dead-letter queue: the message joins the end
+                    // of its group with a sequence number of this queue,
+                    // and (unlike a standard one) its enqueue time resets.
+                    m.fifo = Some(st.fifo.push(n, &group, ids.deduplication_id));
+                    m.sent_at = now;
+                } else {
+                    st.ready.push(Reverse((now, n)));
+                }
                 st.messages.insert(n, m);
-                st.ready.push(Reverse((now, n)));
                 st.stats.dead_letter_arrivals += 1;
             }
         }

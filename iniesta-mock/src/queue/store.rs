@@ -8,6 +8,7 @@ use std::sync::Arc;
 use iniesta_core::{Attributes, Time};
 use rustc_hash::FxHashMap;
 
+use super::fifo::{FifoIds, FifoState};
 use super::inspect::QueueStats;
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -58,6 +59,11 @@ pub(super) struct Stored {
     pub(super) visible_at: Time,
     /// The source queue's ARN, for a message a redrive moved here.
     pub(super) source_arn: Option<Arc<str>>,
+    /// `MessageGroupId`: the order key of a FIFO queue; a standard queue
+    /// only carries it back (SQS's fair queues).
+    pub(super) group_id: Option<Arc<str>>,
+    /// A FIFO message's deduplication id and sequence number.
+    pub(super) fifo: Option<FifoIds>,
 }
 
 impl Stored {
@@ -115,6 +121,8 @@ pub(super) struct State {
     /// Scratch space of `take_visible`, kept between receives.
     pub(super) taken: Vec<u64>,
     pub(super) handle_buf: String,
+    /// Message groups and deduplication ids (FIFO queues only).
+    pub(super) fifo: FifoState,
 }
 
 impl State {

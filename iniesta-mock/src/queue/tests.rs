@@ -3,6 +3,7 @@
 //! async port and inspection in the modules below.
 
 mod faults;
+mod fifo;
 mod handles;
 mod inspect;
 mod port;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use iniesta_core::{BackendError, ReceiptHandle};
 
+use super::fifo::expired_handle;
 use super::handles::{injected, invalid_handle, not_in_flight, parse_handle};
 use super::options::applied_visibility;
 use super::store::{take, Gone};
@@ -25,6 +26,14 @@ impl MockQueue {
     /// [`ReceiptHandleIsInvalid`](crate::codes::RECEIPT_HANDLE_IS_INVALID). An
     /// injected fault ([`fail_visibility_changes`](Self::fail_visibility_changes))
     /// is applied first and changes nothing.
+    ///
+    /// On a FIFO queue a handle expires with its visibility timeout (see
+    /// [`delete_now`](Self::delete_now) for the rule and its source): a
+    /// stale handle, or one of a message that is visible again or was moved
+    /// to the dead-letter queue, is `Err` with
+    /// [`InvalidParameterValue`](crate::codes::INVALID_PARAMETER_VALUE) ("The
+    /// receipt handle has expired") instead. Making a FIFO message visible
+    /// again unblocks its group, with this message first.
     pub fn change_visibility_now(
         &self,
         handle: &ReceiptHandle,
@@ -38,10 +47,13 @@ impl MockQueue {
                 return Err(injected("ChangeMessageVisibility"));
             }
             let timeout = applied_visibility(timeout)?;
+            let fifo = self.inner.options.fifo;
             let (n, k) = parse_handle(handle).ok_or_else(|| invalid_handle(handle))?;
             if let Some(gone) = st.gone.get(&n) {
                 return Err(if !gone.issued().contains(k) {
                     invalid_handle(handle)
+                } else if fifo && (matches!(gone, Gone::Moved { .. }) || k < gone.issued().count) {
+                    expired_handle(handle)
                 } else if matches!(gone, Gone::Moved { .. }) {
                     not_in_flight(handle, "the message was moved to the dead-letter queue")
                 } else {
@@ -53,6 +65,9 @@ impl MockQueue {
             };
             if !m.issued().contains(k) {
                 return Err(invalid_handle(handle));
+            }
+            if fifo && (k < m.receive_count || m.visible_at <= now) {
+                return Err(expired_handle(handle));
             }
             if k < m.receive_count {
                 return Err(not_in_flight(
@@ -69,7 +84,9 @@ impl MockQueue {
             let new = now + timeout;
             if new != m.visible_at {
                 m.visible_at = new;
-                st.ready.push(Reverse((new, n)));
+                if !fifo {
+                    st.ready.push(Reverse((new, n)));
+                }
             }
             st.stats.visibility_changes += 1;
         }
