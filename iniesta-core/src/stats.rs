@@ -59,8 +59,13 @@ pub struct Stats {
     pub delete_failures: u64,
     /// Completion records that could not be written.
     pub complete_failures: u64,
-    /// Messages made visible again (backoff or shutdown).
+    /// Messages made visible again (backoff, shutdown, or sent back for
+    /// order).
     pub returned: u64,
+    /// Messages of a FIFO group sent back unprocessed because a message of
+    /// their group ahead of them did not succeed (also counted in
+    /// `returned` once the queue has taken them back).
+    pub returned_for_order: u64,
     /// Total time spent in handlers that ended.
     pub handler_time: Duration,
 }
@@ -102,6 +107,7 @@ impl Stats {
             Event::Deleted { .. } => self.deleted += 1,
             Event::DeleteFailed { .. } => self.delete_failures += 1,
             Event::Returned { .. } => self.returned += 1,
+            Event::ReturnedForOrder { .. } => self.returned_for_order += 1,
             _ => {}
         }
     }
@@ -114,7 +120,7 @@ impl std::fmt::Display for Stats {
             "received {}, dispatched {}, succeeded {}, failed {}, panicked {}, aborted {} \
              (timed out {}), given up {} (handed back {}), skipped (busy) {}, duplicates acked {}, \
              lock unavailable {}, no handler {}, unmatched {}, malformed {}, deleted {}, \
-             delete failures {}, returned {}",
+             delete failures {}, returned {} (for order {})",
             self.received,
             self.dispatched,
             self.succeeded,
@@ -132,7 +138,8 @@ impl std::fmt::Display for Stats {
             self.malformed,
             self.deleted,
             self.delete_failures,
-            self.returned
+            self.returned,
+            self.returned_for_order
         )
     }
 }

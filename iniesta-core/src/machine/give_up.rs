@@ -90,6 +90,8 @@ impl Consumer {
         self.events.push_back(Event::HandedBack {
             message: message.clone(),
         });
+        // Left for the dead-letter queue: its group cannot go on past it.
+        self.intake_failed(message.group_id.as_deref(), &message.sqs_message_id);
         let receive_count = message.receive_count;
         let state = State::Acquiring { sent_at: self.now };
         let entry = Entry::new(handle, Content::Parsed(message), LockKey::from(""), state);

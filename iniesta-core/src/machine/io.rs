@@ -425,6 +425,20 @@ pub enum Event {
         /// After how long it becomes visible.
         delay: Duration,
     },
+    /// On a FIFO queue, a message was sent back to the queue unprocessed
+    /// (visible again at once; never locked or dispatched here) because a
+    /// message of its group ahead of it did not succeed: SQS delivers the
+    /// group again in order once that one is visible again. An
+    /// [`Event::Returned`] follows when the queue has taken it back.
+    ReturnedForOrder {
+        /// The message sent back.
+        message: SharedMessage,
+        /// Its message group.
+        group: String,
+        /// The SQS message id of the message of the group that did not
+        /// succeed.
+        behind: String,
+    },
     /// Shutdown began.
     ShutdownStarted {
         /// Messages in progress at that moment.

@@ -35,13 +35,38 @@
 //! Unparseable messages are reported and left in the queue (a dead-letter
 //! queue ends their journey), never deleted.
 //!
+//! # FIFO queues
+//!
+//! With [`ConsumerConfig::fifo`], the message group
+//! ([`Message::group_id`](crate::Message::group_id)) orders handling:
+//!
+//! - **One at a time, in order.** A message of a group starts (leaves the
+//!   waiting messages for its lock) only when no other message of its group
+//!   is between its start and the end of its handling: its completion
+//!   record written (a success; a `Done` lock answer, a duplicate, counts
+//!   as one), or its journey over after anything else. What is kept in
+//!   order is the handlers' runs; deletes may overlap the next run.
+//! - **Groups in parallel.** Other groups' messages take the free slots
+//!   meanwhile, first received first: a busy group holds back only itself.
+//! - **A message that does not succeed holds its group**, as SQS does: a
+//!   failure (released, maybe with a backoff), a `Busy` or `Unavailable`
+//!   lock answer, a permanent failure left for the dead-letter queue, an
+//!   abort, a message that cannot be parsed or that the filters refuse and
+//!   that stays in the queue. Every message of its group received behind it
+//!   that has not started goes back to the queue at once, unprocessed
+//!   ([`Event::ReturnedForOrder`]), so that SQS delivers the group again in
+//!   order, the failed one first.
+//!
+//! On a standard queue (`fifo` off) group ids (fair queues) order nothing
+//! and are ignored.
+//!
 //! # Layout
 //!
 //! The configuration ([`ConsumerConfig`]) and the vocabulary ([`Input`],
 //! [`Action`], [`Event`]) are public. Inside, each file holds one part of
 //! the journey: `receive` (how many to ask for, parsing, filters),
 //! `dispatch` (the lock's answer, the handler, heartbeats, aborts),
-//! `give_up` (permanent failures), `settle`
+//! `give_up` (permanent failures), `groups` (FIFO message groups), `settle`
 //! (completion record, delete, release, return, forgetting), `shutdown`,
 //! `timers` (the one timer table) and `batches` (per-message wishes gathered
 //! into batch calls, and their answers mapped back), over `state` (where
@@ -59,6 +84,7 @@ mod batches;
 mod config;
 mod dispatch;
 mod give_up;
+mod groups;
 mod io;
 mod receive;
 mod settle;
@@ -69,6 +95,7 @@ mod timers;
 use batches::{BatchKind, Batches};
 pub use config::{Backoff, ConfigError, ConsumerConfig};
 use give_up::GivenUp;
+use groups::Groups;
 pub use io::{AbortReason, Action, BatchId, DispatchOutcome, Event, Input, MessageId, ReceiveId};
 use state::{Content, Entry, Running, State};
 use timers::Timers;
@@ -139,8 +166,11 @@ pub struct Consumer {
     given_up: GivenUp,
     /// Entries holding a handler slot (`Entry::holds_slot`).
     slots: usize,
-    /// Entries waiting for a slot, first received first.
+    /// Entries waiting for a slot, first received first (by id). On a FIFO
+    /// queue only the first of each group; the rest wait in `groups`.
     waiting: VecDeque<MessageId>,
+    /// FIFO message groups in progress (only with `config.fifo`).
+    groups: Groups,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -181,6 +211,7 @@ impl Consumer {
             given_up: GivenUp::default(),
             slots: 0,
             waiting: VecDeque::new(),
+            groups: Groups::default(),
         };
         c.fill_receives();
         Ok(c)

@@ -28,7 +28,7 @@ impl Consumer {
             .saturating_mul(2)
             .saturating_add(prefetch);
         while self.receives.len() < self.config.concurrent_receives {
-            let ahead = self.waiting.len() + self.reserved;
+            let ahead = self.waiting.len() + self.groups.parked + self.reserved;
             let in_progress = self.entries.len() + self.reserved;
             // Without a prefetch, only as many as the free slots.
             let buffer = match prefetch {
@@ -71,7 +71,8 @@ impl Consumer {
     }
 
     /// Gives waiting messages the free slots, first received first: each
-    /// goes to its lock's acquire.
+    /// goes to its lock's acquire. (On a FIFO queue, the members of a group
+    /// behind its first are parked apart, so every entry here can start.)
     pub(super) fn fill_slots(&mut self) {
         if self.shutting_down() {
             return;
@@ -91,6 +92,9 @@ impl Consumer {
             self.slots += 1;
             self.batches.acquire.push(id, entry.lock_key.clone());
             self.timers.update(id, entry);
+            if self.config.fifo {
+                self.take_group(id);
+            }
         }
     }
 
@@ -166,6 +170,7 @@ impl Consumer {
         for raw in messages {
             self.on_message(raw);
         }
+        self.intake_over();
     }
 
     pub(super) fn on_message(&mut self, raw: ReceivedMessage) {
@@ -173,6 +178,9 @@ impl Consumer {
             Ok((m, handle)) => (Arc::new(m), handle),
             Err((error, raw)) => {
                 let receive_count = raw.receive_count();
+                // Its group cannot go on past it: the group id is read from
+                // the raw attributes, as the body may be what failed.
+                self.intake_failed(raw.attributes.message_group_id(), &raw.sqs_message_id);
                 self.events.push_back(Event::Malformed {
                     sqs_message_id: raw.sqs_message_id.clone(),
                     receive_count,
@@ -196,6 +204,10 @@ impl Consumer {
             }
         };
         let id = MessageId(self.fresh_id());
+        if let Some(behind) = self.behind_failure(&message) {
+            self.send_back_on_arrival(id, message, handle, &behind);
+            return;
+        }
         if !self.config.accepts(&message.event) {
             self.on_unmatched(id, message, handle);
             return;
@@ -219,7 +231,7 @@ impl Consumer {
         if self.shutting_down() {
             self.return_or_forget(id, Duration::ZERO);
         } else {
-            self.waiting.push_back(id);
+            self.enqueue_waiting(id);
             self.reschedule(id);
         }
     }
@@ -235,6 +247,10 @@ impl Consumer {
     ) {
         let delete = self.config.delete_unmatched;
         let receive_count = message.receive_count;
+        if !delete {
+            // Left in the queue: its group cannot go on past it.
+            self.intake_failed(message.group_id.as_deref(), &message.sqs_message_id);
+        }
         self.events.push_back(Event::Unmatched {
             message: message.clone(),
             deleted: delete,

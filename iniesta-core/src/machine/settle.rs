@@ -67,6 +67,9 @@ impl Consumer {
 
     pub(super) fn start_delete(&mut self, id: MessageId) {
         self.free_slot(id);
+        // Its record is written (or it was done already): the next of its
+        // group may run.
+        self.end_group_hold(id, true);
         if let Some(entry) = self.entries.get_mut(&id) {
             entry.state = State::Deleting {
                 attempts: 0,
@@ -131,6 +134,7 @@ impl Consumer {
         return_after: Option<Duration>,
     ) {
         self.free_slot(id);
+        self.fail_group(id);
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
@@ -173,6 +177,7 @@ impl Consumer {
     /// just ends it when returning is off during shutdown.
     pub(super) fn return_or_forget(&mut self, id: MessageId, delay: Duration) {
         self.free_slot(id);
+        self.fail_group(id);
         if self.shutting_down() && !self.config.return_unstarted_on_shutdown && delay.is_zero() {
             self.settle(id);
             return;
@@ -239,6 +244,7 @@ impl Consumer {
     /// when a shutdown is over).
     pub(super) fn settle(&mut self, id: MessageId) {
         self.free_slot(id);
+        self.end_group_hold(id, false);
         let Some(entry) = self.entries.get_mut(&id) else {
             return;
         };
@@ -263,6 +269,7 @@ impl Consumer {
 
     pub(super) fn forget(&mut self, id: MessageId) {
         self.free_slot(id);
+        self.end_group_hold(id, false);
         if let Some(e) = self.entries.remove(&id) {
             // Its deadline, if any, is stale from now on.
             self.timers.forget(e.timer);

@@ -20,7 +20,8 @@ impl Consumer {
             self.actions.push_back(Action::CancelReceive { id });
         }
         // Messages received ahead never start: back to the queue.
-        let waiting: Vec<MessageId> = self.waiting.drain(..).collect();
+        let mut waiting: Vec<MessageId> = self.waiting.drain(..).collect();
+        waiting.extend(self.drain_parked());
         for id in waiting {
             if matches!(
                 self.entries.get(&id).map(|e| &e.state),

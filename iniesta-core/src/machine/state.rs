@@ -6,6 +6,8 @@ use crate::message::{ReceiptHandle, SharedMessage};
 use crate::ports::{LockKey, LockToken};
 use crate::time::Time;
 
+use super::groups::Hold;
+
 #[derive(Debug)]
 pub(super) enum State {
     /// Received ahead, waiting for a handler slot; kept hidden by the
@@ -75,6 +77,8 @@ pub(super) struct Entry {
     /// Whether it holds one of the `max_in_flight` slots (from its acquire
     /// to its completion record or release).
     pub(super) holds_slot: bool,
+    /// Whether it holds its FIFO message group.
+    pub(super) hold: Hold,
 }
 
 impl Entry {
@@ -95,6 +99,7 @@ impl Entry {
             extend_sent_at: None,
             heartbeat_vis: 0,
             holds_slot: false,
+            hold: Hold::No,
         }
     }
 

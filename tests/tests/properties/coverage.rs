@@ -35,9 +35,12 @@ pub enum Seen {
     PermanentDeadLettered,
     Hung,
     TimedOut,
+    FifoCase,
+    FifoBehind,
+    ReturnedForOrder,
 }
 
-const NAMES: [&str; 29] = [
+const NAMES: [&str; 32] = [
     "cases",
     "sub-second lock",
     "quorum backend",
@@ -67,6 +70,9 @@ const NAMES: [&str; 29] = [
     "permanent failures dead-lettered",
     "hung handlers",
     "aborted as timed out",
+    "FIFO cases",
+    "FIFO dispatches behind an earlier message of their group",
+    "sent back for their group's order",
 ];
 
 static COUNTS: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];

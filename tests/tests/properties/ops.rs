@@ -475,6 +475,7 @@ impl World {
                         let r = self.services[s].queue.delete_now(&handle);
                         if self.services[s].queue.len() < before {
                             saw(Seen::Deleted);
+                            self.ledger.deleted.insert(sqs_id.to_owned());
                             if matches!(self.msgs.get(sqs_id).map(|m| &m.kind), Some(Kind::Foreign))
                             {
                                 self.services[s].leftovers -= 1;

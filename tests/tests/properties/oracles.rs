@@ -3,7 +3,8 @@
 //! The oracles judge by what the world knows for itself — which event each
 //! SQS message carries, what the machines were told, what the handlers did —
 //! never by the library's own reading of it (its lock keys, its filters),
-//! so that a wrong reading is caught rather than shared.
+//! so that a wrong reading is caught rather than shared. I8 (FIFO order)
+//! has its own module, [`crate::fifo`].
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
@@ -19,12 +20,12 @@ use crate::world::{note, Check, Ident, Kind, Running, World};
 /// A dispatch the machine is responsible for (from `Dispatch` until the
 /// handler ends or the machine says `Abort`).
 pub struct Active {
-    generation: u64,
-    id: MessageId,
+    pub generation: u64,
+    pub id: MessageId,
     token: LockToken,
     /// The world took its lock away (below a majority): a second dispatch
     /// of the event is the world's doing, not the machine's.
-    lock_lost: bool,
+    pub lock_lost: bool,
 }
 
 /// A token some acquire wrote.
@@ -52,6 +53,9 @@ pub struct Ledger {
     pub tokens: HashMap<LockToken, TokenInfo>,
     /// Messages seen in a dead-letter queue.
     pub dead: HashSet<String>,
+    /// Messages deleted from their queue, or refused by a service's
+    /// filters and being deleted.
+    pub deleted: HashSet<String>,
     /// Events whose handler fails permanently on every delivery.
     pub permanent: HashSet<Ident>,
     /// Events given up on (a permanent failure) in a service that records
@@ -225,6 +229,7 @@ impl World {
                 return Err(self.violation(msg));
             }
         }
+        let fifo = self.check_fifo_start(p, id, &sqs_id, &ident)?;
         self.ledger
             .active
             .entry(ident.clone())
@@ -269,6 +274,8 @@ impl World {
                 handle,
                 started,
                 hung: false,
+                group: fifo.group,
+                rerun: fifo.rerun,
             },
         );
         Ok(())
@@ -494,8 +501,16 @@ impl World {
                 }
                 Ok(false)
             }
-            Event::Unmatched { message, .. } => {
+            Event::ReturnedForOrder { message, .. } => {
+                self.on_returned_for_order(p, &message.sqs_message_id)?;
+                Ok(false)
+            }
+            Event::Unmatched { message, deleted } => {
                 saw(Seen::Unmatched);
+                if deleted {
+                    // Its journey is decided: for I8 it has ended.
+                    self.ledger.deleted.insert(message.sqs_message_id.clone());
+                }
                 let s = self.procs[p].service;
                 if self.services[s].matches(&message.event) {
                     let msg = format!(

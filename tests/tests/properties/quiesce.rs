@@ -19,12 +19,19 @@ impl World {
     fn redrive(&mut self) -> bool {
         let mut moved = false;
         for s in 0..self.services.len() {
-            while !self.services[s].dlq.is_empty() {
+            // Each message is looked at once: what stays hides for an hour,
+            // so that the next receive finds the rest. A FIFO dead-letter
+            // queue delivers nothing of a group with a message in flight,
+            // so there what stays goes to the end of its group instead.
+            let mut left = self.services[s].dlq.len();
+            while left > 0 {
                 let dlq = self.services[s].dlq.clone();
                 let got = dlq.receive_now(10, Some(Duration::from_secs(3600)));
                 if got.is_empty() {
                     break;
                 }
+                left = left.saturating_sub(got.len());
+                let mut stays = Vec::new();
                 for m in got {
                     let Some(Msg {
                         kind: Kind::Event(ident),
@@ -32,16 +39,19 @@ impl World {
                         ..
                     }) = self.msgs.get(&m.sqs_message_id)
                     else {
+                        stays.push(m);
                         continue;
                     };
                     if self.services[s].doomed.contains(&m.sqs_message_id) {
+                        stays.push(m);
                         continue;
                     }
                     let (old, event) = (ident.clone(), *event);
                     let _ = dlq.delete_now(&m.receipt_handle);
-                    let id = self.services[s]
-                        .queue
-                        .send(m.body.clone(), m.message_attributes.clone().into_map());
+                    // Back at the end of its group, as a new message.
+                    let group = m.attributes.message_group_id().map(str::to_owned);
+                    let attrs = m.message_attributes.clone().into_map();
+                    let (id, group) = self.enqueue(s, m.body.clone(), attrs, group);
                     let ident = if self.services[s].params.raw {
                         let new = Ident {
                             service: s,
@@ -70,8 +80,14 @@ impl World {
                             service: s,
                             event,
                             kind: Kind::Event(ident),
+                            group,
                         },
                     );
+                }
+                if self.params.fifo {
+                    for m in stays {
+                        self.requeue_dead(s, m);
+                    }
                 }
             }
         }
@@ -98,7 +114,7 @@ impl World {
             // receive only when its queue has something.
             let pick = (0..self.procs.len()).find_map(|p| {
                 let proc = &self.procs[p];
-                let visible = !done && self.services[proc.service].queue.visible_len() > 0;
+                let visible = !done && self.deliverable(proc.service);
                 proc.pending
                     .iter()
                     .position(|c| match c.op {

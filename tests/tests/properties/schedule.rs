@@ -133,6 +133,14 @@ pub struct Params {
     /// every delivery (an undecodable payload), picked per event by a hash
     /// of its identity.
     pub permanent_pct: u8,
+    /// A FIFO world: the topic and every queue are FIFO, and the consumers
+    /// know it (`ConsumerConfig::fifo`).
+    pub fifo: bool,
+    /// How many message groups the messages are spread over (in turn, by
+    /// the order they are sent). In a standard world, more than one sends
+    /// group ids to the standard queues too (SQS's fair queues), where
+    /// they must order nothing.
+    pub groups: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -306,15 +314,22 @@ pub fn params() -> impl Strategy<Value = Params> {
         prop_oneof![1 => proptest::collection::vec(service(), 1), 4 => proptest::collection::vec(service(), 2..=MAX_SERVICES)],
         proptest::collection::vec(skew(), MAX_SERVICES * MAX_CONSUMERS),
         prop_oneof![2 => Just(0u8), 1 => 1u8..=50],
+        // One world in four is FIFO; a false and one group shrink to the
+        // standard world as it was before FIFO.
+        (prop_oneof![3 => Just(false), 1 => Just(true)], 1u8..=3),
     )
-        .prop_map(|(lock_ms, backend, services, mut skews, permanent_pct)| {
-            skews.truncate(services.iter().map(|s| s.consumers).sum());
-            Params {
-                lock_timeout: Duration::from_millis(lock_ms),
-                backend,
-                services,
-                skews,
-                permanent_pct,
-            }
-        })
+        .prop_map(
+            |(lock_ms, backend, services, mut skews, permanent_pct, (fifo, groups))| {
+                skews.truncate(services.iter().map(|s| s.consumers).sum());
+                Params {
+                    lock_timeout: Duration::from_millis(lock_ms),
+                    backend,
+                    services,
+                    skews,
+                    permanent_pct,
+                    fifo,
+                    groups,
+                }
+            },
+        )
 }

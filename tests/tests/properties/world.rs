@@ -50,6 +50,8 @@ pub struct Msg {
     pub service: usize,
     pub event: &'static str,
     pub kind: Kind,
+    /// Its message group, if it was sent with one.
+    pub group: Option<String>,
 }
 
 pub struct Service {
@@ -95,6 +97,11 @@ pub struct Running {
     pub started: Time,
     /// It hangs: it ends only once it is aborted.
     pub hung: bool,
+    /// Its message group, if it has one.
+    pub group: Option<String>,
+    /// Its event had been handled before it started (a run again after a
+    /// lost completion record): I8 does not judge it.
+    pub rerun: bool,
 }
 
 /// One consumer process.
@@ -155,6 +162,13 @@ pub struct World {
     /// receipt handle.
     pub received_at: HashMap<(String, u32), (Time, ReceiptHandle)>,
     pub ledger: Ledger,
+    /// The SQS ids sent to each service's queue in each message group, in
+    /// the order they were sent (the order a FIFO queue keeps).
+    pub group_order: HashMap<(usize, String), Vec<String>>,
+    /// Messages sent so far (they take the groups in turn).
+    pub sends: u64,
+    /// Deduplication ids given so far.
+    pub dedups: u64,
     /// Heartbeat calls are answered as soon as they go out.
     pub beats: bool,
     pub tracing: bool,
@@ -180,13 +194,20 @@ impl World {
             .iter()
             .enumerate()
             .map(|(i, sp)| {
-                let name = format!("iniesta-test-svc{i}");
+                // SQS names a FIFO queue `….fifo`, and its dead-letter
+                // queue must be FIFO too.
+                let fifo = params.fifo;
+                let suffix = if fifo { ".fifo" } else { "" };
+                let name = format!("iniesta-test-svc{i}{suffix}");
                 let dlq = MockQueue::with_options(
-                    format!("{name}-dlq"),
+                    format!("iniesta-test-svc{i}-dlq{suffix}"),
                     &clock,
-                    QueueOptions::default().with_retain_deleted(false),
+                    QueueOptions::default()
+                        .with_retain_deleted(false)
+                        .with_fifo(fifo),
                 );
                 let options = QueueOptions::default()
+                    .with_fifo(fifo)
                     .with_visibility_timeout(sp.visibility_timeout)
                     .with_retain_deleted(false)
                     .with_redrive(Redrive::new(&dlq, sp.max_receive_count));
@@ -215,6 +236,9 @@ impl World {
             expected: BTreeMap::new(),
             received_at: HashMap::new(),
             ledger: Ledger::default(),
+            group_order: HashMap::new(),
+            sends: 0,
+            dedups: 0,
             beats: true,
             tracing,
             trace: Vec::new(),
@@ -278,6 +302,7 @@ impl World {
         c.delete_batch_window = sp.delete_batch_window;
         c.handler_timeout = sp.handler_timeout;
         c.delete_permanent_failures = sp.delete_permanent_failures;
+        c.fifo = self.params.fifo;
         c
     }
 
@@ -343,14 +368,12 @@ impl World {
             EVENT_KEY.to_string(),
             AttributeValue::String(event.to_string()),
         )]);
-        let queue = &self.services[s].queue;
-        let id = if self.services[s].params.raw {
-            queue.send(r#"{"n":1}"#, attrs)
+        let group = self.next_group();
+        let (id, group) = if self.services[s].params.raw {
+            self.enqueue(s, r#"{"n":1}"#.into(), attrs, group)
         } else {
-            queue.send(
-                envelope_json(TOPIC, sns, r#"{"n":1}"#, &attrs),
-                BTreeMap::new(),
-            )
+            let body = envelope_json(TOPIC, sns, r#"{"n":1}"#, &attrs);
+            self.enqueue(s, body, BTreeMap::new(), group)
         };
         let kind = kind.unwrap_or_else(|| {
             let ident = Ident {
@@ -382,6 +405,7 @@ impl World {
                 service: s,
                 event,
                 kind,
+                group,
             },
         );
     }
@@ -435,9 +459,8 @@ impl World {
             }
             Step::Garbage { service } => {
                 let s = service as usize % services;
-                let id = self.services[s]
-                    .queue
-                    .send("not an envelope", BTreeMap::new());
+                let group = self.next_group();
+                let (id, group) = self.enqueue(s, "not an envelope".into(), BTreeMap::new(), group);
                 self.services[s].leftovers += 1;
                 self.msgs.insert(
                     id,
@@ -445,6 +468,7 @@ impl World {
                         service: s,
                         event: "",
                         kind: Kind::Malformed,
+                        group,
                     },
                 );
             }
