@@ -32,8 +32,11 @@ impl PrintHandler {
 }
 
 /// The JSON line printed for a handled message; `group_id` is the FIFO
-/// message group (`null` on a standard queue).
-pub fn json_line(message: &Message) -> String {
+/// message group (`null` on a standard queue); `started_us` and
+/// `finished_us` are when the handler started and finished, in µs since the
+/// Unix epoch, so that lines of several consumers can be put in one order
+/// (how the order of a FIFO group is watched from outside).
+pub fn json_line(message: &Message, started_us: u64, finished_us: u64) -> String {
     serde_json::json!({
         "event": message.event,
         "key": message.key(),
@@ -43,6 +46,8 @@ pub fn json_line(message: &Message) -> String {
         "version": message.version(),
         "body": message.body,
         "group_id": message.group_id,
+        "started_us": started_us,
+        "finished_us": finished_us,
     })
     .to_string()
 }
@@ -59,6 +64,7 @@ impl Handler for PrintHandler {
             call,
             "handler started"
         );
+        let started_us = unix_micros();
         if !self.sleep.is_zero() {
             tokio::time::sleep(self.sleep).await;
         }
@@ -67,7 +73,7 @@ impl Handler for PrintHandler {
         }
         // One line, flushed at once, so that a reader sees each handled
         // event as soon as it is done.
-        let mut line = json_line(message);
+        let mut line = json_line(message, started_us, unix_micros());
         line.push('\n');
         let mut out = std::io::stdout().lock();
         out.write_all(line.as_bytes())
@@ -75,4 +81,11 @@ impl Handler for PrintHandler {
             .map_err(|e| format!("cannot write to stdout: {e}"))?;
         Ok(())
     }
+}
+
+/// Now, in µs since the Unix epoch (0 if the clock is before it).
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
