@@ -106,6 +106,7 @@
 //! | `iniesta_messages_malformed_total` | counter | | messages that could not be parsed |
 //! | `iniesta_no_handler_total` | counter | | messages with no handler and no default handler |
 //! | `iniesta_unmatched_events_total` | counter | | messages whose event the consumer's filters refuse (never dispatched) |
+//! | `iniesta_messages_returned_for_order_total` | counter | | FIFO messages sent back unhandled because one ahead of them in their group did not succeed |
 //!
 //! `event` is the handler route that takes the message (`UserCreated.users`,
 //! a prefix as `Order.*`, or `default`), never the event name itself, so

@@ -265,6 +265,16 @@ impl Observer for TracingObserver {
                 message_id = %sqs_message_id, delay = ?delay,
                 "message returned to the queue; visible again in {delay:?}"
             ),
+            Event::ReturnedForOrder {
+                message,
+                group,
+                behind,
+            } => log_message!(
+                level, message,
+                group = %group, behind = %behind,
+                "sent back unhandled: message {behind} ahead of it in FIFO group {group} did \
+                 not succeed, and SQS redelivers the group in order"
+            ),
             Event::ShutdownStarted { in_flight } => log!(
                 level,
                 in_flight,

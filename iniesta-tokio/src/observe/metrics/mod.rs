@@ -192,6 +192,7 @@ impl Observer for MetricsObserver {
             Event::Malformed { .. } => counter!(names::MALFORMED).increment(1),
             Event::NoHandler { .. } => counter!(names::NO_HANDLER).increment(1),
             Event::Unmatched { .. } => counter!(names::UNMATCHED).increment(1),
+            Event::ReturnedForOrder { .. } => counter!(names::RETURNED_FOR_ORDER).increment(1),
             _ => {}
         }
     }

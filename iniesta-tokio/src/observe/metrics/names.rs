@@ -40,6 +40,10 @@ pub const MALFORMED: &str = "iniesta_messages_malformed_total";
 pub const NO_HANDLER: &str = "iniesta_no_handler_total";
 /// Counter: messages whose event the consumer's own filters refuse.
 pub const UNMATCHED: &str = "iniesta_unmatched_events_total";
+/// Counter: messages of a FIFO queue sent back unhandled because a message
+/// ahead of them in their group did not succeed (SQS then redelivers the
+/// group in order).
+pub const RETURNED_FOR_ORDER: &str = "iniesta_messages_returned_for_order_total";
 /// Histogram, seconds, labels `event` and `outcome` = `ok` | `error` |
 /// `panic` | `aborted`: how long handlers ran. Export it with
 /// [`HANDLER_SECONDS_BUCKETS`].
