@@ -326,3 +326,57 @@ fn a_shutdown_returns_the_messages_waiting_for_a_slot_at_once() {
     assert_eq!(returned, [(handle("m2"), Duration::ZERO)], "{a:?}");
     assert_eq!(acquired_keys(&a), 0, "m2 never takes a slot: {a:?}");
 }
+
+/// Answers every receive among `acts` with nothing, at `now`.
+fn answer_empty(c: &mut iniesta_core::Consumer, acts: &[Action], now: u64) -> usize {
+    let mut n = 0;
+    for a in acts {
+        if let Action::Receive { id, .. } = a {
+            n += 1;
+            c.handle_input(
+                t(now),
+                Input::Received {
+                    id: *id,
+                    result: Ok(Vec::new()),
+                },
+            );
+        }
+    }
+    n
+}
+
+#[test]
+fn an_idle_queue_keeps_one_long_poll_and_a_backlog_brings_the_others_back() {
+    let mut cfg = config();
+    cfg.max_in_flight = 100;
+    cfg.concurrent_receives = 4;
+    let wait = cfg.wait_time.as_millis() as u64;
+    let mut c = consumer(cfg);
+    // At start, all four go out.
+    let a = actions(&mut c);
+    assert_eq!(asked(&a), [10; 4], "{a:?}");
+    // All four come back empty after their full wait: one long poll is
+    // left, not four.
+    assert_eq!(answer_empty(&mut c, &a, wait), 4);
+    let a = actions(&mut c);
+    assert_eq!(asked(&a), [10], "an idle queue: one receive: {a:?}");
+    // It keeps coming back empty: still one.
+    answer_empty(&mut c, &a, 2 * wait);
+    let a = actions(&mut c);
+    assert_eq!(asked(&a), [10], "{a:?}");
+    // A full one: two go out (one to replace it, one more).
+    let mut n = 0;
+    fill(&mut c, &a, &mut n);
+    let a = actions(&mut c);
+    assert_eq!(asked(&a), [10; 2], "a full receive adds one: {a:?}");
+    // Both full: four (two to replace them, two more; four at most).
+    fill(&mut c, &a, &mut n);
+    let a = actions(&mut c);
+    assert_eq!(asked(&a), [10; 4], "{a:?}");
+    fill(&mut c, &a, &mut n);
+    let a = actions(&mut c);
+    assert!(
+        asked(&a).len() <= 4,
+        "never more than concurrent_receives: {a:?}"
+    );
+}

@@ -63,7 +63,13 @@ pub struct ConsumerConfig {
     pub receive_batch: u32,
     /// Long-poll wait per receive (0..=20 s on SQS).
     pub wait_time: Duration,
-    /// Most receive calls outstanding at once.
+    /// Most receive calls outstanding at once. The consumer starts with
+    /// all of them and adapts: each receive that comes back empty allows
+    /// one fewer (down to one), each that comes back full one more (up to
+    /// this many). An idle queue thus costs a single long poll at a time
+    /// once the first long polls have come back empty, and a backlog that
+    /// arrives later gets all of them again within a few round trips (the
+    /// count doubles per round trip).
     pub concurrent_receives: usize,
     /// Lock time to live, and the span one heartbeat buys.
     pub lock_timeout: Duration,
@@ -171,7 +177,10 @@ impl ConsumerConfig {
 
     /// The configuration the settings describe, for messages delivered in
     /// `mode` from the queue named `queue`. `concurrent_receives` unset
-    /// means one receive per batch of `max_in_flight`, at most 16. The
+    /// means one receive per batch of `max_in_flight`, at most 100: enough
+    /// for `max_in_flight` messages per round trip, over twice what the
+    /// slots can take (a slot lasts two round trips and the handler), and,
+    /// as the count adapts to the queue, no cost on an idle one. The
     /// consumer filters, when set, are checked on every message.
     pub fn from_settings(
         settings: &crate::settings::Settings,
@@ -187,7 +196,7 @@ impl ConsumerConfig {
             settings
                 .max_in_flight
                 .div_ceil(c.receive_batch as usize)
-                .clamp(1, 16)
+                .clamp(1, 100)
         });
         c.lock_timeout = settings.lock_timeout;
         c.heartbeat_interval = settings.heartbeat();

@@ -154,6 +154,10 @@ pub struct Consumer {
     timers: Timers,
     /// Outstanding receives: slots reserved, and when each was sent.
     receives: IdMap<ReceiveId, (u32, Time)>,
+    /// How many receives may be outstanding now: adapts between one and
+    /// `concurrent_receives` (see [`ConsumerConfig::concurrent_receives`]),
+    /// starting from all of them (`usize::MAX`, read through that bound).
+    receive_target: usize,
     reserved: usize,
     receive_failures: u32,
     batches: Batches,
@@ -201,6 +205,7 @@ impl Consumer {
             entries: IdMap::default(),
             timers: Timers::default(),
             receives: IdMap::default(),
+            receive_target: usize::MAX,
             reserved: 0,
             receive_failures: 0,
             batches: Batches::default(),

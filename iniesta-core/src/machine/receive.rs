@@ -27,7 +27,8 @@ impl Consumer {
             .max_in_flight
             .saturating_mul(2)
             .saturating_add(prefetch);
-        while self.receives.len() < self.config.concurrent_receives {
+        let target = self.receive_target.min(self.config.concurrent_receives);
+        while self.receives.len() < target {
             let ahead = self.waiting.len() + self.groups.parked + self.reserved;
             let in_progress = self.entries.len() + self.reserved;
             // Without a prefetch, only as many as the free slots.
@@ -136,6 +137,7 @@ impl Consumer {
         let messages = match result {
             Ok(m) => {
                 self.receive_failures = 0;
+                self.adapt_receives(m.len(), reserved as usize);
                 m
             }
             Err(error) => {
@@ -171,6 +173,20 @@ impl Consumer {
             self.on_message(raw);
         }
         self.intake_over();
+    }
+
+    /// A receive that asked for `asked` brought `got`: a full one says
+    /// there is more, so one more receive may go out; an empty one says
+    /// the queue is (nearly) idle, so one fewer. A partly filled one
+    /// changes nothing. The count thus doubles per round trip under a
+    /// backlog and falls back to a single long poll on an idle queue.
+    fn adapt_receives(&mut self, got: usize, asked: usize) {
+        let now = self.receive_target.min(self.config.concurrent_receives);
+        if got == 0 {
+            self.receive_target = now.saturating_sub(1).max(1);
+        } else if got >= asked {
+            self.receive_target = now.saturating_add(1).min(self.config.concurrent_receives);
+        }
     }
 
     pub(super) fn on_message(&mut self, raw: ReceivedMessage) {

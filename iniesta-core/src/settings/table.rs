@@ -183,7 +183,7 @@ macro_rules! settings_table {
             var: CONCURRENT_RECEIVES = "INIESTA_CONCURRENT_RECEIVES",
             default: None, shown as "derived by the consumer",
             parse: some(|v| values::count(v, 1, usize::MAX)),
-            doc: "receive calls outstanding at once (1 to `INIESTA_MAX_IN_FLIGHT`)",
+            doc: "most receive calls outstanding at once (1 to `INIESTA_MAX_IN_FLIGHT`; derived: one per 10 slots, at most 100); fewer while receives come back empty, down to one long poll on an idle queue",
         },
         dedupe_window: Duration {
             var: DEDUPE_WINDOW = "INIESTA_DEDUPE_WINDOW",
