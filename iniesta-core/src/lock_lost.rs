@@ -2,6 +2,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::task::AtomicWaker;
 
 /// Fires when the lock a handler runs under is lost: the backend said it is
 /// no longer ours, or its validity ran out before a heartbeat could extend
@@ -37,6 +40,12 @@ pub struct LockLost(Arc<Inner>);
 struct Inner {
     lost: AtomicBool,
     event: event_listener::Event,
+    /// The driver's order to stop the handler (see [`LockLost::abort`]):
+    /// kept here so that a dispatch allocates one shared signal, not a
+    /// second one for the abort.
+    aborted: AtomicBool,
+    /// The handler's task, woken when it is aborted.
+    abort_waker: AtomicWaker,
 }
 
 impl LockLost {
@@ -70,6 +79,40 @@ impl LockLost {
     pub fn fire(&self) {
         self.0.lost.store(true, Ordering::Release);
         self.0.event.notify(usize::MAX);
+    }
+
+    /// Orders the handler running under this signal to stop: the future
+    /// [`poll_guarded`](Self::poll_guarded) guards ends at its next poll.
+    /// The driver calls it for every abort (a lost lock, a timeout, the end
+    /// of a shutdown's grace); unlike [`fire`](Self::fire), a handler does
+    /// not see it.
+    pub(crate) fn abort(&self) {
+        self.0.aborted.store(true, Ordering::Release);
+        self.0.abort_waker.wake();
+    }
+
+    /// Polls `fut` unless [`abort`](Self::abort) was called: then
+    /// `Ready(None)`, and `fut` MUST NOT be polled again. The same contract
+    /// as `futures::future::Abortable`, without an allocation of its own
+    /// (the caller pins `fut` where it lives, in the handler's task).
+    pub(crate) fn poll_guarded<F: std::future::Future>(
+        &self,
+        cx: &mut Context<'_>,
+        fut: std::pin::Pin<&mut F>,
+    ) -> Poll<Option<F::Output>> {
+        if self.0.aborted.load(Ordering::Acquire) {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(out) = fut.poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        self.0.abort_waker.register(cx.waker());
+        // Checked again after registering, so an abort in between is seen.
+        if self.0.aborted.load(Ordering::Acquire) {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
     }
 }
 

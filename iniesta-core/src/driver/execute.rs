@@ -4,6 +4,8 @@
 use std::panic::AssertUnwindSafe;
 
 use futures::future::{AbortHandle, Abortable};
+
+use crate::lock_lost::LockLost;
 use futures::FutureExt;
 
 use super::*;
@@ -191,16 +193,22 @@ where
                 token,
                 ..
             } => {
-                let delivery =
-                    Delivery::new(message, token).with_state(self.handlers.state_map().clone());
+                // Built field by field: `Delivery::new` would allocate an
+                // empty state map only to drop it for the registry's.
+                let delivery = Delivery {
+                    message,
+                    token,
+                    lock_lost: LockLost::new(),
+                    state: self.handlers.state_map().clone(),
+                };
                 self.dispatch(id, handler, delivery)
             }
             Action::Abort { id, reason } => {
-                if let Some((handle, lock_lost)) = self.running.get(&id) {
+                if let Some(lock_lost) = self.running.get(&id) {
                     if matches!(reason, AbortReason::LockExpired | AbortReason::LockLost) {
                         lock_lost.fire();
                     }
-                    handle.abort();
+                    lock_lost.abort();
                 }
             }
             Action::Extend {
@@ -268,20 +276,23 @@ where
             self.inbox.push(Input::HandlerFinished { id, outcome });
             return;
         };
-        let (handle, reg) = AbortHandle::new_pair();
-        self.running
-            .insert(id, (handle, delivery.lock_lost.clone()));
+        // The delivery's lock-lost signal also carries the abort: one
+        // shared allocation per dispatch for both.
+        let signal = delivery.lock_lost.clone();
+        self.running.insert(id, signal.clone());
         let inbox = self.inbox.clone();
         self.runtime.spawn(async move {
             // The call itself inside the guarded future too: a handler may
             // panic before it returns its future.
             let fut =
                 AssertUnwindSafe(async move { handler.handle(delivery).await }).catch_unwind();
-            let outcome = match Abortable::new(fut, reg).await {
-                Err(_aborted) => DispatchOutcome::Aborted,
-                Ok(Err(panic)) => DispatchOutcome::Panicked(panic_text(&*panic)),
-                Ok(Ok(Err(e))) => DispatchOutcome::failed(&e),
-                Ok(Ok(Ok(()))) => DispatchOutcome::Succeeded,
+            let mut fut = std::pin::pin!(fut);
+            let guarded = futures::future::poll_fn(|cx| signal.poll_guarded(cx, fut.as_mut()));
+            let outcome = match guarded.await {
+                None => DispatchOutcome::Aborted,
+                Some(Err(panic)) => DispatchOutcome::Panicked(panic_text(&*panic)),
+                Some(Ok(Err(e))) => DispatchOutcome::failed(&e),
+                Some(Ok(Ok(()))) => DispatchOutcome::Succeeded,
             };
             inbox.push(Input::HandlerFinished { id, outcome });
         });

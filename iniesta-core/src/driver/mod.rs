@@ -95,8 +95,9 @@ pub struct Driver<Q: ?Sized, L: ?Sized, R> {
     /// Answers that arrive outside `io`: handlers' ends, acquire answers
     /// as each key is decided.
     inbox: Arc<Inbox>,
-    /// Handlers running: how to stop each, and its lock-lost signal.
-    running: IdMap<MessageId, (AbortHandle, LockLost)>,
+    /// Handlers running: each one's lock-lost signal, which also stops it
+    /// ([`LockLost::abort`]).
+    running: IdMap<MessageId, LockLost>,
     /// Receives out, to cancel on shutdown.
     receiving: IdMap<ReceiveId, AbortHandle>,
 }
