@@ -20,6 +20,7 @@ mod handles;
 mod inspect;
 mod options;
 mod port;
+mod ready;
 mod receive;
 mod redrive;
 mod store;
