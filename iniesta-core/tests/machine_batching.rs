@@ -380,3 +380,58 @@ fn an_idle_queue_keeps_one_long_poll_and_a_backlog_brings_the_others_back() {
         "never more than concurrent_receives: {a:?}"
     );
 }
+
+/// Answers handed over together (`handle_inputs`) are handled as one at a
+/// time would be, except that the work after them runs once: the waiting
+/// messages take the same slots, and the free room goes out as one receive
+/// instead of one as soon as half the prefetch is free.
+#[test]
+fn answers_handed_over_together_take_the_same_slots_and_one_receive() {
+    let run = |together: bool| {
+        let mut cfg = config();
+        cfg.max_in_flight = 10;
+        cfg.concurrent_receives = 2;
+        let mut c = consumer(cfg);
+        let mut n = 0;
+        // Ten run (one acquire), ten more wait for a slot.
+        let a = actions(&mut c);
+        assert_eq!(fill(&mut c, &a, &mut n), 10, "{a:?}");
+        let a = actions(&mut c);
+        let Some(Action::Acquire { batch, .. }) = a
+            .iter()
+            .find(|a| matches!(a, Action::Acquire { .. }))
+            .cloned()
+        else {
+            panic!("{a:?}");
+        };
+        assert_eq!(fill(&mut c, &a, &mut n), 10, "{a:?}");
+        assert!(actions(&mut c).is_empty());
+        // Seven of the ten are busy elsewhere: their slots go to seven of
+        // the waiting messages.
+        let busy = (0..7).map(|index| Input::Acquired {
+            batch,
+            index,
+            outcome: AcquireOutcome::Busy,
+        });
+        if together {
+            c.handle_inputs(t(1), busy);
+        } else {
+            busy.for_each(|input| c.handle_input(t(1), input));
+        }
+        let a = actions(&mut c);
+        let keys: Vec<_> = a
+            .iter()
+            .flat_map(|a| match a {
+                Action::Acquire { keys, .. } => keys.clone(),
+                _ => Vec::new(),
+            })
+            .collect();
+        (keys, asked(&a))
+    };
+    let (one_by_one, asked_one_by_one) = run(false);
+    let (together, asked_together) = run(true);
+    assert_eq!(one_by_one.len(), 7, "{one_by_one:?}");
+    assert_eq!(together, one_by_one, "the same messages take the slots");
+    assert_eq!(asked_one_by_one, [5], "half the prefetch free: a receive");
+    assert_eq!(asked_together, [7], "all the room in one receive");
+}

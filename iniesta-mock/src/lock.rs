@@ -506,6 +506,28 @@ fn acquire_one(st: &mut State, now: Time, key: Key<'_>, ttl: Duration) -> Acquir
     }
 }
 
+impl MockLock {
+    /// [`acquire_one`] for each key, in order, under one lock of the state;
+    /// `each` makes the answer of a key from its index and outcome. The
+    /// keys are shared: a newly locked key is stored without a copy.
+    fn acquire_keys<T>(
+        &self,
+        keys: Vec<LockKey>,
+        ttl: Duration,
+        each: impl Fn(usize, AcquireOutcome) -> T,
+    ) -> Vec<T> {
+        let now = self.inner.clock.now();
+        let mut st = self.guard();
+        let out = keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| each(i, acquire_one(&mut st, now, Key::Owned(k), ttl)))
+            .collect();
+        st.maybe_sweep(now);
+        out
+    }
+}
+
 /// `tok-{n}`, written on the stack and copied into the token's one
 /// allocation.
 fn token_for(n: u64) -> LockToken {
@@ -529,15 +551,19 @@ impl fmt::Debug for MockLock {
 #[async_trait]
 impl LockBackend for MockLock {
     async fn acquire(&self, keys: Vec<LockKey>, ttl: Duration) -> Vec<AcquireOutcome> {
-        // The keys are shared: a newly locked key is stored without a copy.
-        let now = self.inner.clock.now();
-        let mut st = self.guard();
-        let out = keys
-            .into_iter()
-            .map(|k| acquire_one(&mut st, now, Key::Owned(k), ttl))
-            .collect();
-        st.maybe_sweep(now);
-        out
+        self.acquire_keys(keys, ttl, |_, outcome| outcome)
+    }
+
+    /// Every key is decided at once, so the answer is one list, numbered
+    /// as it is built (the default would build the outcomes, then a second
+    /// list of them numbered).
+    async fn acquire_each(
+        &self,
+        keys: Vec<LockKey>,
+        ttl: Duration,
+        answer: &mut (dyn FnMut(Vec<(usize, AcquireOutcome)>) + Send),
+    ) {
+        answer(self.acquire_keys(keys, ttl, |index, outcome| (index, outcome)));
     }
 
     async fn extend(

@@ -191,8 +191,14 @@ where
                 token,
                 ..
             } => {
-                let delivery =
-                    Delivery::new(message, token).with_state(self.handlers.state_map().clone());
+                // Built field by field: `Delivery::new` would allocate an
+                // empty state map only to drop it for the registry's.
+                let delivery = Delivery {
+                    message,
+                    token,
+                    lock_lost: LockLost::new(),
+                    state: self.handlers.state_map().clone(),
+                };
                 if self.handlers.batch(handler).is_some() {
                     self.gather(id, handler, delivery)
                 } else {

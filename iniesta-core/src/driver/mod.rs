@@ -249,8 +249,8 @@ where
             if shutdown_now {
                 self.consumer.shutdown(now);
             }
-            for input in inputs.drain(..) {
-                match &input {
+            for input in &inputs {
+                match input {
                     Input::HandlerFinished { id, .. } => {
                         self.running.remove(id);
                     }
@@ -259,8 +259,8 @@ where
                     }
                     _ => {}
                 }
-                self.consumer.handle_input(now, input);
             }
+            self.consumer.handle_inputs(now, inputs.drain(..));
             if timer_fired {
                 sleep = None;
             }

@@ -278,7 +278,29 @@ impl Consumer {
 
     /// An IO answer arrived at `now`.
     pub fn handle_input(&mut self, now: Time, input: Input) {
+        self.handle_inputs(now, std::iter::once(input));
+    }
+
+    /// Several IO answers arrived at `now`: the same as
+    /// [`handle_input`](Self::handle_input) for each in turn, except that
+    /// the work that follows an answer (handing free slots to waiting
+    /// messages, dropping stale timers, sending receives) is done once,
+    /// after the last. A driver that collects the answers of a round hands
+    /// them over at once this way; the receives it then sends are as large
+    /// as the free room allows, not one per answer.
+    pub fn handle_inputs(&mut self, now: Time, inputs: impl IntoIterator<Item = Input>) {
         self.advance(now);
+        for input in inputs {
+            self.apply_input(input);
+        }
+        self.fill_slots();
+        self.drop_stale_timers();
+        self.fill_receives();
+    }
+
+    /// One answer, without the work that follows (see
+    /// [`handle_inputs`](Self::handle_inputs)).
+    fn apply_input(&mut self, input: Input) {
         match input {
             Input::Received { id, result } => self.on_received(id, result),
             Input::Acquired {
@@ -322,9 +344,6 @@ impl Consumer {
                 }
             }
         }
-        self.fill_slots();
-        self.drop_stale_timers();
-        self.fill_receives();
     }
 
     /// Begins a graceful shutdown at `now`: outstanding receives are

@@ -23,15 +23,20 @@ pub(super) fn message_number(id: &str) -> Option<u64> {
     id.strip_prefix("msg-").and_then(parse_number)
 }
 
-/// A decimal number as this crate writes them: digits only, no leading zero.
+/// A decimal number as this crate writes them: digits only, no leading zero,
+/// at most `u64::MAX`. Read in one pass (every delete reads two).
 pub(super) fn parse_number(s: &str) -> Option<u64> {
-    let canonical =
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
-    if canonical {
-        s.parse().ok()
-    } else {
-        None
+    let digits = s.as_bytes();
+    if digits.is_empty() || (digits[0] == b'0' && digits.len() > 1) {
+        return None;
     }
+    digits.iter().try_fold(0u64, |n, &d| {
+        let d = d.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(d))
+    })
 }
 
 /// `msg-{n}/{k}` → (n, k).

@@ -16,3 +16,31 @@ fn handle_parsing_is_strict() {
         assert_eq!(parse_handle(&ReceiptHandle::new(bad)), None, "{bad}");
     }
 }
+
+#[test]
+fn numbers_are_canonical_decimals_that_fit() {
+    for (text, n) in [
+        ("0", 0),
+        ("7", 7),
+        ("10", 10),
+        ("18446744073709551615", u64::MAX),
+    ] {
+        assert_eq!(parse_number(text), Some(n), "{text}");
+    }
+    for bad in [
+        "",
+        "00",
+        "01",
+        "1a",
+        "a1",
+        " 1",
+        "1 ",
+        "+1",
+        "-1",
+        "18446744073709551616",
+        "1.0",
+        "١",
+    ] {
+        assert_eq!(parse_number(bad), None, "{bad:?}");
+    }
+}

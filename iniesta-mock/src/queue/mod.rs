@@ -23,6 +23,7 @@ mod handles;
 mod inspect;
 mod options;
 mod port;
+mod ready;
 mod receive;
 mod redrive;
 mod store;

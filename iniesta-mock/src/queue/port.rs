@@ -96,8 +96,8 @@ impl Queue for MockQueue {
 impl MockQueue {
     /// The earliest time at which a message is visible: after `now` when
     /// none is visible now (a receive just came back empty), else a time
-    /// already past, which means "look again at once". Stale entries on top
-    /// of the heap are dropped on the way.
+    /// already past, which means "look again at once". Stale entries at the
+    /// front of the order are dropped on the way.
     fn next_visible(&self) -> Option<Time> {
         if self.inner.options.fifo {
             // A FIFO queue keeps no heap; after an empty receive, the next

@@ -1,8 +1,6 @@
 //! The queue's storage: live messages, deleted or moved ones, the order in
 //! which receives take them, and pending injected faults.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use iniesta_core::{Attributes, Time};
@@ -10,6 +8,7 @@ use rustc_hash::FxHashMap;
 
 use super::fifo::{FifoIds, FifoState};
 use super::inspect::QueueStats;
+use super::ready::Ready;
 
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Faults {
@@ -112,8 +111,8 @@ pub(super) struct State {
     /// send order. Entries are not removed when a message is deleted or its
     /// visibility changes; such a stale entry (its message gone, or its time
     /// no longer the message's) is skipped when it reaches the top. That
-    /// keeps deletes and visibility changes off the heap.
-    pub(super) ready: BinaryHeap<Reverse<(Time, u64)>>,
+    /// keeps deletes and visibility changes out of it (see [`Ready`]).
+    pub(super) ready: Ready,
     /// Messages no longer live, by number.
     pub(super) gone: FxHashMap<u64, Gone>,
     pub(super) faults: Faults,
