@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use iniesta_core::publish::{event_message, PublishError};
 use iniesta_core::{BackendError, DeliveryMode, FilterError, FilterPolicy, Topic};
-use iniesta_mock::{Clock, MockLock, MockQueue, MockTopic, QueueOptions, SubscribeOptions};
+use iniesta_mock::{
+    Clock, MockLock, MockQueue, MockTopic, QueueOptions, SubscribeOptions, TopicOptions,
+};
 
 /// How [`InMemory::with_options`] sets up the in-memory world.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +24,12 @@ pub struct InMemoryOptions {
     pub filters: Vec<String>,
     /// The message attribute that names the event (`iniesta_pass`).
     pub event_key: String,
+    /// A FIFO topic (`iniesta-global.fifo`) and a FIFO queue
+    /// (`iniesta-development-local.fifo`), both with content-based
+    /// deduplication (default `false`). Publish with
+    /// [`InMemory::publish_in_group`]; a consumer on the world handles each
+    /// group's events one at a time, in order.
+    pub fifo: bool,
 }
 
 impl Default for InMemoryOptions {
@@ -32,6 +40,7 @@ impl Default for InMemoryOptions {
             filters: Vec::new(),
             // The settings' default, so a consumer on default settings reads it.
             event_key: iniesta_core::settings::Settings::default().event_key,
+            fifo: false,
         }
     }
 }
@@ -152,11 +161,22 @@ impl InMemory {
     /// form `Event.service` or `Event.*`.
     pub fn with_options(options: InMemoryOptions) -> Result<Self, FilterError> {
         let clock = tokio_clock();
-        let topic = MockTopic::new("iniesta-global", &clock);
-        let queue = MockQueue::with_options(
-            "iniesta-development-local",
+        // SQS and SNS want a FIFO resource's name to end in `.fifo`.
+        let suffix = if options.fifo { ".fifo" } else { "" };
+        let topic = MockTopic::with_options(
+            format!("iniesta-global{suffix}"),
             &clock,
-            QueueOptions::default().with_visibility_timeout(options.visibility_timeout),
+            TopicOptions::default()
+                .with_fifo(options.fifo)
+                .with_content_based_deduplication(options.fifo),
+        );
+        let queue = MockQueue::with_options(
+            format!("iniesta-development-local{suffix}"),
+            &clock,
+            QueueOptions::default()
+                .with_visibility_timeout(options.visibility_timeout)
+                .with_fifo(options.fifo)
+                .with_content_based_deduplication(options.fifo),
         );
         let mut subscription = SubscribeOptions::default().with_raw_delivery(options.raw_delivery);
         if !options.filters.is_empty() {
@@ -185,6 +205,19 @@ impl InMemory {
         body: impl Into<String>,
     ) -> Result<String, InMemoryPublishError> {
         let message = event_message(&self.options.event_key, event, body, 1)?;
+        Ok(self.topic.publish(message).await?)
+    }
+
+    /// Publishes `body` as `event` in FIFO message group `group` (a world
+    /// built with [`InMemoryOptions::fifo`]); the topic's content-based
+    /// deduplication drops a second identical body within five minutes.
+    pub async fn publish_in_group(
+        &self,
+        event: &str,
+        body: impl Into<String>,
+        group: &str,
+    ) -> Result<String, InMemoryPublishError> {
+        let message = event_message(&self.options.event_key, event, body, 1)?.with_group_id(group);
         Ok(self.topic.publish(message).await?)
     }
 
