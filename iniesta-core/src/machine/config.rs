@@ -57,7 +57,10 @@ pub struct ConsumerConfig {
     /// its handlers do not wait for a receive's round trip. While they
     /// wait, the visibility heartbeat keeps them hidden as it does running
     /// ones. `None` (the default) means as many as `max_in_flight`; zero
-    /// receives only for free slots (nothing waits).
+    /// receives only for free slots (nothing waits). On a FIFO queue the
+    /// messages waiting behind their group's current one wait for their
+    /// group, not a slot, and do not count here (the bound on messages in
+    /// progress, twice the slots plus this, still holds them).
     pub prefetch: Option<usize>,
     /// Most messages asked for per receive (1..=10).
     pub receive_batch: u32,

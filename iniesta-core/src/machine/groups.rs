@@ -120,7 +120,11 @@ impl Consumer {
     pub(super) fn behind_failure(&self, message: &Message) -> Option<Box<str>> {
         let group = self.group_of(message)?;
         if let Some(g) = self.groups.map.get(group) {
-            if let Some(failed) = &g.failed {
+            // The failed member itself may come back while its hold lasts
+            // (returned with no delay, received again before the return
+            // is answered): it is the group's next, not behind itself.
+            let failed = g.failed.as_ref();
+            if let Some(failed) = failed.filter(|f| ***f != *message.sqs_message_id) {
                 return Some(failed.clone());
             }
         }

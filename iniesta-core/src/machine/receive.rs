@@ -29,7 +29,11 @@ impl Consumer {
             .saturating_add(prefetch);
         let target = self.receive_target.min(self.config.concurrent_receives);
         while self.receives.len() < target {
-            let ahead = self.waiting.len() + self.groups.parked + self.reserved;
+            // Members parked behind their FIFO group's current message wait
+            // for their group, not for a slot: counted as received ahead,
+            // one busy group would hold back every other group's receives
+            // while slots stand idle. They still count in `in_progress`.
+            let ahead = self.waiting.len() + self.reserved;
             let in_progress = self.entries.len() + self.reserved;
             // Without a prefetch, only as many as the free slots.
             let buffer = match prefetch {
