@@ -421,8 +421,16 @@ async fn a_member_aborted_while_gathered_is_answered_at_once_without_a_call() {
         )
         .unwrap();
     let mut config = config();
-    // The timeout ends each member's wait long before the batch's.
-    config.handler_timeout = Some(Duration::from_millis(200));
+    // The members' locks run out long before the batch's wait: once they
+    // are gathered, every lock call fails, the heartbeat cannot extend, and
+    // the machine aborts each member when its lock expires.
+    config.lock_timeout = Duration::from_millis(600);
+    config.heartbeat_interval = Duration::from_millis(100);
+    let lock = w.lock.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        lock.fail_next(u32::MAX);
+    });
     let started = Instant::now();
     let (_, events) = run(&w, config, handlers, |e| failures(e).len() >= 2).await;
     assert!(started.elapsed() < Duration::from_secs(10));

@@ -8,6 +8,7 @@
 //!
 //! - a batch fills until it has `max_size` members (cut to the consumer's
 //!   `max_in_flight`, since each member holds a slot), or until `max_wait`
+//!   (at most half the handler timeout, which the wait counts against)
 //!   has passed since its first member arrived, or until shutdown begins;
 //!   it then runs at once;
 //! - each member is answered with its own outcome; a panic answers every
@@ -117,12 +118,21 @@ where
         let at = match self.gathering.iter().position(|g| g.route == route) {
             Some(at) => at,
             None => {
-                let cap = self.consumer.config().max_in_flight;
+                let config = self.consumer.config();
+                let cap = config.max_in_flight;
+                // The wait counts against each member's handler timeout:
+                // at most half of it, so the call keeps time to run (a
+                // wait as long as the timeout would abort a lone member
+                // while it gathers, every time it comes back).
+                let wait = match config.handler_timeout {
+                    Some(timeout) => options.max_wait.min(timeout / 2),
+                    None => options.max_wait,
+                };
                 self.gathering.push(Gathering {
                     route,
                     members: Vec::new(),
                     max: options.max_size.min(cap).max(1),
-                    deadline: self.runtime.now() + options.max_wait,
+                    deadline: self.runtime.now() + wait,
                 });
                 self.gathering.len() - 1
             }

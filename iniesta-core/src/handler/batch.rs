@@ -51,8 +51,8 @@ use super::{Delivery, ErrorChain, HandlerError, Retry};
 /// gathered, so a batch never holds more than `max_in_flight` deliveries:
 /// a `max_size` above it is cut to it, and deliveries of other routes
 /// running at the same time make batches smaller. The wait counts against
-/// each delivery's handler timeout; on shutdown a gathering batch runs at
-/// once.
+/// each delivery's handler timeout, so it is cut to half of it; on shutdown
+/// a gathering batch runs at once.
 ///
 /// ```
 /// use std::time::Duration;
@@ -296,10 +296,12 @@ impl fmt::Display for ItemRef {
 /// - a failure that names no item of the batch (an index past its end, a
 ///   key not in it) makes every item fail and be retried, since the handler
 ///   meant some item and it cannot be known which: a success is never
-///   guessed;
+///   guessed, and an item's own failure does not stand either (a permanent
+///   one meant for another item would give it up);
 /// - an outcome made of a list of results ([`FromIterator`]) shorter than
 ///   the batch fails (and retries) the items it misses; a longer one cannot
-///   be matched to the items, and every item fails and is retried.
+///   be matched to the items, and every item fails and is retried, its own
+///   entry ignored.
 ///
 /// The first failure given for an item is the one kept.
 #[derive(Debug, Default)]
@@ -376,15 +378,23 @@ impl BatchOutcome {
                 )
             });
         }
+        // Outcomes that cannot be matched to the items say nothing sure
+        // about any item: not even an item's own failure may stand (a
+        // permanent one meant for another item would give it up), so every
+        // item is retried.
+        if let Some(text) = stray {
+            return (0..n)
+                .map(|_| Err(ItemFailure::retried(text.clone())))
+                .collect();
+        }
         let whole = self.whole.as_ref().map(ItemFailure::from);
         out.into_iter()
             .enumerate()
             .map(|(i, own)| match own {
                 Some(own) => own,
-                None => match (&stray, &whole, listed) {
-                    (Some(text), _, _) => Err(ItemFailure::retried(text.clone())),
-                    (None, Some(whole), _) => Err(whole.clone()),
-                    (None, None, Some(l)) if i >= l => Err(ItemFailure::retried(format!(
+                None => match (&whole, listed) {
+                    (Some(whole), _) => Err(whole.clone()),
+                    (None, Some(l)) if i >= l => Err(ItemFailure::retried(format!(
                         "the batch handler returned {l} outcomes for a batch of {n}; item {i} \
                          got none, so it is retried"
                     ))),
