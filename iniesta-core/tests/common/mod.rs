@@ -12,6 +12,8 @@ use iniesta_core::{
     ReceiptHandle, ReceivedMessage, SharedMessage, SystemAttributes, Time,
 };
 
+pub mod fifo;
+
 pub fn config() -> ConsumerConfig {
     let mut c = ConsumerConfig::new(
         ParseConfig {
