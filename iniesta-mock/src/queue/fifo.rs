@@ -295,18 +295,7 @@ impl MockQueue {
             let ids = st.fifo.push(n, &group, dedup);
             st.messages.insert(
                 n,
-                Box::new(Stored {
-                    body,
-                    attributes,
-                    receive_count: 0,
-                    arrived_count: 0,
-                    sent_at: now,
-                    first_received_at: None,
-                    visible_at: now,
-                    source_arn: None,
-                    group_id: Some(group),
-                    fifo: Some(ids),
-                }),
+                Stored::sent(body, attributes, now, Some(group), Some(ids)),
             );
             st.stats.sent += 1;
             n

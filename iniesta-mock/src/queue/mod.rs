@@ -257,21 +257,8 @@ impl MockQueue {
         let n = self.inner.clock.next_message_number();
         {
             let mut st = self.state();
-            st.messages.insert(
-                n,
-                Box::new(Stored {
-                    body,
-                    attributes,
-                    receive_count: 0,
-                    arrived_count: 0,
-                    sent_at: now,
-                    first_received_at: None,
-                    visible_at: now,
-                    source_arn: None,
-                    group_id,
-                    fifo: None,
-                }),
-            );
+            st.messages
+                .insert(n, Stored::sent(body, attributes, now, group_id, None));
             st.ready.push(Reverse((now, n)));
             st.stats.sent += 1;
         }

@@ -66,6 +66,28 @@ pub(super) struct Stored {
 }
 
 impl Stored {
+    /// A message just sent at `now`: visible at once, never received.
+    pub(super) fn sent(
+        body: String,
+        attributes: Attributes,
+        now: Time,
+        group_id: Option<Arc<str>>,
+        fifo: Option<FifoIds>,
+    ) -> Box<Stored> {
+        Box::new(Stored {
+            body,
+            attributes,
+            receive_count: 0,
+            arrived_count: 0,
+            sent_at: now,
+            first_received_at: None,
+            visible_at: now,
+            source_arn: None,
+            group_id,
+            fifo,
+        })
+    }
+
     pub(super) fn issued(&self) -> Issued {
         Issued {
             arrived: self.arrived_count,
