@@ -1,8 +1,8 @@
 //! The public FIFO conformance suite (`iniesta_mock::conformance::fifo`)
 //! against moto_server: an SNS FIFO topic with content-based
 //! deduplication, and an SQS FIFO queue subscribed to it in raw delivery,
-//! driven through the SQS adapter (`SqsQueue`) and a publisher that sends
-//! the group and deduplication id.
+//! driven through the SQS and SNS adapters (`SqsQueue`, `SnsTopic`, which
+//! sends each message's group and deduplication id).
 //!
 //! The mock follows SQS and SNS, not moto. Where moto differs, the check is
 //! still run, and its outcome is printed with the difference (see
@@ -14,11 +14,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
-use iniesta_aws::SqsQueue;
-use iniesta_core::{AttributeValue, BackendError, OutgoingMessage, Topic};
+use iniesta_aws::{SnsTopic, SqsQueue};
 use iniesta_mock::conformance::fifo::{FifoConformance, FIFO_CHECKS};
 use iniesta_mock::conformance::{Check, WallClock};
 use iniesta_tests::servers::moto::MotoServer;
@@ -41,55 +38,6 @@ const MOTO_DIFFERS: &[(&str, &str)] = &[
         "moto's SQS gives each message 20 random digits as its SequenceNumber; SQS's increase",
     ),
 ];
-
-/// Publishes to an SNS FIFO topic with the message's group and
-/// deduplication id.
-struct FifoSnsTopic {
-    client: aws_sdk_sns::Client,
-    arn: String,
-}
-
-#[async_trait]
-impl Topic for FifoSnsTopic {
-    async fn publish(&self, message: OutgoingMessage) -> Result<String, BackendError> {
-        let mut request = self
-            .client
-            .publish()
-            .topic_arn(&self.arn)
-            .message(message.body)
-            .set_message_group_id(message.group_id)
-            .set_message_deduplication_id(message.deduplication_id);
-        for (name, value) in &message.attributes {
-            let AttributeValue::String(s) = value else {
-                return Err(BackendError::message("only String attributes here"));
-            };
-            let value = MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(s)
-                .build()
-                .map_err(|e| BackendError::message(e.to_string()))?;
-            request = request.message_attributes(name, value);
-        }
-        let out = request
-            .send()
-            .await
-            .map_err(|e| BackendError::message(format!("sns:Publish: {e:?}")))?;
-        out.message_id()
-            .map(str::to_owned)
-            .ok_or_else(|| BackendError::message("sns:Publish answered without a MessageId"))
-    }
-
-    async fn publish_batch(
-        &self,
-        messages: Vec<OutgoingMessage>,
-    ) -> Vec<Result<String, BackendError>> {
-        let mut out = Vec::with_capacity(messages.len());
-        for m in messages {
-            out.push(self.publish(m).await);
-        }
-        out
-    }
-}
 
 #[tokio::test]
 async fn sns_and_sqs_fifo_on_moto_conform() {
@@ -147,10 +95,7 @@ async fn sns_and_sqs_fifo_on_moto_conform() {
         .await
         .expect("subscribe the FIFO queue");
 
-    let topic = FifoSnsTopic {
-        client: clients.sns.clone(),
-        arn: topic_arn,
-    };
+    let topic = SnsTopic::new(clients.sns.clone(), topic_arn);
     let queue = SqsQueue::new(clients.sqs.clone(), queue_url);
     let (timed, untimed): (Vec<&Check>, Vec<&Check>) = FIFO_CHECKS.iter().partition(|c| c.timed);
     for c in &timed {
