@@ -4,46 +4,22 @@
 //! and shutdown does not wait out a batch's wait.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::future::{BoxFuture, FutureExt};
 use iniesta_core::handler::{
     Batch, BatchHandler, BatchOptions, BatchOutcome, HandlerError, ItemFailure,
 };
 use iniesta_core::{
     AttributeValue, Backoff, Consumer, ConsumerConfig, Delivery, DeliveryMode, DispatchOutcome,
-    Driver, Event, HandlerRegistry, LockLost, ParseConfig, Runtime, SharedMessage, Stats, Time,
+    Driver, Event, HandlerRegistry, LockLost, ParseConfig, Runtime, SharedMessage, Stats,
 };
 use iniesta_mock::{Clock, MockLock, MockQueue};
 
+mod common;
+use common::runtime::Tokio;
+
 const EVENT: &str = "Order.svc";
-
-/// tokio as the driver's runtime.
-struct Tokio {
-    origin: Instant,
-}
-
-impl Runtime for Tokio {
-    fn now(&self) -> Time {
-        Time::from_duration(self.origin.elapsed())
-    }
-
-    fn sleep_until(&self, deadline: Time) -> BoxFuture<'static, ()> {
-        let wait = deadline
-            .saturating_duration_since(self.now())
-            .min(Duration::from_secs(86_400));
-        tokio::time::sleep(wait).boxed()
-    }
-
-    fn spawn<F>(&self, future: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        drop(tokio::spawn(future));
-    }
-}
 
 #[derive(Debug, Clone, serde::Deserialize)]
 struct Order {

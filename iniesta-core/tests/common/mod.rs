@@ -13,6 +13,7 @@ use iniesta_core::{
 };
 
 pub mod fifo;
+pub mod runtime;
 
 pub fn config() -> ConsumerConfig {
     let mut c = ConsumerConfig::new(
