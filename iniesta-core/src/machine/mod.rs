@@ -156,7 +156,7 @@ pub struct Consumer {
     receives: IdMap<ReceiveId, (u32, Time)>,
     /// How many receives may be outstanding now: adapts between one and
     /// `concurrent_receives` (see [`ConsumerConfig::concurrent_receives`]),
-    /// starting from all of them (`usize::MAX`, read through that bound).
+    /// starting from all of them.
     receive_target: usize,
     reserved: usize,
     receive_failures: u32,
@@ -197,6 +197,7 @@ impl Consumer {
         now: Time,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
+        let receive_target = config.concurrent_receives;
         let mut c = Consumer {
             config,
             routes: handlers.routes().clone(),
@@ -205,7 +206,7 @@ impl Consumer {
             entries: IdMap::default(),
             timers: Timers::default(),
             receives: IdMap::default(),
-            receive_target: usize::MAX,
+            receive_target,
             reserved: 0,
             receive_failures: 0,
             batches: Batches::default(),

@@ -27,8 +27,7 @@ impl Consumer {
             .max_in_flight
             .saturating_mul(2)
             .saturating_add(prefetch);
-        let target = self.receive_target.min(self.config.concurrent_receives);
-        while self.receives.len() < target {
+        while self.receives.len() < self.receive_target {
             // Members parked behind their FIFO group's current message wait
             // for their group, not for a slot: counted as received ahead,
             // one busy group would hold back every other group's receives
@@ -185,11 +184,11 @@ impl Consumer {
     /// changes nothing. The count thus doubles per round trip under a
     /// backlog and falls back to a single long poll on an idle queue.
     fn adapt_receives(&mut self, got: usize, asked: usize) {
-        let now = self.receive_target.min(self.config.concurrent_receives);
+        let most = self.config.concurrent_receives;
         if got == 0 {
-            self.receive_target = now.saturating_sub(1).max(1);
+            self.receive_target = self.receive_target.saturating_sub(1).max(1);
         } else if got >= asked {
-            self.receive_target = now.saturating_add(1).min(self.config.concurrent_receives);
+            self.receive_target = (self.receive_target + 1).min(most);
         }
     }
 
