@@ -24,6 +24,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use iniesta_core::settings::check_fifo_id;
 use iniesta_core::{Attributes, BackendError, OutgoingMessage, ReceiptHandle, Time};
 use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
@@ -37,9 +38,6 @@ use crate::codes;
 /// message with the id of one accepted less than five minutes earlier is
 /// accepted and dropped.
 pub const DEDUPLICATION_INTERVAL: Duration = Duration::from_secs(5 * 60);
-
-/// The longest `MessageGroupId` or `MessageDeduplicationId`.
-const MAX_ID_LEN: usize = 128;
 
 /// The first sequence number is above this, so that every one has 20
 /// digits, as SQS's do.
@@ -152,20 +150,13 @@ pub(crate) fn content_hash(body: &str) -> String {
     hex
 }
 
-/// Checks a `MessageGroupId` or `MessageDeduplicationId` as SQS and SNS do:
-/// 1 to 128 ASCII letters, digits or punctuation. `code` is the service's
-/// code for a bad parameter.
+/// Checks a `MessageGroupId` or `MessageDeduplicationId` as SQS and SNS do
+/// ([`check_fifo_id`]: 1 to 128 ASCII letters, digits or punctuation).
+/// `code` is the service's code for a bad parameter.
 pub(crate) fn check_id(parameter: &str, id: &str, code: &str) -> Result<(), BackendError> {
-    if id.is_empty() || id.len() > MAX_ID_LEN || !id.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(BackendError::new(
-            code,
-            format!(
-                "invalid {parameter} {id:?}: it must be 1 to {MAX_ID_LEN} ASCII letters, digits \
-                 or punctuation characters"
-            ),
-        ));
-    }
-    Ok(())
+    check_fifo_id(id).map_err(|reason| {
+        BackendError::new(code, format!("invalid {parameter} {id:?}: it {reason}"))
+    })
 }
 
 /// SQS's answer to a FIFO queue's receipt handle used after its visibility
