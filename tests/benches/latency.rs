@@ -4,7 +4,11 @@
 //!
 //! The queue and lock are the in-memory ones (`iniesta-mock`) on a real
 //! clock, wrapped in adapters that sleep one round trip before each call
-//! (a long poll still waits on top of it). Handlers sleep too. So the numbers
+//! (a long poll still waits on top of it). Handlers sleep too, on the same
+//! clock: a timer thread that wakes each wait at its deadline, since tokio's
+//! timer rounds every sleep up to the next millisecond and would simulate a
+//! slower network than the one named (`latency/timer.rs`). The driver runs
+//! as a task on a worker, as `Iniesta::start` runs it. So the numbers
 //! measure how well the consumer overlaps waiting, not CPU cost (see the
 //! `core_throughput` bench for that).
 //!
@@ -35,6 +39,10 @@
 //!   of `INIESTA_*=value` or `receives_cap=N` (default `defaults`; see
 //!   `benches/common/variants.rs`). Their runs alternate, so that a noisy
 //!   machine disturbs them alike; the slow scenario runs the first only;
+//! - `LATENCY_TIMER`: the clock of the simulated waits, `precise` (default:
+//!   a thread of its own wakes each at its deadline) or `tokio` (tokio's
+//!   timer, which rounds each sleep up to the next millisecond: a 20 ms
+//!   round trip takes ~21.5 ms); see `latency/timer.rs`;
 //! - `LATENCY_SVG`: where to write the plot (default `docs/bench/latency.svg`
 //!   in the workspace; empty: no plot).
 //!
@@ -63,6 +71,8 @@ mod report;
 mod run;
 #[path = "common/report.rs"]
 mod stats;
+#[path = "latency/timer.rs"]
+mod timer;
 #[path = "common/variants.rs"]
 mod variants;
 
@@ -88,6 +98,7 @@ struct Settings {
     in_flight: Vec<usize>,
     consumers: Vec<Variant>,
     svg: Option<PathBuf>,
+    timer: timer::Timer,
 }
 
 impl Settings {
@@ -111,6 +122,7 @@ impl Settings {
             in_flight,
             consumers: variants::variants_from_env("LATENCY_CONSUMERS"),
             svg,
+            timer: timer::Timer::from_env(),
         }
     }
 

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::timer::Timer;
 use async_trait::async_trait;
 use iniesta_core::message::{ReceiptHandle, ReceivedMessage};
 use iniesta_core::ports::{
@@ -17,6 +18,7 @@ use iniesta_core::ports::{
 pub struct Remote<T> {
     pub inner: T,
     pub round_trip: Duration,
+    pub timer: Timer,
     /// On the lock: counts the slots held, from each acquire call to the
     /// answer of the complete (or release) that frees them, which is when
     /// the consumer takes and gives back a slot.
@@ -105,9 +107,7 @@ impl SlotMeter {
 
 impl<T> Remote<T> {
     async fn trip(&self) {
-        if !self.round_trip.is_zero() {
-            tokio::time::sleep(self.round_trip).await;
-        }
+        self.timer.sleep(self.round_trip).await;
     }
 }
 

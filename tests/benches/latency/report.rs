@@ -15,10 +15,11 @@ fn batch_barrier_bound(p: &Point, slow_handler: Duration) -> f64 {
 pub fn print_tables(s: &Settings, uniform: &[Point], slow: &[Point]) {
     println!();
     println!(
-        "Round trip {} ms per queue/lock call, handler {} ms, {} run(s) per point (median), \
-         tokio multi-thread runtime on {} core(s); measured {}.",
+        "Round trip {} ms per queue/lock call, handler {} ms, waits on the {}, {} run(s) per \
+         point (median), tokio multi-thread runtime on {} core(s); measured {}.",
         s.latency.as_millis(),
         s.handler.as_millis(),
+        s.timer.name(),
         s.runs,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         today_utc(),
@@ -64,8 +65,9 @@ pub fn print_tables(s: &Settings, uniform: &[Point], slow: &[Point]) {
     println!();
     println!(
         "Where a slot's time goes (uniform handlers; per message, ms). The calls and the \
-         handler take longer than their nominal waits (tokio's timer rounds each sleep up to \
-         the next millisecond, more under load); the rest is the consumer's own turnaround \
+         handler take longer than their nominal waits (by the time the runtime takes to poll \
+         a woken task and, on tokio's timer, the rounding of each sleep up to the next \
+         millisecond); the rest is the consumer's own turnaround \
          between the steps. The last two columns hold the consumer to a bound with the waits \
          as measured, `max_in_flight / (acquire + handler + complete)`:"
     );

@@ -130,17 +130,19 @@ pub fn run_once(
     let queue = Arc::new(Remote {
         inner: queue,
         round_trip: s.latency,
+        timer: s.timer,
         slots: None,
     });
     let meter = Arc::new(SlotMeter::new());
     let lock = Arc::new(Remote {
         inner: lock,
         round_trip: s.latency,
+        timer: s.timer,
         slots: Some(meter.clone()),
     });
 
     let mut handlers = HandlerRegistry::new();
-    let (fast, slow_time) = (s.handler, s.slow_handler);
+    let (fast, slow_time, timer) = (s.handler, s.slow_handler, s.timer);
     // When each slow handler ran, to tell how many slots they held.
     let slow_spans: Arc<Mutex<Vec<(Instant, Instant)>>> = Arc::default();
     let spans = slow_spans.clone();
@@ -150,10 +152,10 @@ pub fn run_once(
             async move {
                 if d.message.body.starts_with(SLOW_MARK) {
                     let began = Instant::now();
-                    tokio::time::sleep(slow_time).await;
+                    timer.sleep(slow_time).await;
                     spans.lock().unwrap().push((began, Instant::now()));
                 } else {
-                    tokio::time::sleep(fast).await;
+                    timer.sleep(fast).await;
                 }
                 Ok::<_, String>(())
             }
@@ -202,21 +204,26 @@ pub fn run_once(
 
     let max_run = s.max_run;
     let cpu_before = cpu_time(std::process::id());
-    let (stats, start) = rt.block_on(async move {
-        let runtime = TokioRuntime::new();
-        let consumer =
-            Consumer::new(config, &handlers, runtime.now()).expect("a valid configuration");
-        let driver = Driver::new(consumer, handlers, queue, lock, runtime);
-        let shutdown = async move {
-            tokio::select! {
-                _ = rx => {}
-                _ = tokio::time::sleep(max_run) => {}
-            }
-        };
-        let start = Instant::now();
-        let stats = driver.run(shutdown, observer).await;
-        (stats, start)
-    });
+    // The driver runs as a task on a worker, as `Iniesta::start` runs it,
+    // not on this thread in `block_on` (whose wake-ups go through a park of
+    // its own, and whose spawns reach the workers through the shared queue).
+    let (stats, start) = rt
+        .block_on(rt.spawn(async move {
+            let runtime = TokioRuntime::new();
+            let consumer =
+                Consumer::new(config, &handlers, runtime.now()).expect("a valid configuration");
+            let driver = Driver::new(consumer, handlers, queue, lock, runtime);
+            let shutdown = async move {
+                tokio::select! {
+                    _ = rx => {}
+                    _ = tokio::time::sleep(max_run) => {}
+                }
+            };
+            let start = Instant::now();
+            let stats = driver.run(shutdown, observer).await;
+            (stats, start)
+        }))
+        .expect("the driver task");
 
     let p = progress.lock().unwrap();
     let end = p.last_any.unwrap_or_else(Instant::now);
