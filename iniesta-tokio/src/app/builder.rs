@@ -13,8 +13,9 @@ use iniesta_core::registry::Events;
 use iniesta_core::settings::Settings;
 use iniesta_core::{
     ConsumerConfig, DeliveryMode, Handler, HandlerRegistry, LockBackend, Observer, Queue,
-    RegistryError,
 };
+
+use super::error::Error;
 
 type Tune = Box<dyn FnOnce(&mut ConsumerConfig) + Send>;
 
@@ -86,7 +87,7 @@ pub(super) type ApplyLayer = Box<dyn FnOnce(&HandlerRegistry) -> HandlerRegistry
 pub struct Iniesta {
     pub(super) settings: Option<Settings>,
     pub(super) handlers: HandlerRegistry,
-    pub(super) registration_error: Option<RegistryError>,
+    pub(super) registration_error: Option<Error>,
     pub(super) queue: Option<Arc<dyn Queue>>,
     pub(super) lock: Option<Arc<dyn LockBackend>>,
     pub(super) delivery_mode: Option<DeliveryMode>,
@@ -181,8 +182,23 @@ impl Iniesta {
         self
     }
 
-    /// Replaces the handlers with `registry`.
+    /// Takes the handlers and state of `registry`; `.on`, `.state` and the
+    /// like after it add to them. It MUST come before any of those: given
+    /// after them it would drop what they registered, so that makes
+    /// [`start`](Self::start) fail with [`Error::HandlersReplaced`] naming
+    /// what would be lost (as does a second `.handlers`).
     pub fn handlers(mut self, registry: HandlerRegistry) -> Self {
+        let events = self.handlers.events();
+        let default = self.handlers.has_default();
+        let states = self.handlers.state_map().type_names();
+        if !events.is_empty() || default || !states.is_empty() {
+            self.registration_error
+                .get_or_insert(Error::HandlersReplaced {
+                    events,
+                    default,
+                    states,
+                });
+        }
         self.handlers = registry;
         self
     }
@@ -218,7 +234,7 @@ impl Iniesta {
         Args: 'static,
     {
         if let Err(e) = self.handlers.on(events, f) {
-            self.registration_error.get_or_insert(e);
+            self.registration_error.get_or_insert(e.into());
         }
         self
     }
@@ -283,7 +299,7 @@ impl Iniesta {
         Args: 'static,
     {
         if let Err(e) = self.handlers.on_batch_with(events, options, f) {
-            self.registration_error.get_or_insert(e);
+            self.registration_error.get_or_insert(e.into());
         }
         self
     }
@@ -296,7 +312,7 @@ impl Iniesta {
         handler: impl BatchHandler,
     ) -> Self {
         if let Err(e) = self.handlers.add_batch(events, options, handler) {
-            self.registration_error.get_or_insert(e);
+            self.registration_error.get_or_insert(e.into());
         }
         self
     }
@@ -304,7 +320,7 @@ impl Iniesta {
     /// Registers a [`Handler`] for one event or a list of events.
     pub fn handler(mut self, events: impl Events, handler: impl Handler) -> Self {
         if let Err(e) = self.handlers.add(events, handler) {
-            self.registration_error.get_or_insert(e);
+            self.registration_error.get_or_insert(e.into());
         }
         self
     }
@@ -318,7 +334,7 @@ impl Iniesta {
         Args: 'static,
     {
         if let Err(e) = self.handlers.on_default(f) {
-            self.registration_error.get_or_insert(e);
+            self.registration_error.get_or_insert(e.into());
         }
         self
     }

@@ -110,3 +110,56 @@ async fn on_batch_consumes_in_batches_and_retries_only_the_failed_items() {
     let sizes = sizes.lock().unwrap().clone();
     assert_eq!(sizes.iter().sum::<usize>(), 5, "{sizes:?}");
 }
+
+#[cfg(feature = "mock")]
+#[tokio::test]
+async fn handlers_after_on_or_state_stops_the_start_naming_what_it_would_drop() {
+    use iniesta_core::HandlerRegistry;
+
+    #[derive(Clone)]
+    struct Db;
+    let world = crate::InMemory::new();
+    let mut registry = HandlerRegistry::new();
+    registry.on("B.svc", || async {}).unwrap();
+
+    let e = crate::Iniesta::in_memory(&world)
+        .on("A.svc", || async {})
+        .state(Db)
+        .handlers(registry.clone())
+        .start()
+        .await
+        .unwrap_err();
+    assert!(matches!(e, crate::Error::HandlersReplaced { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("handlers for A.svc"), "{text}");
+    assert!(text.contains("Db"), "{text}");
+
+    // A second `.handlers` would drop the first one's handlers too.
+    let e = crate::Iniesta::in_memory(&world)
+        .handlers(registry.clone())
+        .handlers(registry.clone())
+        .start()
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("handlers for B.svc"), "{e}");
+
+    // First `.handlers`, then more on the builder: both kept.
+    let consumer = crate::Iniesta::in_memory(&world)
+        .handlers(registry)
+        .state(Db)
+        .on(
+            "A.svc",
+            |iniesta_core::handler::State(_): iniesta_core::handler::State<Db>| async {},
+        )
+        .start()
+        .await
+        .expect("handlers first, then .on and .state");
+    world.publish("A.svc", "{}").await.unwrap();
+    world.publish("B.svc", "{}").await.unwrap();
+    consumer
+        .watch_stats()
+        .wait_for(|s| s.deleted == 2)
+        .await
+        .unwrap();
+    consumer.shutdown_and_wait().await.unwrap();
+}

@@ -15,6 +15,22 @@ pub enum Error {
     /// empty event name, two default handlers).
     #[error("handler registration refused: {0}")]
     Handlers(#[from] RegistryError),
+    /// [`Iniesta::handlers`](crate::Iniesta::handlers) was given after
+    /// handlers or state registered on the builder, which it would have
+    /// dropped.
+    #[error(
+        ".handlers(registry) came after {}, which it would drop: call .handlers(registry) \
+         before .on/.state/.handler, or register them on the registry",
+        replaced_list(events, *default, states)
+    )]
+    HandlersReplaced {
+        /// The events whose handlers would be dropped.
+        events: Vec<String>,
+        /// Whether a default handler would be dropped.
+        default: bool,
+        /// The state types that would be dropped.
+        states: Vec<&'static str>,
+    },
     /// No handler at all.
     #[error(
         "no handlers registered: add one with .on(event, handler) or \
@@ -84,4 +100,20 @@ impl Error {
             other => Error::Lock(other),
         }
     }
+}
+
+/// "handlers for A, B, the default handler and state of type S" for
+/// [`Error::HandlersReplaced`].
+fn replaced_list(events: &[String], default: bool, states: &[&'static str]) -> String {
+    let mut parts = Vec::new();
+    if !events.is_empty() {
+        parts.push(format!("handlers for {}", events.join(", ")));
+    }
+    if default {
+        parts.push("a default handler".to_owned());
+    }
+    if !states.is_empty() {
+        parts.push(format!("state of type {}", states.join(", ")));
+    }
+    parts.join(" and ")
 }

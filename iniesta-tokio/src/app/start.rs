@@ -47,7 +47,7 @@ impl Iniesta {
             listen,
         } = self;
         if let Some(e) = registration_error {
-            return Err(e.into());
+            return Err(e);
         }
         handlers.check_state()?;
         if handlers.events().is_empty() && !handlers.has_default() {
