@@ -54,7 +54,22 @@ impl RedisServer {
     /// so a suite is never skipped silently. Panics when the server does not
     /// come up (a test cannot go on without it).
     pub fn start() -> Option<RedisServer> {
-        let binary = require_binary("redis-server", "apt-get install redis-server")?;
+        Self::start_binary("redis-server", "apt-get install redis-server")
+    }
+
+    /// Starts a `valkey-server` (8.1 or later, which takes `SET … IFEQ`)
+    /// on a free port, as [`start`](Self::start) starts `redis-server`.
+    /// `scripts/valkey.sh` builds one from Debian's source archive and
+    /// prints the directory to put on `PATH`.
+    pub fn start_valkey() -> Option<RedisServer> {
+        Self::start_binary(
+            "valkey-server",
+            "scripts/valkey.sh builds it; put the directory it prints on PATH",
+        )
+    }
+
+    fn start_binary(name: &str, install_hint: &str) -> Option<RedisServer> {
+        let binary = require_binary(name, install_hint)?;
         let dir = unique_dir();
         let mut last_error = String::new();
         for _ in 0..PORT_ATTEMPTS {
@@ -75,7 +90,7 @@ impl RedisServer {
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
-        panic!("redis-server did not start after {PORT_ATTEMPTS} attempts: {last_error}");
+        panic!("{name} did not start after {PORT_ATTEMPTS} attempts: {last_error}");
     }
 
     /// The server's URL, `redis://127.0.0.1:PORT/` (database 0).
@@ -159,9 +174,18 @@ impl RedisCluster {
     /// Starts `n` servers, each on its own free port. `None` when
     /// `redis-server` is missing outside CI (see [`RedisServer::start`]).
     pub fn start(n: usize) -> Option<RedisCluster> {
+        Self::start_with(n, RedisServer::start)
+    }
+
+    /// Starts `n` `valkey-server`s (see [`RedisServer::start_valkey`]).
+    pub fn start_valkey(n: usize) -> Option<RedisCluster> {
+        Self::start_with(n, RedisServer::start_valkey)
+    }
+
+    fn start_with(n: usize, start: fn() -> Option<RedisServer>) -> Option<RedisCluster> {
         let mut servers = Vec::with_capacity(n);
         for _ in 0..n {
-            servers.push(RedisServer::start()?);
+            servers.push(start()?);
         }
         Some(RedisCluster { servers })
     }
