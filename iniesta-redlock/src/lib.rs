@@ -17,17 +17,20 @@
 //!   a live lock on the key. Our own lock becomes the record; a free key
 //!   (our lock expired while the work ran) takes it too, because the work
 //!   did finish and a later duplicate must not run it again; a record
-//!   already there is left in place (renewed when it is ours, so a retry
-//!   after a lost reply answers `Ok`).
+//!   already there is left in place (so a retry after a lost reply answers
+//!   `Ok`; the script also renews a record of ours, `SET … IFEQ` does not).
 //!
-//! **What it costs Redis.** The keys of one `acquire` or `complete` batch go
-//! to each node as one script call, and the scripts run one command per key
-//! (`SET … NX PX … GET` to acquire, `SET … PX` to record) plus one `MGET`
-//! per complete call. Acquired and completed in batches of 10, a message
-//! costs each node 2.3 commands as `INFO commandstats` counts them (the
-//! `EVALSHA` and every command the script runs), 6.9 over three nodes; a
-//! message alone costs 5 per node. Extend and release stay one script call
-//! per key.
+//! **What it costs Redis**, as `INFO commandstats` counts it (a script call
+//! is its `EVALSHA` plus every command it runs). The keys of one batch go
+//! to each node in one pipeline. Acquire is one `SET … NX PX … GET` per key
+//! on every server. Complete is one `SET … IFEQ token PX … GET` per key on a
+//! server that compares and sets (Redis 8.4, Valkey 8.1; probed once per
+//! connection): **2 commands per node per message, 6 over three nodes**,
+//! whatever the batch. On an older server the complete is a script call per
+//! batch (`EVALSHA`, one `MGET`, a `SET` per key): 2.2 per node in batches
+//! of 10 (6.6 over three), 4 for a message alone. Extend and release are
+//! one script call per key. Every write checks the owner token on the node,
+//! atomically, whichever form it takes.
 //!
 //! **Standalone servers, not a Redis Cluster.** Each URL is one independent
 //! Redis server (a primary, with or without replicas of its own). A batch
@@ -39,7 +42,7 @@
 //! The crate is split the way its algorithm is: [`quorum`] holds the
 //! decisions (tally, majority, validity) as pure functions of the nodes'
 //! answers and the elapsed time; [`Redlock`] is the IO around them; and
-//! [`memory::MemoryNode`] applies the scripts' semantics to a map, so model
+//! [`memory::MemoryNode`] applies the nodes' rules to a map, so model
 //! tests run the real decisions on a virtual clock with any node faults.
 //!
 //! ```no_run
@@ -67,6 +70,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod commands;
 mod config;
 pub mod memory;
 mod node;

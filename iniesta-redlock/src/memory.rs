@@ -1,10 +1,12 @@
-//! One Redlock node in memory: the four scripts' semantics on a map, on a
-//! clock the caller moves.
+//! One Redlock node in memory: what acquire, extend, complete and release
+//! do to a node (as commands or scripts), on a map, on a clock the caller
+//! moves.
 //!
 //! A model test needs nodes it can fail, slow down, restart or make lose a
 //! key at any step, and that cost nothing to run ten thousand times. A
-//! [`MemoryNode`] is such a node: it does to its map exactly what the Lua
-//! scripts of [`Redlock`](crate::Redlock) do to a Redis database, stores
+//! [`MemoryNode`] is such a node: it does to its map exactly what the
+//! commands and scripts of [`Redlock`](crate::Redlock) do to a Redis
+//! database, stores
 //! the same values (the token for a lock, `done:` + token for a completion
 //! record), rounds lifetimes to whole milliseconds as Redis does
 //! ([`node_ttl`]), and expires keys as Redis does. Combine several with the

@@ -1,5 +1,6 @@
-//! One Redis node: a lazily made, self-healing connection, and pipelined
-//! script calls bounded by the node timeout.
+//! One Redis node: a lazily made, self-healing connection, pipelined
+//! script calls and commands bounded by the node timeout, and whether the
+//! server takes `SET … IFEQ` (compare-and-set).
 //!
 //! A node is one standalone Redis server, never a Redis Cluster: the batch
 //! scripts name keys from any hash slot in one call, which a cluster would
@@ -34,6 +35,26 @@ pub(crate) struct Invocation {
 /// that entry failed (the text names the node).
 pub(crate) type EntryReply = Result<Value, String>;
 
+/// What one pipeline carries: script calls, or plain commands.
+#[derive(Clone, Copy)]
+pub(crate) enum Request<'a> {
+    Script(&'a Script, &'a [Invocation]),
+    Commands(&'a [redis::Cmd]),
+}
+
+impl Request<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Request::Script(_, calls) => calls.len(),
+            Request::Commands(cmds) => cmds.len(),
+        }
+    }
+}
+
+/// The key the compare-and-set probe names. The probe writes nothing: a
+/// `SET … IFEQ` on a missing key does not create it.
+const PROBE_KEY: &str = "iniesta:probe:compare-and-set";
+
 /// One Redis server of the Redlock set.
 pub(crate) struct Node {
     /// The URL with the password redacted: the only form ever logged.
@@ -52,6 +73,9 @@ struct Slot {
     /// connection it saw fail, not a newer one.
     generation: u64,
     conn: Option<MultiplexedConnection>,
+    /// Whether the server of `conn` takes `SET key value IFEQ old`
+    /// (Redis 8.4, Valkey 8.1), probed once per connection.
+    compare_and_set: bool,
 }
 
 impl Node {
@@ -73,11 +97,40 @@ impl Node {
         script: &Script,
         calls: &[Invocation],
     ) -> Result<Vec<EntryReply>, String> {
-        if calls.is_empty() {
+        self.send(Request::Script(script, calls)).await
+    }
+
+    /// Sends `cmds` in one pipeline, as [`eval`](Self::eval) sends script
+    /// calls: one reply per command, in order.
+    pub async fn commands(&self, cmds: &[redis::Cmd]) -> Result<Vec<EntryReply>, String> {
+        self.send(Request::Commands(cmds)).await
+    }
+
+    /// Whether the server takes `SET … IFEQ`, connecting (within the node
+    /// timeout) if no connection is cached.
+    pub async fn compare_and_set(&self) -> Result<bool, String> {
+        {
+            let slot = self.lock_slot();
+            if slot.conn.is_some() {
+                return Ok(slot.compare_and_set);
+            }
+        }
+        match tokio::time::timeout(self.timeout, self.connection()).await {
+            Ok(Ok(_)) => Ok(self.lock_slot().compare_and_set),
+            Ok(Err(e)) => Err(self.describe(&e)),
+            Err(_) => Err(format!(
+                "{}: no answer within {:?} (node_timeout)",
+                self.label, self.timeout
+            )),
+        }
+    }
+
+    async fn send(&self, request: Request<'_>) -> Result<Vec<EntryReply>, String> {
+        if request.len() == 0 {
             return Ok(Vec::new());
         }
         let used = AtomicU64::new(0);
-        match tokio::time::timeout(self.timeout, self.eval_inner(script, calls, &used)).await {
+        match tokio::time::timeout(self.timeout, self.send_inner(request, &used)).await {
             Ok(result) => result,
             Err(_) => {
                 // A stalled server or a half-open connection: start afresh
@@ -92,10 +145,9 @@ impl Node {
         }
     }
 
-    async fn eval_inner(
+    async fn send_inner(
         &self,
-        script: &Script,
-        calls: &[Invocation],
+        request: Request<'_>,
         used: &AtomicU64,
     ) -> Result<Vec<EntryReply>, String> {
         // A cached connection that fails as a connection gets one retry
@@ -105,7 +157,7 @@ impl Node {
             let (generation, fresh, mut conn) =
                 self.connection().await.map_err(|e| self.describe(&e))?;
             used.store(generation, Ordering::Relaxed);
-            match run(&mut conn, script, calls).await {
+            match run(&mut conn, request).await {
                 Ok(replies) => return Ok(self.label_entries(replies)),
                 Err(e) => {
                     self.invalidate(generation);
@@ -167,14 +219,16 @@ impl Node {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout));
-        let conn = self
+        let mut conn = self
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
+        let compare_and_set = probe_compare_and_set(&mut conn).await?;
         let mut slot = self.lock_slot();
         slot.generation += 1;
         slot.conn = Some(conn.clone());
-        tracing::debug!(node = %self.label, "connected");
+        slot.compare_and_set = compare_and_set;
+        tracing::debug!(node = %self.label, compare_and_set, "connected");
         Ok((slot.generation, true, conn))
     }
 }
@@ -185,14 +239,43 @@ fn is_connection_error(e: &RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()
 }
 
-/// Sends the calls as EVALSHA in one pipeline; when the server does not
-/// know the script (new or restarted server, SCRIPT FLUSH), loads it and
-/// sends the calls that missed it once more.
+/// Whether the server takes `SET key value IFEQ old`: an older one answers
+/// a syntax error. Connection failures are errors, not a "no".
+async fn probe_compare_and_set(conn: &mut MultiplexedConnection) -> RedisResult<bool> {
+    let reply: RedisResult<Value> = redis::cmd("SET")
+        .arg(PROBE_KEY)
+        .arg("probe")
+        .arg("IFEQ")
+        .arg("probe")
+        .query_async(conn)
+        .await;
+    match reply {
+        Ok(_) => Ok(true),
+        Err(e) if is_connection_error(&e) => Err(e),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Sends `request` in one pipeline: commands as they are; script calls as
+/// EVALSHA, and when the server does not know the script (new or restarted
+/// server, SCRIPT FLUSH), loads it and sends the calls that missed it once
+/// more.
 async fn run(
     conn: &mut MultiplexedConnection,
-    script: &Script,
-    calls: &[Invocation],
+    request: Request<'_>,
 ) -> RedisResult<Vec<RedisResult<Value>>> {
+    let (script, calls) = match request {
+        Request::Script(script, calls) => (script, calls),
+        Request::Commands(cmds) => {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            for cmd in cmds {
+                pipe.add_command(cmd.clone());
+            }
+            let replies: Vec<RedisResult<Value>> = pipe.query_async(conn).await?;
+            return check_count(replies, cmds.len());
+        }
+    };
     let mut replies = send(conn, script, calls.iter()).await?;
     let missing: Vec<usize> = replies
         .iter()
@@ -209,7 +292,14 @@ async fn run(
             replies[i] = reply;
         }
     }
-    if replies.len() != calls.len() {
+    check_count(replies, calls.len())
+}
+
+fn check_count(
+    replies: Vec<RedisResult<Value>>,
+    sent: usize,
+) -> RedisResult<Vec<RedisResult<Value>>> {
+    if replies.len() != sent {
         return Err(RedisError::from((
             ErrorKind::Client,
             "pipeline answered a different number of replies than requests",

@@ -11,25 +11,33 @@ use iniesta_core::ports::{AcquireOutcome, LockBackend, LockError, LockKey, LockT
 use rand::Rng;
 use redis::{Script, Value};
 
+use crate::commands::{self, Found};
 use crate::config::{redact_url, RedlockConfig, RedlockError};
-use crate::node::{Invocation, Node};
+use crate::node::{EntryReply, Invocation, Node};
 use crate::quorum::{node_ms, NodeAnswer, Quorum, Tally};
 use crate::replies::{acquire_reply, answer, per_key, write_reply, NodeReply};
-use crate::scripts::{ACQUIRE, COMPLETE, EXTEND, RELEASE};
+use crate::scripts::{COMPLETE, EXTEND, RELEASE};
 
 /// A [`LockBackend`] on the Redlock algorithm over N independent Redis
 /// servers, with completion records for idempotency.
 ///
 /// A lock is held only when a majority (`N/2 + 1`, the quorum) of nodes
 /// granted it and time is left of its TTL after subtracting how long that
-/// took and the allowed clock drift. Every write is a Lua script that checks
-/// the caller's token on the node, so an expired holder cannot disturb the
-/// next one. Calls go to all nodes in parallel, each bounded by
-/// [`RedlockConfig::node_timeout`]. The keys of one `acquire` or `complete`
-/// batch travel to a node as one script call (up to
-/// [`MAX_KEYS_PER_CALL`] keys each), which costs Redis one command per key
-/// and one or two per call, counted in `INFO commandstats`: a message
-/// acquired and completed in batches of 10 costs 2.3 commands per node.
+/// took and the allowed clock drift. Every write checks the caller's token
+/// on the node, atomically, so an expired holder cannot disturb the next
+/// one. Calls go to all nodes in parallel, each bounded by
+/// [`RedlockConfig::node_timeout`].
+///
+/// What a message costs Redis, counted as `INFO commandstats` counts it: an
+/// acquire is one `SET … NX … GET` per key on each node (pipelined, one
+/// round trip per batch). A complete is one `SET … IFEQ … GET` per key on a
+/// node that takes it (Redis 8.4, Valkey 8.1; probed once per connection),
+/// which makes a message **2 commands per node**; on an older server it is
+/// a script call per batch of up to [`MAX_KEYS_PER_CALL`] keys (`EVALSHA`,
+/// one `MGET`, one `SET` per key), which makes a message acquired and
+/// completed in batches of 10 cost 2.2 commands per node. The plain
+/// commands and the scripts apply the same rules (`commands.rs`,
+/// `scripts.rs`).
 ///
 /// Each node is one standalone Redis server (or a primary with its
 /// replicas), not a Redis Cluster: a batch names keys from any hash slot
@@ -120,32 +128,81 @@ impl Redlock {
         join_all(self.nodes.iter().map(|n| n.eval(script, calls))).await
     }
 
-    /// Runs `script` on every node in parallel for a batch of keys, one
-    /// call per [`MAX_KEYS_PER_CALL`] keys, each call with `ARGV` = `shared`
-    /// then the keys' own arguments. Answers one reply per key per node, in
-    /// the keys' order (see [`per_key`]).
-    async fn on_all_batched(
-        &self,
+    /// Runs `script` on `node` for a batch of keys, one call per
+    /// [`MAX_KEYS_PER_CALL`] keys, each call with `ARGV` = `shared` then the
+    /// keys' own arguments. Answers one reply per key, in the keys' order
+    /// (see [`per_key`]).
+    async fn batched(
+        node: &Node,
         script: &Script,
-        shared: String,
+        shared: &str,
         entries: &[(String, String)],
-    ) -> Vec<NodeReply> {
+    ) -> NodeReply {
         let calls: Vec<Invocation> = entries
             .chunks(MAX_KEYS_PER_CALL)
             .map(|chunk| Invocation {
                 keys: chunk.iter().map(|(key, _)| key.clone()).collect(),
-                args: std::iter::once(shared.clone())
+                args: std::iter::once(shared.to_owned())
                     .chain(chunk.iter().map(|(_, arg)| arg.clone()))
                     .collect(),
             })
             .collect();
         let sizes: Vec<usize> = calls.iter().map(|c| c.keys.len()).collect();
-        let replies = self.on_all(script, &calls).await;
-        self.nodes
+        per_key(&node.label, node.eval(script, &calls).await, &sizes)
+    }
+
+    /// Acquires `entries` (key, token) on `node`: one `SET … NX … GET` per
+    /// key. Answers the acquire script's reply per key.
+    async fn acquire_on(node: &Node, ttl_ms: &str, entries: &[(String, String)]) -> NodeReply {
+        let replies = node.commands(&commands::acquire(entries, ttl_ms)).await?;
+        Ok(replies
+            .into_iter()
+            .zip(entries)
+            .map(|(reply, (_, token))| labelled(node, commands::acquire_answer(reply, token)))
+            .collect())
+    }
+
+    /// Records `entries` (key, token) as completed on `node`: with
+    /// `SET … IFEQ` where the server takes it (and `SET … NX` for keys found
+    /// free), else with the complete script. Answers the complete script's
+    /// entry per key.
+    async fn complete_on(node: &Node, keep_ms: &str, entries: &[(String, String)]) -> NodeReply {
+        if !node.compare_and_set().await? {
+            return Self::batched(node, &COMPLETE, keep_ms, entries).await;
+        }
+        let replies = node.commands(&commands::complete(entries, keep_ms)).await?;
+        let mut answers: Vec<EntryReply> = Vec::with_capacity(entries.len());
+        let mut free = Vec::new();
+        for (i, (reply, (_, token))) in replies.into_iter().zip(entries).enumerate() {
+            match commands::complete_answer(reply, token) {
+                Found::Answer(a) => answers.push(labelled(node, a)),
+                Found::Free => {
+                    free.push(i);
+                    answers.push(Ok(Value::Nil));
+                }
+            }
+        }
+        if free.is_empty() {
+            return Ok(answers);
+        }
+        let cmds: Vec<redis::Cmd> = free
             .iter()
-            .zip(replies)
-            .map(|(node, reply)| per_key(&node.label, reply, &sizes))
-            .collect()
+            .map(|&i| commands::complete_free(&entries[i].0, &entries[i].1, keep_ms))
+            .collect();
+        match node.commands(&cmds).await {
+            Ok(replies) => {
+                for (&i, reply) in free.iter().zip(replies) {
+                    answers[i] =
+                        labelled(node, commands::complete_free_answer(reply, &entries[i].1));
+                }
+            }
+            Err(e) => {
+                for &i in &free {
+                    answers[i] = Err(e.clone());
+                }
+            }
+        }
+        Ok(answers)
     }
 
     /// Every node's answer to call `pos`, read by `read`.
@@ -224,9 +281,13 @@ impl Redlock {
             .map(|(&i, token)| (keys[i].to_string(), token.to_string()))
             .collect();
         let start = Instant::now();
-        let replies = self
-            .on_all_batched(&ACQUIRE, node_ms(ttl).to_string(), &entries)
-            .await;
+        let ttl_ms = node_ms(ttl).to_string();
+        let replies = join_all(
+            self.nodes
+                .iter()
+                .map(|node| Self::acquire_on(node, &ttl_ms, &entries)),
+        )
+        .await;
         let elapsed = start.elapsed();
 
         let mut decided = Vec::new();
@@ -278,6 +339,17 @@ impl Redlock {
 /// other clients (a few hundred microseconds), while costing a batch one
 /// command more per hundred keys.
 pub const MAX_KEYS_PER_CALL: usize = 100;
+
+/// `reply` with a failure's text naming `node`.
+fn labelled(node: &Node, reply: EntryReply) -> EntryReply {
+    reply.map_err(|e| {
+        if e.starts_with(&node.label) {
+            e
+        } else {
+            format!("{}: {e}", node.label)
+        }
+    })
+}
 
 /// A fresh random token: 128 bits from the thread's CSPRNG, as hex.
 fn new_token() -> LockToken {
@@ -353,14 +425,18 @@ impl LockBackend for Redlock {
         if entries.is_empty() {
             return Vec::new();
         }
-        // One script call per node for the whole batch, as for acquire.
+        // One pipeline per node for the whole batch, as for acquire.
         let pairs: Vec<(String, String)> = entries
             .iter()
             .map(|(key, token)| (key.to_string(), token.to_string()))
             .collect();
-        let replies = self
-            .on_all_batched(&COMPLETE, node_ms(keep_for).to_string(), &pairs)
-            .await;
+        let keep_ms = node_ms(keep_for).to_string();
+        let replies = join_all(
+            self.nodes
+                .iter()
+                .map(|node| Self::complete_on(node, &keep_ms, &pairs)),
+        )
+        .await;
         entries
             .iter()
             .enumerate()

@@ -1,6 +1,8 @@
 //! The Lua scripts: every write checks the owner token on the node itself,
 //! atomically, so a client whose lock expired can never change a lock or a
-//! completion record that is someone else's.
+//! completion record that is someone else's. Acquire needs none (one
+//! `SET … NX … GET` per key), and complete needs one only on a server
+//! without `SET … IFEQ` (see `commands.rs`, which applies the same rules).
 //!
 //! Key states on a node: absent (free); a token (locked, with a TTL);
 //! `done:` + token (a completion record, kept for the dedupe window).
@@ -17,42 +19,6 @@ use redis::Script;
 
 /// The prefix of a completion record's value.
 pub const DONE_PREFIX: &str = "done:";
-
-/// A batch of acquires: `KEYS` the lock keys; `ARGV[1]` TTL in ms;
-/// `ARGV[1 + i]` the token for `KEYS[i]`. Answers one entry per key, in
-/// order: `"acquired"` (free, or already holding this token: TTL renewed),
-/// `"done"` (a completion record exists), `"busy"`, or the error Redis gave
-/// for that key alone (a value of another type: `WRONGTYPE`).
-///
-/// One command per key: `SET key token NX PX ttl GET` (Redis 7.0 allows
-/// `NX` with `GET`) takes a free key and tells what held it otherwise, in
-/// one step. Only a key that already holds the same token costs a second
-/// command (`PEXPIRE`); tokens are fresh per attempt, so that is rare.
-pub static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local ttl = ARGV[1]
-local out = {}
-for i, key in ipairs(KEYS) do
-  local token = ARGV[i + 1]
-  local v = redis.pcall('SET', key, token, 'NX', 'PX', ttl, 'GET')
-  if type(v) == 'table' then
-    out[i] = v
-  elseif not v then
-    out[i] = 'acquired'
-  elseif v == token then
-    redis.call('PEXPIRE', key, ttl)
-    out[i] = 'acquired'
-  elseif string.sub(v, 1, 5) == 'done:' then
-    out[i] = 'done'
-  else
-    out[i] = 'busy'
-  end
-end
-return out
-"#,
-    )
-});
 
 /// `KEYS[1]` lock key; `ARGV[1]` token; `ARGV[2]` TTL in ms.
 /// Answers 1 when the lock was ours and now lives `ARGV[2]` ms, else 0.

@@ -19,7 +19,9 @@
 //! - `REDIS_COMMANDS_BATCHES`: batch sizes of the direct scenarios, comma
 //!   separated (default `1,10,100`).
 //!
-//! Needs `redis-server` on `PATH`; without it it says so and exits.
+//! Runs on three `redis-server`s (Redis 7: the complete script) and on
+//! three `valkey-server`s (8.1: `SET … IFEQ`; `scripts/valkey.sh` builds
+//! one), one table each; a server missing from `PATH` is said and skipped.
 
 #[path = "redis_commands/count.rs"]
 mod count;
@@ -50,14 +52,14 @@ fn redlock(cluster: &RedisCluster) -> Redlock {
     Redlock::new(config).expect("valid config")
 }
 
-fn row(name: &str, n: usize, per_node: &[Calls]) {
+fn row(server: &str, name: &str, n: usize, per_node: &[Calls]) {
     let per_message = total(per_node) as f64 / n as f64;
     let per_node_text: Vec<String> = per_node
         .iter()
         .map(|c| format!("{:.2}", c.values().sum::<u64>() as f64 / n as f64))
         .collect();
     println!(
-        "| {name} | {n} | **{per_message:.2}** | {} | {} |",
+        "| {server} | {name} | {n} | **{per_message:.2}** | {} | {} |",
         per_node_text.join(" / "),
         describe(&summed(per_node))
     );
@@ -133,21 +135,34 @@ async fn through_consumer(
 async fn main() {
     let n = env_u64("REDIS_COMMANDS_N", 1000).max(1) as usize;
     let batches = env_list("REDIS_COMMANDS_BATCHES", &[1, 10, 100], |b| b > 0);
-    let Some(cluster) = RedisCluster::start(3) else {
-        return;
-    };
-    let urls = cluster.urls();
-    let mut counter = Counter::connect(&urls).await;
-    let lock = Arc::new(redlock(&cluster));
-
     println!("Redis commands per message over 3 nodes, {n} messages per scenario");
     println!();
-    println!("| scenario | messages | commands/msg | per node | calls by command (3 nodes) |");
-    println!("|---|---:|---:|---|---|");
-    for batch in batches {
+    println!(
+        "| server | scenario | messages | commands/msg | per node | calls by command (3 nodes) |"
+    );
+    println!("|---|---|---:|---:|---|---|");
+    type Start = fn(usize) -> Option<RedisCluster>;
+    let servers: [(&str, Start); 2] = [
+        ("redis-server", RedisCluster::start),
+        ("valkey-server", RedisCluster::start_valkey),
+    ];
+    for (server, start) in servers {
+        let Some(cluster) = start(3) else {
+            continue;
+        };
+        measure(server, &cluster, n, &batches).await;
+    }
+}
+
+/// Every scenario on `cluster`, one row each.
+async fn measure(server: &str, cluster: &RedisCluster, n: usize, batches: &[usize]) {
+    let urls = cluster.urls();
+    let mut counter = Counter::connect(&urls).await;
+    let lock = Arc::new(redlock(cluster));
+    for &batch in batches {
         let prefix = format!("sqs:event:bench-direct-{batch}");
         let per_node = count_batches(&lock, &mut counter, &prefix, n, batch).await;
-        row(&format!("direct, batches of {batch}"), n, &per_node);
+        row(server, &format!("direct, batches of {batch}"), n, &per_node);
     }
     for (max_in_flight, receives) in [(10, 1), (100, 10)] {
         // A warm-up drain first: connections made, scripts loaded.
@@ -165,6 +180,7 @@ async fn main() {
         let after = counter.read().await;
         let per_node = count::diff(&before, &after);
         row(
+            server,
             &format!("consumer, max_in_flight {max_in_flight}/{receives}"),
             n,
             &per_node,

@@ -143,8 +143,9 @@ async fn poison(urls: &[String], key: &str) {
     }
 }
 
-/// How many EVALSHA calls the node at `url` has run so far.
-async fn evalsha_calls(url: &str) -> u64 {
+/// How many SET commands the node at `url` has run so far: an acquire is
+/// one per key and attempt.
+async fn set_calls(url: &str) -> u64 {
     let client = redis::Client::open(url).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let info: String = redis::cmd("INFO")
@@ -153,7 +154,7 @@ async fn evalsha_calls(url: &str) -> u64 {
         .await
         .unwrap();
     info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_evalsha:calls="))
+        .find_map(|l| l.strip_prefix("cmdstat_set:calls="))
         .and_then(|rest| rest.split(',').next())
         .map_or(0, |n| n.parse().expect("a count"))
 }
@@ -229,12 +230,13 @@ async fn a_busy_key_is_tried_exactly_once() {
         let holder = token_of(acquire_one(&other, busy, TTL).await);
         // Generous retries: a retried busy key would show up in the counts.
         let lock = slow_retries(&cluster, 3, Duration::from_millis(50));
+        // Connected before counting: a new connection probes the server
+        // with a SET of its own.
+        acquire_one(&lock, "sqs:event:each-warm-up", TTL).await;
 
-        let before: Vec<u64> =
-            futures::future::join_all(urls.iter().map(|u| evalsha_calls(u))).await;
+        let before: Vec<u64> = futures::future::join_all(urls.iter().map(|u| set_calls(u))).await;
         assert_eq!(acquire_one(&lock, busy, TTL).await, AcquireOutcome::Busy);
-        let after: Vec<u64> =
-            futures::future::join_all(urls.iter().map(|u| evalsha_calls(u))).await;
+        let after: Vec<u64> = futures::future::join_all(urls.iter().map(|u| set_calls(u))).await;
         for ((url, b), a) in urls.iter().zip(&before).zip(&after) {
             assert_eq!(a - b, 1, "{url}: {} acquire calls for a busy key", a - b);
         }

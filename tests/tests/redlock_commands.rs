@@ -1,9 +1,10 @@
 //! What a message costs Redis: the commands each node runs for acquire and
 //! complete, read from `INFO commandstats` (which counts a script call as
-//! one `evalsha` plus every command the script runs). Counts, not timings.
+//! one `evalsha` plus every command the script runs), on Redis 7 (the
+//! complete script) and on Valkey 8.1 (`SET … IFEQ`). Counts, not timings.
 //!
-//! Also checks the batch scripts key by key: a batch whose keys are in
-//! every state a key can be in answers and stores what
+//! Also checks a complete batch key by key on both: a batch whose keys are
+//! in every state a key can be in answers and stores what
 //! [`MemoryNode`](iniesta_redlock::memory::MemoryNode) does for each key
 //! in turn.
 
@@ -22,26 +23,51 @@ use iniesta_redlock::quorum::AcquireReply;
 use iniesta_redlock::{DONE_PREFIX, MAX_KEYS_PER_CALL};
 use iniesta_tests::servers::redis::RedisCluster;
 
-/// Per message over three nodes, in batches of 10: each node runs one
-/// `SET` per key to acquire and one to record, plus per batch one
-/// `EVALSHA` to acquire and an `EVALSHA` and an `MGET` to complete:
-/// 3 × (2 + 3/10). The per-key scripts this replaced ran a GET and a SET
-/// per key and per call: 3 × 2 × 3 = 18.
-const PER_MESSAGE_IN_TENS: f64 = 6.9;
-
-/// The calls a node must have run for `messages` messages in `calls`
-/// script calls per operation.
-fn expected(messages: u64, calls: u64) -> Calls {
-    Calls::from([
-        ("evalsha".to_owned(), 2 * calls),
-        ("mget".to_owned(), calls),
-        ("set".to_owned(), 2 * messages),
-    ])
+/// What a server runs per message: on Redis 7 (no `SET … IFEQ`) each node
+/// runs one `SET … NX … GET` per key to acquire, and to complete one script
+/// call per batch (an `EVALSHA` and an `MGET`) with a `SET` per key; on a
+/// server that compares and sets (Valkey 8.1, Redis 8.4) a `SET … IFEQ`
+/// per key instead of the script. Over three nodes in batches of 10 that is
+/// 3 × (2 + 2/10) = 6.6 and 3 × 2 = 6.0 commands per message. The per-key
+/// scripts this replaced ran a GET and a SET per key and per call: 18.
+#[derive(Clone, Copy, Debug)]
+enum Server {
+    Redis,
+    Valkey,
 }
 
-#[tokio::test]
-async fn a_message_costs_at_most_6_9_commands_over_3_nodes_in_batches_of_10() {
-    let Some(cluster) = RedisCluster::start(3) else {
+impl Server {
+    fn start(self, n: usize) -> Option<RedisCluster> {
+        match self {
+            Server::Redis => RedisCluster::start(n),
+            Server::Valkey => RedisCluster::start_valkey(n),
+        }
+    }
+
+    /// The calls a node must have run for `messages` messages completed
+    /// in `calls` batch calls.
+    fn expected(self, messages: u64, calls: u64) -> Calls {
+        match self {
+            Server::Redis => Calls::from([
+                ("evalsha".to_owned(), calls),
+                ("mget".to_owned(), calls),
+                ("set".to_owned(), 2 * messages),
+            ]),
+            Server::Valkey => Calls::from([("set".to_owned(), 2 * messages)]),
+        }
+    }
+
+    /// Commands per message over three nodes, in batches of 10.
+    fn per_message_in_tens(self) -> f64 {
+        match self {
+            Server::Redis => 6.6,
+            Server::Valkey => 6.0,
+        }
+    }
+}
+
+async fn batches_of_ten(server: Server) {
+    let Some(cluster) = server.start(3) else {
         return;
     };
     let urls = cluster.urls();
@@ -51,11 +77,16 @@ async fn a_message_costs_at_most_6_9_commands_over_3_nodes_in_batches_of_10() {
         let n = 100;
         let per_node = count_batches(&lock, &mut counter, "sqs:event:cmd10", n, 10).await;
         for (url, calls) in urls.iter().zip(&per_node) {
-            assert_eq!(calls, &expected(n as u64, 10), "{url}: {}", describe(calls));
+            assert_eq!(
+                calls,
+                &server.expected(n as u64, 10),
+                "{url}: {}",
+                describe(calls)
+            );
         }
         let per_message = total(&per_node) as f64 / n as f64;
         assert!(
-            per_message <= PER_MESSAGE_IN_TENS,
+            per_message <= server.per_message_in_tens() + 1e-9,
             "{per_message} commands per message ({})",
             describe(&summed(&per_node))
         );
@@ -64,8 +95,17 @@ async fn a_message_costs_at_most_6_9_commands_over_3_nodes_in_batches_of_10() {
 }
 
 #[tokio::test]
-async fn a_message_alone_costs_5_commands_per_node() {
-    let Some(cluster) = RedisCluster::start(3) else {
+async fn a_message_costs_6_6_commands_over_3_redis_7_nodes_in_batches_of_10() {
+    batches_of_ten(Server::Redis).await;
+}
+
+#[tokio::test]
+async fn a_message_costs_6_commands_over_3_valkey_nodes_in_batches_of_10() {
+    batches_of_ten(Server::Valkey).await;
+}
+
+async fn alone(server: Server, per_node_per_message: u64) {
+    let Some(cluster) = server.start(3) else {
         return;
     };
     let urls = cluster.urls();
@@ -74,16 +114,25 @@ async fn a_message_alone_costs_5_commands_per_node() {
         let mut counter = Counter::connect(&urls).await;
         let per_node = count_batches(&lock, &mut counter, "sqs:event:cmd1", 4, 1).await;
         for (url, calls) in urls.iter().zip(&per_node) {
-            assert_eq!(calls, &expected(4, 4), "{url}: {}", describe(calls));
+            assert_eq!(calls, &server.expected(4, 4), "{url}: {}", describe(calls));
         }
-        assert_eq!(total(&per_node), 4 * 3 * 5);
+        assert_eq!(total(&per_node), 4 * 3 * per_node_per_message);
     })
     .await;
 }
 
 #[tokio::test]
-async fn a_batch_larger_than_one_call_is_split_and_answered_whole() {
-    let Some(cluster) = RedisCluster::start(3) else {
+async fn a_message_alone_costs_4_commands_per_redis_7_node() {
+    alone(Server::Redis, 4).await;
+}
+
+#[tokio::test]
+async fn a_message_alone_costs_2_commands_per_valkey_node() {
+    alone(Server::Valkey, 2).await;
+}
+
+async fn big_batch(server: Server) {
+    let Some(cluster) = server.start(3) else {
         return;
     };
     let urls = cluster.urls();
@@ -93,7 +142,12 @@ async fn a_batch_larger_than_one_call_is_split_and_answered_whole() {
         let n = 2 * MAX_KEYS_PER_CALL + 1;
         let per_node = count_batches(&lock, &mut counter, "sqs:event:cmd-big", n, n).await;
         for (url, calls) in urls.iter().zip(&per_node) {
-            assert_eq!(calls, &expected(n as u64, 3), "{url}: {}", describe(calls));
+            assert_eq!(
+                calls,
+                &server.expected(n as u64, 3),
+                "{url}: {}",
+                describe(calls)
+            );
         }
         let last = format!("sqs:event:cmd-big-{}", n - 1);
         let records = raw_get(&urls[0], &last)
@@ -102,6 +156,16 @@ async fn a_batch_larger_than_one_call_is_split_and_answered_whole() {
         assert!(records.starts_with(DONE_PREFIX), "{last}: {records}");
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_batch_larger_than_one_script_call_is_split_and_answered_whole() {
+    big_batch(Server::Redis).await;
+}
+
+#[tokio::test]
+async fn a_large_batch_is_answered_whole_with_compare_and_set() {
+    big_batch(Server::Valkey).await;
 }
 
 /// What a key holds before the batch, and how to put it there.
@@ -118,7 +182,16 @@ enum Before {
 
 #[tokio::test]
 async fn a_complete_batch_treats_each_key_as_memory_node_does() {
-    let Some(cluster) = RedisCluster::start(3) else {
+    key_by_key(Server::Redis).await;
+}
+
+#[tokio::test]
+async fn a_compare_and_set_complete_treats_each_key_as_memory_node_does() {
+    key_by_key(Server::Valkey).await;
+}
+
+async fn key_by_key(server: Server) {
+    let Some(cluster) = server.start(3) else {
         return;
     };
     let urls = cluster.urls();

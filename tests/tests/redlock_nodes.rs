@@ -101,7 +101,17 @@ async fn mutual_exclusion_on_5_nodes() {
 
 #[tokio::test]
 async fn done_after_complete_even_when_a_minority_lost_the_record() {
-    let Some(cluster) = RedisCluster::start(5) else {
+    done_after_complete(RedisCluster::start).await;
+}
+
+/// The same with `SET … IFEQ` completing.
+#[tokio::test]
+async fn done_after_a_compare_and_set_complete_even_when_a_minority_lost_the_record() {
+    done_after_complete(RedisCluster::start_valkey).await;
+}
+
+async fn done_after_complete(start: fn(usize) -> Option<RedisCluster>) {
+    let Some(cluster) = start(5) else {
         return;
     };
     let urls = cluster.urls();
@@ -421,7 +431,18 @@ async fn scripts_are_reloaded_after_a_script_flush() {
 
 #[tokio::test]
 async fn survives_a_minority_down_and_recovers_after_a_majority_restart() {
-    let Some(mut cluster) = RedisCluster::start(3) else {
+    minority_down_then_majority_restart(RedisCluster::start).await;
+}
+
+/// The same with `SET … IFEQ` completing: a node's support is probed on
+/// each new connection, also after a restart.
+#[tokio::test]
+async fn compare_and_set_survives_a_minority_down_and_a_majority_restart() {
+    minority_down_then_majority_restart(RedisCluster::start_valkey).await;
+}
+
+async fn minority_down_then_majority_restart(start: fn(usize) -> Option<RedisCluster>) {
+    let Some(mut cluster) = start(3) else {
         return;
     };
     // One node is down before the client exists: building it must not fail.
