@@ -53,27 +53,31 @@ return 0
 /// One `MGET` reads the whole batch, then one `SET` per key that takes the
 /// record: the token check needs the value before the write (Redis 7 has
 /// no compare-and-set), and reading every key in one command keeps the
-/// cost at one command per key plus two per batch. `MGET` answers nil for
-/// a value of another type as for a missing key; `SET … NX` tells them
-/// apart (it writes only a missing key).
+/// cost at one command per key plus two per batch. A key listed twice sees,
+/// the second time, the record the first wrote (`wrote`), as one entry at
+/// a time would. `MGET` answers nil for a value of another type as for a
+/// missing key; `SET … NX` tells them apart (it writes only a missing key).
 pub static COMPLETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local keep = ARGV[1]
 local values = redis.call('MGET', unpack(KEYS))
+local wrote = {}
 local out = {}
 for i, key in ipairs(KEYS) do
   local token = ARGV[i + 1]
   local record = 'done:' .. token
-  local v = values[i]
+  local v = wrote[key] or values[i]
   if not v then
     if redis.call('SET', key, record, 'NX', 'PX', keep) then
+      wrote[key] = record
       out[i] = 1
     else
       out[i] = redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value')
     end
   elseif v == token or v == record then
     redis.call('SET', key, record, 'PX', keep)
+    wrote[key] = record
     out[i] = 1
   elseif string.sub(v, 1, 5) == 'done:' then
     out[i] = 1

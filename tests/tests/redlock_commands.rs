@@ -242,8 +242,10 @@ async fn key_by_key(server: Server) {
             entries.push((LockKey::new(&key), mine));
         }
         // The first key once more, at the end: a retried complete in the
-        // same batch finds its own record.
+        // same batch finds its own record. And the free key with another
+        // token: it meets the record the first entry wrote.
         entries.push(entries[0].clone());
+        entries.push((entries[2].0.clone(), LockToken::new("another-never-locked")));
 
         let out = lock.complete(entries.clone(), KEEP).await;
         assert_eq!(out.len(), entries.len());
