@@ -20,8 +20,9 @@
 //! owner's lock → unchanged, 0; a value of another type → `WRONGTYPE`. A
 //! free key (the lock expired during the work) is not written by `IFEQ`;
 //! it costs a second command, `SET key done:token NX PX keep GET`, whose
-//! answer reads the same way (a free key written → 1). Locks seldom expire
-//! before their completion, so a message costs one command per node here,
+//! answer reads the same way (a free key written → 1); our record (a
+//! retried complete) is renewed by a second command too, as the script
+//! renews it. Both are rare, so a message costs one command per node here,
 //! against one per key plus two per batch for the script.
 
 use redis::{Cmd, Value};
@@ -64,14 +65,23 @@ pub(crate) fn complete_free(key: &str, token: &str, keep_ms: &str) -> Cmd {
     set(key, &record(token), &["NX", "PX", keep_ms, "GET"])
 }
 
+/// `SET key done:token IFEQ done:token PX keep`: renews a record of ours,
+/// as the complete script does for a retried complete.
+pub(crate) fn renew_record(key: &str, token: &str, keep_ms: &str) -> Cmd {
+    let record = record(token);
+    set(key, &record, &["IFEQ", &record, "PX", keep_ms])
+}
+
 /// What a complete's first command found.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Found {
     /// Decided: the complete script's entry for the key (1 or 0), or the
     /// key's error.
     Answer(EntryReply),
-    /// The key was free: written by neither `IFEQ`; [`complete_free`]
-    /// decides.
+    /// Our record already (a retried complete): answered 1, and renewed
+    /// by [`renew_record`].
+    OurRecord,
+    /// The key was free: not written by `IFEQ`; [`complete_free`] decides.
     Free,
 }
 
@@ -79,6 +89,7 @@ pub(crate) enum Found {
 pub(crate) fn complete_answer(reply: EntryReply, token: &str) -> Found {
     match reply {
         Ok(Value::Nil) => Found::Free,
+        Ok(ref v) if text(v).is_some_and(|t| t == record(token)) => Found::OurRecord,
         other => Found::Answer(written(other, token)),
     }
 }

@@ -34,11 +34,9 @@ fn complete_reads_what_held_the_key_as_the_script_did() {
         complete_answer(bulk("t1"), "t1"),
         Found::Answer(Ok(Value::Int(1)))
     );
-    // Our record already (a retry), or another owner's: recorded.
-    assert_eq!(
-        complete_answer(bulk("done:t1"), "t1"),
-        Found::Answer(Ok(Value::Int(1)))
-    );
+    // Our record already (a retry): recorded, and renewed. Another
+    // owner's record: recorded, left alone.
+    assert_eq!(complete_answer(bulk("done:t1"), "t1"), Found::OurRecord);
     assert_eq!(
         complete_answer(bulk("done:t2"), "t1"),
         Found::Answer(Ok(Value::Int(1)))
@@ -89,5 +87,9 @@ fn the_commands_name_the_token_check_and_the_expiry() {
     assert_eq!(
         words(&complete_free("k", "t1", "9000")),
         ["SET", "k", "done:t1", "NX", "PX", "9000", "GET"]
+    );
+    assert_eq!(
+        words(&renew_record("k", "t1", "9000")),
+        ["SET", "k", "done:t1", "IFEQ", "done:t1", "PX", "9000"]
     );
 }

@@ -91,10 +91,14 @@ impl MemoryNode {
         MemoryNode::default()
     }
 
-    /// The acquire script: a free key takes `token` for `ttl`
-    /// (`Acquired`); a key already holding `token` has its lifetime reset
-    /// to `ttl` (`Acquired`); a completion record answers `Done`; any other
-    /// lock answers `Busy`.
+    /// Acquire: a free key takes `token` for `ttl` (`Acquired`); a key
+    /// already holding `token` has its lifetime reset to `ttl` (`Acquired`);
+    /// a completion record answers `Done`; any other lock answers `Busy`.
+    /// (The `SET … NX … GET` a [`Redlock`](crate::Redlock) sends leaves
+    /// the lifetime of a key already holding `token` as the first send set
+    /// it; that happens only when a pipeline is sent again after a lost
+    /// reply, a moment later, and the validity counts from before the first
+    /// send, so the decisions are the same.)
     pub fn acquire(
         &mut self,
         key: &str,

@@ -37,23 +37,47 @@ pub(crate) type EntryReply = Result<Value, String>;
 
 /// What one pipeline carries: script calls, or plain commands.
 #[derive(Clone, Copy)]
-pub(crate) enum Request<'a> {
+enum Request<'a> {
     Script(&'a Script, &'a [Invocation]),
     Commands(&'a [redis::Cmd]),
+    /// `commands` where the server of the connection used takes
+    /// `SET … IFEQ`, else the script calls. `probe_key` is a key of the
+    /// request, which the probe may read but never writes.
+    CommandsOrScript {
+        commands: &'a [redis::Cmd],
+        script: &'a Script,
+        calls: &'a [Invocation],
+        probe_key: &'a str,
+    },
 }
 
 impl Request<'_> {
-    fn len(&self) -> usize {
+    fn is_empty(&self) -> bool {
         match self {
-            Request::Script(_, calls) => calls.len(),
-            Request::Commands(cmds) => cmds.len(),
+            Request::Script(_, calls) => calls.is_empty(),
+            Request::Commands(cmds) => cmds.is_empty(),
+            Request::CommandsOrScript { commands, .. } => commands.is_empty(),
         }
     }
 }
 
-/// The key the compare-and-set probe names. The probe writes nothing: a
-/// `SET … IFEQ` on a missing key does not create it.
-const PROBE_KEY: &str = "iniesta:probe:compare-and-set";
+/// What one pipeline runs.
+#[derive(Clone, Copy)]
+enum Form<'a> {
+    Script(&'a Script, &'a [Invocation]),
+    Commands(&'a [redis::Cmd]),
+}
+
+/// Which form of a [`Node::commands_or_script`] request a node was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    Commands,
+    Script,
+}
+
+/// The value the probe compares with: never a lock's or a record's (those
+/// are hex tokens, or `done:` and a token), so the probe never writes.
+const PROBE_VALUE: &str = "iniesta:compare-and-set-probe";
 
 /// One Redis server of the Redlock set.
 pub(crate) struct Node {
@@ -74,8 +98,9 @@ struct Slot {
     generation: u64,
     conn: Option<MultiplexedConnection>,
     /// Whether the server of `conn` takes `SET key value IFEQ old`
-    /// (Redis 8.4, Valkey 8.1), probed once per connection.
-    compare_and_set: bool,
+    /// (Redis 8.4, Valkey 8.1): probed on the connection's first request
+    /// that could use it; `None` until a probe gave a clear answer.
+    compare_and_set: Option<bool>,
 }
 
 impl Node {
@@ -97,40 +122,61 @@ impl Node {
         script: &Script,
         calls: &[Invocation],
     ) -> Result<Vec<EntryReply>, String> {
-        self.send(Request::Script(script, calls)).await
+        let sent = self
+            .send(Request::Script(script, calls), self.timeout)
+            .await;
+        sent.map(|(replies, _)| replies)
     }
 
-    /// Sends `cmds` in one pipeline, as [`eval`](Self::eval) sends script
-    /// calls: one reply per command, in order.
-    pub async fn commands(&self, cmds: &[redis::Cmd]) -> Result<Vec<EntryReply>, String> {
-        self.send(Request::Commands(cmds)).await
+    /// Sends `cmds` in one pipeline within `budget` (at most the node
+    /// timeout), as [`eval`](Self::eval) sends script calls: one reply per
+    /// command, in order.
+    pub async fn commands(
+        &self,
+        cmds: &[redis::Cmd],
+        budget: Duration,
+    ) -> Result<Vec<EntryReply>, String> {
+        let budget = budget.min(self.timeout);
+        let sent = self.send(Request::Commands(cmds), budget).await;
+        sent.map(|(replies, _)| replies)
     }
 
-    /// Whether the server takes `SET … IFEQ`, connecting (within the node
-    /// timeout) if no connection is cached.
-    pub async fn compare_and_set(&self) -> Result<bool, String> {
-        {
-            let slot = self.lock_slot();
-            if slot.conn.is_some() {
-                return Ok(slot.compare_and_set);
-            }
-        }
-        match tokio::time::timeout(self.timeout, self.connection()).await {
-            Ok(Ok(_)) => Ok(self.lock_slot().compare_and_set),
-            Ok(Err(e)) => Err(self.describe(&e)),
-            Err(_) => Err(format!(
-                "{}: no answer within {:?} (node_timeout)",
-                self.label, self.timeout
-            )),
-        }
+    /// Sends `commands` if the server takes `SET … IFEQ`, else the script
+    /// calls, within the node timeout, and says which went. Whether it
+    /// does is the connection's own answer (probed on its first such
+    /// request with `probe_key`), so a connection remade to another server
+    /// is asked again.
+    pub async fn commands_or_script(
+        &self,
+        commands: &[redis::Cmd],
+        script: &Script,
+        calls: &[Invocation],
+        probe_key: &str,
+    ) -> Result<(Vec<EntryReply>, Sent), String> {
+        let request = Request::CommandsOrScript {
+            commands,
+            script,
+            calls,
+            probe_key,
+        };
+        self.send(request, self.timeout).await
     }
 
-    async fn send(&self, request: Request<'_>) -> Result<Vec<EntryReply>, String> {
-        if request.len() == 0 {
-            return Ok(Vec::new());
+    /// How long one call to this node may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    async fn send(
+        &self,
+        request: Request<'_>,
+        budget: Duration,
+    ) -> Result<(Vec<EntryReply>, Sent), String> {
+        if request.is_empty() {
+            return Ok((Vec::new(), Sent::Commands));
         }
         let used = AtomicU64::new(0);
-        match tokio::time::timeout(self.timeout, self.send_inner(request, &used)).await {
+        match tokio::time::timeout(budget, self.send_inner(request, &used)).await {
             Ok(result) => result,
             Err(_) => {
                 // A stalled server or a half-open connection: start afresh
@@ -149,7 +195,7 @@ impl Node {
         &self,
         request: Request<'_>,
         used: &AtomicU64,
-    ) -> Result<Vec<EntryReply>, String> {
+    ) -> Result<(Vec<EntryReply>, Sent), String> {
         // A cached connection that fails as a connection gets one retry
         // on a new one; a fresh connection, or a second failure, does not.
         let mut retried = false;
@@ -157,8 +203,8 @@ impl Node {
             let (generation, fresh, mut conn) =
                 self.connection().await.map_err(|e| self.describe(&e))?;
             used.store(generation, Ordering::Relaxed);
-            match run(&mut conn, request).await {
-                Ok(replies) => return Ok(self.label_entries(replies)),
+            match self.run_on(generation, &mut conn, request).await {
+                Ok((replies, sent)) => return Ok((self.label_entries(replies), sent)),
                 Err(e) => {
                     self.invalidate(generation);
                     if fresh || retried || !is_connection_error(&e) {
@@ -168,6 +214,53 @@ impl Node {
                     retried = true;
                 }
             }
+        }
+    }
+
+    /// Runs `request` on `conn` (of `generation`), choosing its form
+    /// first if it has two.
+    async fn run_on(
+        &self,
+        generation: u64,
+        conn: &mut MultiplexedConnection,
+        request: Request<'_>,
+    ) -> RedisResult<(Vec<RedisResult<Value>>, Sent)> {
+        let (commands, script, calls, probe_key) = match request {
+            Request::Script(script, calls) => {
+                return Ok((run(conn, Form::Script(script, calls)).await?, Sent::Script))
+            }
+            Request::Commands(cmds) => {
+                return Ok((run(conn, Form::Commands(cmds)).await?, Sent::Commands))
+            }
+            Request::CommandsOrScript {
+                commands,
+                script,
+                calls,
+                probe_key,
+            } => (commands, script, calls, probe_key),
+        };
+        let known = {
+            let slot = self.lock_slot();
+            (slot.generation == generation)
+                .then_some(slot.compare_and_set)
+                .flatten()
+        };
+        let cas = match known {
+            Some(cas) => cas,
+            None => {
+                let answer = probe_compare_and_set(conn, probe_key).await?;
+                let mut slot = self.lock_slot();
+                if slot.generation == generation {
+                    slot.compare_and_set = answer;
+                }
+                tracing::debug!(node = %self.label, compare_and_set = ?answer, "probed SET IFEQ");
+                answer.unwrap_or(false)
+            }
+        };
+        if cas {
+            Ok((run(conn, Form::Commands(commands)).await?, Sent::Commands))
+        } else {
+            Ok((run(conn, Form::Script(script, calls)).await?, Sent::Script))
         }
     }
 
@@ -219,16 +312,15 @@ impl Node {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout));
-        let mut conn = self
+        let conn = self
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
-        let compare_and_set = probe_compare_and_set(&mut conn).await?;
         let mut slot = self.lock_slot();
         slot.generation += 1;
         slot.conn = Some(conn.clone());
-        slot.compare_and_set = compare_and_set;
-        tracing::debug!(node = %self.label, compare_and_set, "connected");
+        slot.compare_and_set = None;
+        tracing::debug!(node = %self.label, "connected");
         Ok((slot.generation, true, conn))
     }
 }
@@ -239,20 +331,32 @@ fn is_connection_error(e: &RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error()
 }
 
-/// Whether the server takes `SET key value IFEQ old`: an older one answers
-/// a syntax error. Connection failures are errors, not a "no".
-async fn probe_compare_and_set(conn: &mut MultiplexedConnection) -> RedisResult<bool> {
+/// Whether the server takes `SET key value IFEQ old PX ms GET`, the form
+/// a complete sends, asked on `key` (a key of the request, so an ACL that
+/// lets the client at its keys lets the probe at it too) with a value no
+/// lock or record holds, so nothing is ever written. `Some(false)` only for
+/// a syntax error (an older server); another error reply (`LOADING`,
+/// `NOPERM`, `WRONGTYPE`, `OOM`, …) says nothing, `None`, and the next
+/// request asks again. Connection failures are errors.
+async fn probe_compare_and_set(
+    conn: &mut MultiplexedConnection,
+    key: &str,
+) -> RedisResult<Option<bool>> {
     let reply: RedisResult<Value> = redis::cmd("SET")
-        .arg(PROBE_KEY)
-        .arg("probe")
+        .arg(key)
+        .arg(PROBE_VALUE)
         .arg("IFEQ")
-        .arg("probe")
+        .arg(PROBE_VALUE)
+        .arg("PX")
+        .arg(1)
+        .arg("GET")
         .query_async(conn)
         .await;
     match reply {
-        Ok(_) => Ok(true),
+        Ok(_) => Ok(Some(true)),
         Err(e) if is_connection_error(&e) => Err(e),
-        Err(_) => Ok(false),
+        Err(e) if e.to_string().to_ascii_lowercase().contains("syntax error") => Ok(Some(false)),
+        Err(_) => Ok(None),
     }
 }
 
@@ -262,11 +366,11 @@ async fn probe_compare_and_set(conn: &mut MultiplexedConnection) -> RedisResult<
 /// more.
 async fn run(
     conn: &mut MultiplexedConnection,
-    request: Request<'_>,
+    form: Form<'_>,
 ) -> RedisResult<Vec<RedisResult<Value>>> {
-    let (script, calls) = match request {
-        Request::Script(script, calls) => (script, calls),
-        Request::Commands(cmds) => {
+    let (script, calls) = match form {
+        Form::Script(script, calls) => (script, calls),
+        Form::Commands(cmds) => {
             let mut pipe = redis::pipe();
             pipe.ignore_errors();
             for cmd in cmds {

@@ -13,7 +13,7 @@ use redis::{Script, Value};
 
 use crate::commands::{self, Found};
 use crate::config::{redact_url, RedlockConfig, RedlockError};
-use crate::node::{EntryReply, Invocation, Node};
+use crate::node::{EntryReply, Invocation, Node, Sent};
 use crate::quorum::{node_ms, NodeAnswer, Quorum, Tally};
 use crate::replies::{acquire_reply, answer, per_key, write_reply, NodeReply};
 use crate::scripts::{COMPLETE, EXTEND, RELEASE};
@@ -128,16 +128,10 @@ impl Redlock {
         join_all(self.nodes.iter().map(|n| n.eval(script, calls))).await
     }
 
-    /// Runs `script` on `node` for a batch of keys, one call per
-    /// [`MAX_KEYS_PER_CALL`] keys, each call with `ARGV` = `shared` then the
-    /// keys' own arguments. Answers one reply per key, in the keys' order
-    /// (see [`per_key`]).
-    async fn batched(
-        node: &Node,
-        script: &Script,
-        shared: &str,
-        entries: &[(String, String)],
-    ) -> NodeReply {
+    /// The script calls for a batch of keys: one per [`MAX_KEYS_PER_CALL`]
+    /// keys, each with `ARGV` = `shared` then the keys' own arguments; and
+    /// how many keys each carries (see [`per_key`]).
+    fn script_calls(shared: &str, entries: &[(String, String)]) -> (Vec<Invocation>, Vec<usize>) {
         let calls: Vec<Invocation> = entries
             .chunks(MAX_KEYS_PER_CALL)
             .map(|chunk| Invocation {
@@ -147,14 +141,15 @@ impl Redlock {
                     .collect(),
             })
             .collect();
-        let sizes: Vec<usize> = calls.iter().map(|c| c.keys.len()).collect();
-        per_key(&node.label, node.eval(script, &calls).await, &sizes)
+        let sizes = calls.iter().map(|c| c.keys.len()).collect();
+        (calls, sizes)
     }
 
     /// Acquires `entries` (key, token) on `node`: one `SET … NX … GET` per
     /// key. Answers the acquire script's reply per key.
     async fn acquire_on(node: &Node, ttl_ms: &str, entries: &[(String, String)]) -> NodeReply {
-        let replies = node.commands(&commands::acquire(entries, ttl_ms)).await?;
+        let cmds = commands::acquire(entries, ttl_ms);
+        let replies = node.commands(&cmds, node.timeout()).await?;
         Ok(replies
             .into_iter()
             .zip(entries)
@@ -163,42 +158,59 @@ impl Redlock {
     }
 
     /// Records `entries` (key, token) as completed on `node`: with
-    /// `SET … IFEQ` where the server takes it (and `SET … NX` for keys found
-    /// free), else with the complete script. Answers the complete script's
-    /// entry per key.
+    /// `SET … IFEQ` where the server takes it, else with the complete
+    /// script. Answers the complete script's entry per key. A key found free
+    /// gets its record, and a record of ours its renewal, in one more
+    /// pipeline within what is left of the node timeout.
     async fn complete_on(node: &Node, keep_ms: &str, entries: &[(String, String)]) -> NodeReply {
-        if !node.compare_and_set().await? {
-            return Self::batched(node, &COMPLETE, keep_ms, entries).await;
+        let Some((probe_key, _)) = entries.first() else {
+            return Ok(Vec::new());
+        };
+        let began = Instant::now();
+        let (calls, sizes) = Self::script_calls(keep_ms, entries);
+        let cmds = commands::complete(entries, keep_ms);
+        let (replies, sent) = node
+            .commands_or_script(&cmds, &COMPLETE, &calls, probe_key)
+            .await?;
+        if sent == Sent::Script {
+            return per_key(&node.label, Ok(replies), &sizes);
         }
-        let replies = node.commands(&commands::complete(entries, keep_ms)).await?;
         let mut answers: Vec<EntryReply> = Vec::with_capacity(entries.len());
-        let mut free = Vec::new();
-        for (i, (reply, (_, token))) in replies.into_iter().zip(entries).enumerate() {
+        // The second pipeline; each command with the entry it answers (a
+        // renewal answers none: the record is there either way).
+        let mut more: Vec<redis::Cmd> = Vec::new();
+        let mut answering: Vec<Option<usize>> = Vec::new();
+        for (i, (reply, (key, token))) in replies.into_iter().zip(entries).enumerate() {
             match commands::complete_answer(reply, token) {
                 Found::Answer(a) => answers.push(labelled(node, a)),
+                Found::OurRecord => {
+                    more.push(commands::renew_record(key, token, keep_ms));
+                    answering.push(None);
+                    answers.push(Ok(Value::Int(1)));
+                }
                 Found::Free => {
-                    free.push(i);
+                    more.push(commands::complete_free(key, token, keep_ms));
+                    answering.push(Some(i));
                     answers.push(Ok(Value::Nil));
                 }
             }
         }
-        if free.is_empty() {
+        if more.is_empty() {
             return Ok(answers);
         }
-        let cmds: Vec<redis::Cmd> = free
-            .iter()
-            .map(|&i| commands::complete_free(&entries[i].0, &entries[i].1, keep_ms))
-            .collect();
-        match node.commands(&cmds).await {
+        let left = node.timeout().saturating_sub(began.elapsed());
+        match node.commands(&more, left).await {
             Ok(replies) => {
-                for (&i, reply) in free.iter().zip(replies) {
-                    answers[i] =
-                        labelled(node, commands::complete_free_answer(reply, &entries[i].1));
+                for (reply, i) in replies.into_iter().zip(&answering) {
+                    if let Some(i) = *i {
+                        answers[i] =
+                            labelled(node, commands::complete_free_answer(reply, &entries[i].1));
+                    }
                 }
             }
             Err(e) => {
-                for &i in &free {
-                    answers[i] = Err(e.clone());
+                for i in answering.iter().flatten() {
+                    answers[*i] = Err(e.clone());
                 }
             }
         }

@@ -16,7 +16,7 @@ mod count;
 use std::time::Duration;
 
 use common::redlock::*;
-use count::{count_batches, describe, summed, total, Calls, Counter};
+use count::{acquire_and_complete, count_batches, describe, summed, total, Calls, Counter};
 use iniesta_core::ports::{AcquireOutcome, LockBackend, LockError, LockKey, LockToken};
 use iniesta_redlock::memory::{MemoryNode, NodeState};
 use iniesta_redlock::quorum::AcquireReply;
@@ -285,4 +285,33 @@ async fn key_by_key(server: Server) {
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_restarted_valkey_node_still_completes_with_compare_and_set() {
+    let Some(mut cluster) = Server::Valkey.start(3) else {
+        return;
+    };
+    let lock = redlock(&cluster, 0);
+    bounded(acquire_and_complete(&lock, "sqs:event:probe-a", 10, 10)).await;
+    // A fresh, empty server on the same port: its counts start from zero,
+    // and the client's connection to it is a new one.
+    cluster[0].restart();
+    bounded(acquire_and_complete(&lock, "sqs:event:probe-b", 10, 10)).await;
+    let urls = cluster.urls();
+    let mut counter = Counter::connect(&urls[..1]).await;
+    let calls = counter.read().await;
+    // The probe (a SET on a missing key, writing nothing), ten acquires and
+    // ten records, and no script (connections' own `CLIENT SETINFO` aside).
+    let ours: Calls = calls[0]
+        .iter()
+        .filter(|(name, _)| !name.starts_with("client"))
+        .map(|(name, n)| (name.clone(), *n))
+        .collect();
+    assert_eq!(
+        ours,
+        Calls::from([("set".to_owned(), 21)]),
+        "{}",
+        describe(&calls[0])
+    );
 }

@@ -532,7 +532,18 @@ async fn a_restarted_node_is_reconnected_without_retries() {
 
 #[tokio::test]
 async fn a_stalled_node_does_not_hold_up_the_majority() {
-    let Some(mut cluster) = RedisCluster::start(3) else {
+    stalled_node(RedisCluster::start).await;
+}
+
+/// The same where a complete is `SET … IFEQ`, whose second pipeline (for
+/// keys found free) shares the node timeout with the first.
+#[tokio::test]
+async fn a_stalled_node_does_not_hold_up_a_compare_and_set_majority() {
+    stalled_node(RedisCluster::start_valkey).await;
+}
+
+async fn stalled_node(start: fn(usize) -> Option<RedisCluster>) {
+    let Some(mut cluster) = start(3) else {
         return;
     };
     let urls = cluster.urls();
