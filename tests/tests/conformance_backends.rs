@@ -1,6 +1,7 @@
 //! The public lock backend conformance suite against every backend: the
 //! in-memory `MockLock` on a virtual clock, Redlock over three real
-//! `redis-server`s, and `DynamoLock` on moto_server's DynamoDB. The real
+//! `redis-server`s and over three `valkey-server`s (where a complete is
+//! `SET … IFEQ`), and `DynamoLock` on moto_server's DynamoDB. The real
 //! backends run on wall time with 1 s locks; their timed checks run side by
 //! side, so each suite waits a few seconds once.
 
@@ -54,6 +55,20 @@ async fn redlock_conforms_over_real_redis() {
         .await;
     report.assert_passed();
     eprintln!("Redlock over 3 redis-servers: {:?}", started.elapsed());
+}
+
+/// The same contract where a complete is `SET … IFEQ` (Valkey 8.1).
+#[tokio::test]
+async fn redlock_conforms_over_valkey_with_compare_and_set() {
+    let Some(cluster) = RedisCluster::start_valkey(3) else {
+        return;
+    };
+    let started = Instant::now();
+    let report = real_time()
+        .run(|| common::redlock::redlock(&cluster, 1), &WallClock)
+        .await;
+    report.assert_passed();
+    eprintln!("Redlock over 3 valkey-servers: {:?}", started.elapsed());
 }
 
 #[tokio::test]
