@@ -24,8 +24,9 @@
 //! is its `EVALSHA` plus every command it runs). The keys of one batch go
 //! to each node in one pipeline. Acquire is one `SET … NX PX … GET` per key
 //! on every server. Complete is one `SET … IFEQ token PX … GET` per key on a
-//! server that compares and sets (Redis 8.4, Valkey 8.1; probed once per
-//! connection): **2 commands per node per message, 6 over three nodes**,
+//! server that compares and sets (Redis 8.4, Valkey 8.1; asked on each
+//! connection's first complete): **2 commands per node per message, 6 over
+//! three nodes**,
 //! whatever the batch. On an older server the complete is a script call per
 //! batch (`EVALSHA`, one `MGET`, a `SET` per key): 2.2 per node in batches
 //! of 10 (6.6 over three), 4 for a message alone. Extend and release are

@@ -31,7 +31,8 @@ use crate::scripts::{COMPLETE, EXTEND, RELEASE};
 /// What a message costs Redis, counted as `INFO commandstats` counts it: an
 /// acquire is one `SET … NX … GET` per key on each node (pipelined, one
 /// round trip per batch). A complete is one `SET … IFEQ … GET` per key on a
-/// node that takes it (Redis 8.4, Valkey 8.1; probed once per connection),
+/// node that takes it (Redis 8.4, Valkey 8.1; asked on each connection's
+/// first complete),
 /// which makes a message **2 commands per node**; on an older server it is
 /// a script call per batch of up to [`MAX_KEYS_PER_CALL`] keys (`EVALSHA`,
 /// one `MGET`, one `SET` per key), which makes a message acquired and
@@ -345,8 +346,9 @@ impl Redlock {
     }
 }
 
-/// The most keys one acquire or complete script call carries; a larger
-/// batch goes to each node as several calls in one pipeline. A script runs
+/// The most keys one complete script call carries (servers without
+/// `SET … IFEQ`); a larger batch goes to each node as several calls in one
+/// pipeline. A script runs
 /// alone on its node, so this bounds how long one call holds up the node's
 /// other clients (a few hundred microseconds), while costing a batch one
 /// command more per hundred keys.
