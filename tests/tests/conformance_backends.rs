@@ -46,21 +46,17 @@ fn the_mock_lock_conforms_on_real_time() {
 
 #[tokio::test]
 async fn redlock_conforms_over_real_redis() {
-    let Some(cluster) = RedisCluster::start(3) else {
-        return;
-    };
-    let started = Instant::now();
-    let report = real_time()
-        .run(|| common::redlock::redlock(&cluster, 1), &WallClock)
-        .await;
-    report.assert_passed();
-    eprintln!("Redlock over 3 redis-servers: {:?}", started.elapsed());
+    redlock_conforms(RedisCluster::start, "redis-servers").await;
 }
 
 /// The same contract where a complete is `SET … IFEQ` (Valkey 8.1).
 #[tokio::test]
 async fn redlock_conforms_over_valkey_with_compare_and_set() {
-    let Some(cluster) = RedisCluster::start_valkey(3) else {
+    redlock_conforms(RedisCluster::start_valkey, "valkey-servers").await;
+}
+
+async fn redlock_conforms(start: fn(usize) -> Option<RedisCluster>, servers: &str) {
+    let Some(cluster) = start(3) else {
         return;
     };
     let started = Instant::now();
@@ -68,7 +64,7 @@ async fn redlock_conforms_over_valkey_with_compare_and_set() {
         .run(|| common::redlock::redlock(&cluster, 1), &WallClock)
         .await;
     report.assert_passed();
-    eprintln!("Redlock over 3 valkey-servers: {:?}", started.elapsed());
+    eprintln!("Redlock over 3 {servers}: {:?}", started.elapsed());
 }
 
 #[tokio::test]

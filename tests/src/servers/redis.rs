@@ -129,7 +129,11 @@ impl RedisServer {
         self.stop();
         match spawn(&self.binary, self.port, &self.dir) {
             Ok(guard) => self.guard = Some(guard),
-            Err(e) => panic!("redis-server did not restart on port {}: {e}", self.port),
+            Err(e) => panic!(
+                "{} did not restart on port {}: {e}",
+                name_of(&self.binary),
+                self.port
+            ),
         }
     }
 
@@ -248,8 +252,18 @@ fn unique_dir() -> PathBuf {
 
 /// Spawns `redis-server` on `port` and waits until *that* process answers
 /// there (another process may own the port: we compare process ids).
+/// The server's program name (`redis-server`, `valkey-server`), for logs
+/// and messages.
+fn name_of(binary: &Path) -> String {
+    binary.file_name().map_or_else(
+        || binary.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
 fn spawn(binary: &Path, port: u16, dir: &Path) -> Result<ProcessGuard, String> {
-    let log_path = dir.join(format!("redis-{port}.log"));
+    let name = name_of(binary);
+    let log_path = dir.join(format!("{name}-{port}.log"));
     let log = std::fs::File::create(&log_path)
         .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
     let log_err = log
@@ -268,7 +282,7 @@ fn spawn(binary: &Path, port: u16, dir: &Path) -> Result<ProcessGuard, String> {
         .stderr(log_err)
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
-    let mut guard = ProcessGuard::new(format!("redis-server:{port}"), child);
+    let mut guard = ProcessGuard::new(format!("{name}:{port}"), child);
     let pid = guard.pid();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let deadline = Instant::now() + START_TIMEOUT;
