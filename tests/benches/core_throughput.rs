@@ -4,12 +4,16 @@
 //! Everything runs on ONE thread (a tokio `current_thread` runtime): the
 //! driver, the spawned handlers, the mock queue and lock. The numbers are
 //! messages per second on one core and heap allocations per message, counted
-//! by a wrapper around the system allocator over the drain only (pre-loading
-//! the queue is not counted) in one extra run per scenario, so that counting
+//! by a wrapper around the allocator over the drain only (pre-loading the
+//! queue is not counted) in one extra run per scenario, so that counting
 //! does not slow the timed runs.
+//!
+//! The allocator is the system's (glibc malloc), or with the `mimalloc`
+//! feature mimalloc, the one the `iniesta` binary uses:
 //!
 //! ```text
 //! cargo bench -p iniesta-tests --bench core_throughput
+//! cargo bench -p iniesta-tests --bench core_throughput --features mimalloc
 //! ```
 //!
 //! Environment:
@@ -20,7 +24,7 @@
 //!   text (`raw 100/10`, `envelope`, …), e.g. for a run under callgrind.
 
 use iniesta_tests::env_u64;
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,10 +41,20 @@ use iniesta_mock::{Clock, MockLock, MockQueue, QueueOptions};
 
 // ----- allocation counting ------------------------------------------------
 
-/// The system allocator, counting allocations (and reallocations, which may
-/// move) and the bytes they ask for while [`COUNTING`] is on. The timed runs
-/// leave it off, so the counters' atomic adds are not in the time; one extra
-/// run per scenario counts.
+/// The allocator under test: the system's, or mimalloc with the feature.
+#[cfg(not(feature = "mimalloc"))]
+const ALLOCATOR: std::alloc::System = std::alloc::System;
+#[cfg(not(feature = "mimalloc"))]
+const ALLOCATOR_NAME: &str = "system (glibc malloc)";
+#[cfg(feature = "mimalloc")]
+const ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[cfg(feature = "mimalloc")]
+const ALLOCATOR_NAME: &str = "mimalloc";
+
+/// [`ALLOCATOR`], counting allocations (and reallocations, which may move)
+/// and the bytes they ask for while [`COUNTING`] is on. The timed runs leave
+/// it off, so the counters' atomic adds are not in the time; one extra run
+/// per scenario counts.
 struct Counting;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
@@ -57,18 +71,18 @@ fn count(size: usize) {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count(layout.size());
-        System.alloc(layout)
+        ALLOCATOR.alloc(layout)
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         count(layout.size());
-        System.alloc_zeroed(layout)
+        ALLOCATOR.alloc_zeroed(layout)
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count(new_size);
-        System.realloc(ptr, layout, new_size)
+        ALLOCATOR.realloc(ptr, layout, new_size)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
+        ALLOCATOR.dealloc(ptr, layout)
     }
 }
 
@@ -263,7 +277,10 @@ fn main() {
         concurrent_receives,
     });
 
-    println!("core throughput: {n} messages per run, {runs} runs per scenario, one thread");
+    println!(
+        "core throughput: {n} messages per run, {runs} runs per scenario, one thread, \
+         allocator: {ALLOCATOR_NAME}"
+    );
     println!(
         "{:<34} {:>12} {:>22} {:>12} {:>12}",
         "scenario (mode in-flight/receives)", "msgs/s", "range", "allocs/msg", "bytes/msg"
