@@ -52,6 +52,11 @@
 //!   The fast messages' rate and the run's time show that a slow handler
 //!   holds only its own slot: no batch waits for it.
 
+/// With the `mimalloc` feature, the allocator the `iniesta` binary uses.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use iniesta_tests::{env_list, env_u64};
 use std::path::PathBuf;
 use std::time::Duration;
