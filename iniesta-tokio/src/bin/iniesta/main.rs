@@ -29,8 +29,8 @@ use crate::error::CliError;
 /// blocks per message (ids, handles, task, futures) across threads, and
 /// glibc's malloc spends a quarter of the consumer's time on them
 /// (consolidating its bins on every receive). The core benchmark drains
-/// 1.3× faster in raw delivery and about 2× in envelope delivery with it
-/// (docs/BENCHMARKS.md).
+/// 1.3× to 1.4× faster in raw delivery and 1.9× in envelope delivery with
+/// it (docs/BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
