@@ -20,6 +20,8 @@
 //!
 //! ```text
 //! cargo bench -p iniesta-tests --bench latency
+//! # on mimalloc, the allocator of the `iniesta` binary
+//! cargo bench -p iniesta-tests --bench latency --features mimalloc
 //! ```
 //!
 //! Environment (all optional):
