@@ -45,6 +45,9 @@
 //!   a thread of its own wakes each at its deadline) or `tokio` (tokio's
 //!   timer, which rounds each sleep up to the next millisecond: a 20 ms
 //!   round trip takes ~21.5 ms); see `latency/timer.rs`;
+//! - `LATENCY_SAMPLE_QUEUE`: `1` logs, per run, how many woken tasks waited
+//!   in tokio's injection queue (mean and peak, sampled every 200 µs by a
+//!   thread of its own; `latency/runqueue.rs`). Off by default;
 //! - `LATENCY_SVG`: where to write the plot (default `docs/bench/latency.svg`
 //!   in the workspace; empty: no plot).
 //!
@@ -76,6 +79,8 @@ mod ports;
 mod report;
 #[path = "latency/run.rs"]
 mod run;
+#[path = "latency/runqueue.rs"]
+mod runqueue;
 #[path = "common/report.rs"]
 mod stats;
 #[path = "latency/timer.rs"]
@@ -106,6 +111,8 @@ struct Settings {
     consumers: Vec<Variant>,
     svg: Option<PathBuf>,
     timer: timer::Timer,
+    /// `LATENCY_SAMPLE_QUEUE`: log the depth of tokio's injection queue.
+    sample_queue: bool,
 }
 
 impl Settings {
@@ -130,6 +137,7 @@ impl Settings {
             consumers: variants::variants_from_env("LATENCY_CONSUMERS"),
             svg,
             timer: timer::Timer::from_env(),
+            sample_queue: env_u64("LATENCY_SAMPLE_QUEUE", 0) != 0,
         }
     }
 
@@ -205,7 +213,7 @@ struct Point {
 
 fn log_run(mif: usize, label: &str, scenario: Scenario, i: usize, o: &Outcome) {
     eprintln!(
-        "  {:>9} max_in_flight {mif:>5} [{label}] run {}: {} msgs ({} slow) in {:.2} s, {:.1} msgs/s, fast {:.1} msgs/s{}{}",
+        "  {:>9} max_in_flight {mif:>5} [{label}] run {}: {} msgs ({} slow) in {:.2} s, {:.1} msgs/s, fast {:.1} msgs/s{}{}{}",
         scenario.name(),
         i + 1,
         o.deleted(),
@@ -214,6 +222,10 @@ fn log_run(mif: usize, label: &str, scenario: Scenario, i: usize, o: &Outcome) {
         o.rate(),
         o.fast_rate(),
         if o.drained { "" } else { " (NOT DRAINED: stopped by the time bound)" },
+        o.queue_depth.map_or(String::new(), |d| format!(
+            ", injection queue depth mean {:.1} max {}",
+            d.mean, d.max
+        )),
         if o.duplicates + o.stats.failed + o.stats.aborted > 0 {
             format!(
                 " [duplicates {}, failed {}, aborted {}]",

@@ -13,6 +13,7 @@ use iniesta_tokio::TokioRuntime;
 
 use super::cpu::{cpu_share, cpu_time};
 use super::ports::{CallTimes, Remote, SlotMeter};
+use super::runqueue::{Depth, Sampler};
 use super::{Settings, EVENT, SLOW_EVERY, SLOW_MARK};
 
 /// What the handlers do.
@@ -79,6 +80,8 @@ pub struct Outcome {
     pub cpu: Option<f64>,
     pub stats: Stats,
     pub duplicates: u64,
+    /// The injection queue's depth, when sampled (`LATENCY_SAMPLE_QUEUE`).
+    pub queue_depth: Option<Depth>,
 }
 
 impl Outcome {
@@ -207,6 +210,7 @@ pub fn run_once(
     // The driver runs as a task on a worker, as `Iniesta::start` runs it,
     // not on this thread in `block_on` (whose wake-ups go through a park of
     // its own, and whose spawns reach the workers through the shared queue).
+    let sampler = s.sample_queue.then(|| Sampler::start(rt.handle().clone()));
     let (stats, start) = rt
         .block_on(rt.spawn(async move {
             let runtime = TokioRuntime::new();
@@ -224,6 +228,7 @@ pub fn run_once(
             (stats, start)
         }))
         .expect("the driver task");
+    let queue_depth = sampler.map(Sampler::stop);
 
     let p = progress.lock().unwrap();
     let end = p.last_any.unwrap_or_else(Instant::now);
@@ -270,5 +275,6 @@ pub fn run_once(
         cpu,
         stats,
         duplicates: p.duplicates,
+        queue_depth,
     }
 }
