@@ -47,7 +47,8 @@
 //!   round trip takes ~21.5 ms); see `latency/timer.rs`;
 //! - `LATENCY_SAMPLE_QUEUE`: `1` logs, per run, how many woken tasks waited
 //!   in tokio's injection queue (mean and peak, sampled every 200 µs by a
-//!   thread of its own; `latency/runqueue.rs`). Off by default;
+//!   thread of its own; `latency/runqueue.rs`) and how late the precise
+//!   timer answered its waits. Off by default;
 //! - `LATENCY_SVG`: where to write the plot (default `docs/bench/latency.svg`
 //!   in the workspace; empty: no plot).
 //!
@@ -223,8 +224,13 @@ fn log_run(mif: usize, label: &str, scenario: Scenario, i: usize, o: &Outcome) {
         o.fast_rate(),
         if o.drained { "" } else { " (NOT DRAINED: stopped by the time bound)" },
         o.queue_depth.map_or(String::new(), |d| format!(
-            ", injection queue depth mean {:.1} max {}",
-            d.mean, d.max
+            ", injection queue depth mean {:.1} max {}{}",
+            d.mean,
+            d.max,
+            d.timer_late.map_or(String::new(), |late| format!(
+                ", timer late by {} µs on average",
+                late.as_micros()
+            ))
         )),
         if o.duplicates + o.stats.failed + o.stats.aborted > 0 {
             format!(

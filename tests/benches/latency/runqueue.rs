@@ -5,18 +5,22 @@
 //! together wait equally long and wake together).
 //!
 //! Sampled from a thread of its own every 200 µs, which is load of its own:
-//! off by default, so that the timed runs do not pay for it.
+//! off by default, so that the timed runs do not pay for it. The precise
+//! timer's lateness is logged with it, to tell a late clock from a late
+//! poll.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// The depth of the injection queue over a run: mean and peak.
+/// The depth of the injection queue over a run, mean and peak, and how
+/// late the precise timer answered its waits on average.
 #[derive(Debug, Clone, Copy)]
 pub struct Depth {
     pub mean: f64,
     pub max: usize,
+    pub timer_late: Option<Duration>,
 }
 
 /// A running sampler; [`stop`](Self::stop) ends it and says what it saw.
@@ -27,6 +31,8 @@ pub struct Sampler {
 
 impl Sampler {
     pub fn start(runtime: tokio::runtime::Handle) -> Self {
+        // The timer's lateness from here on.
+        let _ = super::timer::take_lateness();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -41,6 +47,7 @@ impl Sampler {
             Depth {
                 mean: sum as f64 / samples.max(1) as f64,
                 max,
+                timer_late: super::timer::take_lateness(),
             }
         });
         Sampler { stop, thread }

@@ -14,6 +14,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -146,7 +147,9 @@ fn run(waits: &Waits) {
     loop {
         let now = Instant::now();
         while s.due.peek().is_some_and(|w| w.0.deadline <= now) {
-            ready.push(s.due.pop().expect("peeked").0.tx);
+            let wait = s.due.pop().expect("peeked").0;
+            LATENESS.record(now - wait.deadline);
+            ready.push(wait.tx);
         }
         if !ready.is_empty() {
             drop(s);
@@ -162,4 +165,33 @@ fn run(waits: &Waits) {
             None => waits.changed.wait(s).unwrap(),
         };
     }
+}
+
+/// How late the timer thread answers its waits: the sum and the count
+/// since the last [`take_lateness`], kept always (two atomic adds per
+/// wait) and logged with `LATENCY_SAMPLE_QUEUE`.
+struct Lateness {
+    micros: AtomicU64,
+    waits: AtomicU64,
+}
+
+static LATENESS: Lateness = Lateness {
+    micros: AtomicU64::new(0),
+    waits: AtomicU64::new(0),
+};
+
+impl Lateness {
+    fn record(&self, late: Duration) {
+        let micros = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+        self.micros.fetch_add(micros, Ordering::Relaxed);
+        self.waits.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The mean lateness of the precise timer's answers since the last call
+/// (`None`: it answered none, e.g. on tokio's timer), and starts over.
+pub fn take_lateness() -> Option<Duration> {
+    let micros = LATENESS.micros.swap(0, Ordering::Relaxed);
+    let waits = LATENESS.waits.swap(0, Ordering::Relaxed);
+    (waits > 0).then(|| Duration::from_micros(micros / waits))
 }
