@@ -169,8 +169,9 @@ fn run(waits: &Waits) {
 }
 
 /// How late the timer thread answers its waits: the sum and the count
-/// since the last [`take_lateness`], kept always (two atomic adds per
-/// wait) and logged with `LATENCY_SAMPLE_QUEUE`.
+/// since the last [`take_lateness`], kept always (a clock read and two
+/// atomic adds per answer, on the timer thread) and logged with
+/// `LATENCY_SAMPLE_QUEUE`.
 struct Lateness {
     micros: AtomicU64,
     waits: AtomicU64,
