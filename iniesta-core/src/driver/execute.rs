@@ -1,10 +1,7 @@
 //! Carrying out the machine's actions, and the answers they come back
 //! with.
 
-use std::panic::AssertUnwindSafe;
-
 use futures::future::{AbortHandle, Abortable};
-use futures::FutureExt;
 
 use super::*;
 use crate::handler::Delivery;
@@ -207,7 +204,7 @@ where
             }
             Action::Abort { id, reason } => {
                 if let Some(run) = self.running.get(&id) {
-                    Self::abort_running(run, reason);
+                    self.abort_running(run, reason);
                 } else {
                     self.abort_gathered(id, reason);
                 }
@@ -266,7 +263,7 @@ where
         }
     }
 
-    /// Spawns the handler `handler` names on `delivery`.
+    /// Runs the handler `handler` names on `delivery`, on a worker.
     pub(super) fn dispatch(
         &mut self,
         id: MessageId,
@@ -282,27 +279,16 @@ where
             self.inbox.push(Input::HandlerFinished { id, outcome });
             return;
         };
-        let (handle, reg) = AbortHandle::new_pair();
+        let lock_lost = delivery.lock_lost.clone();
+        let worker = self
+            .workers
+            .run(&self.runtime, &self.inbox, id, handler, delivery);
         let run = Running {
-            handle,
-            lock_lost: delivery.lock_lost.clone(),
+            stop: Stop::Worker(worker),
+            lock_lost,
             batch: None,
         };
         self.running.insert(id, run);
-        let inbox = self.inbox.clone();
-        self.runtime.spawn(async move {
-            // The call itself inside the guarded future too: a handler may
-            // panic before it returns its future.
-            let fut =
-                AssertUnwindSafe(async move { handler.handle(delivery).await }).catch_unwind();
-            let outcome = match Abortable::new(fut, reg).await {
-                Err(_aborted) => DispatchOutcome::Aborted,
-                Ok(Err(panic)) => DispatchOutcome::Panicked(panic_text(&*panic)),
-                Ok(Ok(Err(e))) => DispatchOutcome::failed(&e),
-                Ok(Ok(Ok(()))) => DispatchOutcome::Succeeded,
-            };
-            inbox.push(Input::HandlerFinished { id, outcome });
-        });
     }
 }
 

@@ -47,9 +47,17 @@ pub(super) struct Gathering {
 /// member of a batch call, the call's shared record of aborts and the
 /// member's place in it.
 pub(super) struct Running {
-    pub(super) handle: AbortHandle,
+    pub(super) stop: Stop,
     pub(super) lock_lost: LockLost,
     pub(super) batch: Option<(Arc<Aborts>, usize)>,
+}
+
+/// Where a running handler runs, to stop it there.
+pub(super) enum Stop {
+    /// A single handler, on this worker.
+    Worker(usize),
+    /// A batch call, on a task of its own.
+    Call(AbortHandle),
 }
 
 /// Which members of one batch call were asked to abort, and why.
@@ -181,16 +189,20 @@ where
         false
     }
 
-    /// Asks the batch call `run` belongs to to stop, on behalf of its
-    /// member: see the module docs.
-    pub(super) fn abort_running(run: &Running, reason: AbortReason) {
+    /// Stops the handler `run` stands for: a single handler on its
+    /// worker, or the batch call it is a member of, on behalf of that
+    /// member (see the module docs).
+    pub(super) fn abort_running(&self, run: &Running, reason: AbortReason) {
         if matches!(reason, AbortReason::LockExpired | AbortReason::LockLost) {
             run.lock_lost.fire();
         }
         if let Some((aborts, member)) = &run.batch {
             aborts.ask(*member, reason);
         }
-        run.handle.abort();
+        match &run.stop {
+            Stop::Worker(worker) => self.workers.stop(*worker),
+            Stop::Call(handle) => handle.abort(),
+        }
     }
 
     /// Spawns one call of the batch handler on `g`'s members.
@@ -220,7 +232,7 @@ where
         let (handle, reg) = AbortHandle::new_pair();
         for (member, (id, delivery)) in g.members.iter().enumerate() {
             let run = Running {
-                handle: handle.clone(),
+                stop: Stop::Call(handle.clone()),
                 lock_lost: delivery.lock_lost.clone(),
                 batch: Some((aborts.clone(), member)),
             };

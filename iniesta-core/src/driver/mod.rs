@@ -3,8 +3,8 @@
 //! The [`Driver`] owns the machine, the handler objects (the machine only
 //! names them, by [`HandlerId`](crate::HandlerId)) and one task's worth of
 //! IO futures (receives, lock calls, deletes), which it polls itself;
-//! handlers are spawned on the runtime so they run in parallel and a panic
-//! stays inside its task. A dispatch of a batch route is gathered with
+//! handlers run on worker tasks it spawns on the runtime (see `workers`),
+//! so they run in parallel and a panic stays with its handler. A dispatch of a batch route is gathered with
 //! others of its route into one call of its batch handler (see `gather`).
 //! The only things it needs from a runtime are in
 //! [`Runtime`]: spawn, sleep and a monotonic clock. `iniesta-tokio`
@@ -28,10 +28,12 @@ use crate::time::Time;
 mod execute;
 mod gather;
 mod inbox;
+mod workers;
 
 use execute::Answer;
-use gather::{Gathering, Running};
+use gather::{Gathering, Running, Stop};
 use inbox::Inbox;
+use workers::Workers;
 
 /// What the driver needs from an async runtime.
 pub trait Runtime: Send + Sync + 'static {
@@ -40,8 +42,8 @@ pub trait Runtime: Send + Sync + 'static {
     /// A future that completes at `deadline` (at once if it has passed).
     fn sleep_until(&self, deadline: Time) -> BoxFuture<'static, ()>;
     /// Runs `future` to completion in the background. Generic, so that a
-    /// runtime that boxes its tasks anyway (tokio does) boxes each handler
-    /// once, not twice.
+    /// runtime that boxes its tasks anyway (tokio does) boxes each worker
+    /// and batch call once, not twice.
     fn spawn<F>(&self, future: F)
     where
         F: Future<Output = ()> + Send + 'static;
@@ -101,6 +103,8 @@ pub struct Driver<Q: ?Sized, L: ?Sized, R> {
     inbox: Arc<Inbox>,
     /// Handlers running: how to stop each, and its lock-lost signal.
     running: IdMap<MessageId, Running>,
+    /// The tasks single handlers run on.
+    workers: Workers,
     /// Batch routes' dispatches waiting for their call, a few routes at
     /// most.
     gathering: Vec<Gathering>,
@@ -147,6 +151,7 @@ where
             io: FuturesUnordered::new(),
             inbox: Arc::new(Inbox::default()),
             running: IdMap::default(),
+            workers: Workers::default(),
             gathering: Vec::new(),
             receiving: IdMap::default(),
         }
@@ -252,7 +257,13 @@ where
             for input in &inputs {
                 match input {
                     Input::HandlerFinished { id, .. } => {
-                        self.running.remove(id);
+                        if let Some(Running {
+                            stop: Stop::Worker(worker),
+                            ..
+                        }) = self.running.remove(id)
+                        {
+                            self.workers.free(worker);
+                        }
                     }
                     Input::Received { id, .. } => {
                         self.receiving.remove(id);
