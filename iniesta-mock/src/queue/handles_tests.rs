@@ -5,6 +5,11 @@ use super::*;
 #[test]
 fn handle_parsing_is_strict() {
     assert_eq!(parse_handle(&ReceiptHandle::new("msg-12/3")), Some((12, 3)));
+    assert_eq!(parse_handle(&ReceiptHandle::new("msg-0/0")), Some((0, 0)));
+    assert_eq!(
+        parse_handle(&ReceiptHandle::new("msg-18446744073709551615/4294967295")),
+        Some((u64::MAX, u32::MAX))
+    );
     for bad in [
         "msg-12",
         "msg-/3",
@@ -12,6 +17,14 @@ fn handle_parsing_is_strict() {
         "msg-1/-3",
         "x-1/3",
         "msg-1/3/4",
+        "msg-01/3",
+        "msg-1/03",
+        "msg-1/",
+        "/3",
+        "msg-1//3",
+        "msg-18446744073709551616/1",
+        "msg-1/4294967296",
+        "msg-1/3 ",
     ] {
         assert_eq!(parse_handle(&ReceiptHandle::new(bad)), None, "{bad}");
     }
