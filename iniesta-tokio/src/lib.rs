@@ -41,8 +41,9 @@
 //! - [`ConsumerHandle`] is the running consumer: [`shutdown`], [`wait`],
 //!   [`run_until_signal`] (SIGINT/SIGTERM), live [`stats`].
 //! - [`TokioRuntime`] is the [`iniesta_core::Runtime`] the core's driver runs
-//!   on; handlers are spawned tasks, so they run in parallel (up to
-//!   `INIESTA_MAX_IN_FLIGHT`) and a panic is a failed dispatch, not a crash.
+//!   on; handlers run on tasks of their own (workers the driver reuses),
+//!   so they run in parallel (up to `INIESTA_MAX_IN_FLIGHT`) and a panic is
+//!   a failed dispatch, not a crash.
 //! - [`observe`] turns what the consumer does into logs ([`TracingObserver`],
 //!   plus a span per message around each handler) and metrics
 //!   ([`MetricsObserver`]).
