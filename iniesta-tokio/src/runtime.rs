@@ -10,9 +10,10 @@ use tokio::time::Instant;
 ///
 /// Time is monotonic and measured from the moment the runtime value was
 /// created (the driver only ever compares instants, so the origin does not
-/// matter). Timers are `tokio::time` timers and handlers are spawned with
-/// `tokio::spawn`, so they run in parallel on a multi-threaded runtime and a
-/// panic stays inside its task.
+/// matter). Timers are `tokio::time` timers, and the driver's handler
+/// workers and batch calls are spawned with `tokio::spawn`, so handlers run
+/// in parallel on a multi-threaded runtime; a handler's panic is caught by
+/// the worker that ran it.
 ///
 /// Both the time and the timers are tokio's ([`tokio::time::Instant`],
 /// [`tokio::time::sleep_until`]), never the OS clock read directly: under a

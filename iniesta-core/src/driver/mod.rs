@@ -4,8 +4,9 @@
 //! names them, by [`HandlerId`](crate::HandlerId)) and one task's worth of
 //! IO futures (receives, lock calls, deletes), which it polls itself;
 //! handlers run on worker tasks it spawns on the runtime (see `workers`),
-//! so they run in parallel and a panic stays with its handler. A dispatch of a batch route is gathered with
-//! others of its route into one call of its batch handler (see `gather`).
+//! so they run in parallel and a panic stays with its handler. A dispatch
+//! of a batch route is gathered with others of its route into one call of
+//! its batch handler (see `gather`).
 //! The only things it needs from a runtime are in
 //! [`Runtime`]: spawn, sleep and a monotonic clock. `iniesta-tokio`
 //! implements it for tokio; tests implement it for other executors.
