@@ -1,5 +1,6 @@
 //! An in-memory lock backend with completion records.
 
+use std::collections::hash_map::Entry as MapEntry;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -90,13 +91,11 @@ enum Fault {
 }
 
 impl State {
-    /// The key's live entry (expired entries are removed on the way).
+    /// The key's live entry. An expired entry counts as none: it stays in
+    /// the map until a write of the key replaces it or a sweep removes it,
+    /// so a lookup is one probe of the map.
     fn live(&mut self, key: &str, now: Time) -> Option<&mut Entry> {
-        let expired = self.keys.get(key).is_some_and(|e| now >= e.expires_at());
-        if expired {
-            self.keys.remove(key);
-        }
-        self.keys.get_mut(key)
+        self.keys.get_mut(key).filter(|e| now < e.expires_at())
     }
 
     /// Removes the entry of `key` if it is live and `which` holds for it;
@@ -255,7 +254,7 @@ impl MockLock {
     pub fn acquire_now(&self, key: &str, ttl: Duration) -> AcquireOutcome {
         let now = self.inner.clock.now();
         let mut st = self.guard();
-        let out = acquire_one(&mut st, now, Key::Borrowed(key), ttl);
+        let out = acquire_one(&mut st, now, LockKey::from(key), ttl);
         st.maybe_sweep(now);
         out
     }
@@ -271,7 +270,7 @@ impl MockLock {
         let mut st = self.guard();
         let out = keys
             .iter()
-            .map(|k| acquire_one(&mut st, now, Key::Borrowed(k.as_ref()), ttl))
+            .map(|k| acquire_one(&mut st, now, LockKey::from(k.as_ref()), ttl))
             .collect();
         st.maybe_sweep(now);
         out
@@ -443,29 +442,7 @@ impl MockLock {
     }
 }
 
-/// A key as the caller hands it: borrowed (copied when stored) or shared.
-enum Key<'a> {
-    Borrowed(&'a str),
-    Owned(LockKey),
-}
-
-impl Key<'_> {
-    fn as_str(&self) -> &str {
-        match self {
-            Key::Borrowed(k) => k,
-            Key::Owned(k) => k,
-        }
-    }
-
-    fn into_owned(self) -> LockKey {
-        match self {
-            Key::Borrowed(k) => LockKey::from(k),
-            Key::Owned(k) => k,
-        }
-    }
-}
-
-fn acquire_one(st: &mut State, now: Time, key: Key<'_>, ttl: Duration) -> AcquireOutcome {
+fn acquire_one(st: &mut State, now: Time, key: LockKey, ttl: Duration) -> AcquireOutcome {
     if ttl.is_zero() {
         return AcquireOutcome::Unavailable(unavailable("ttl must be positive"));
     }
@@ -473,25 +450,32 @@ fn acquire_one(st: &mut State, now: Time, key: Key<'_>, ttl: Duration) -> Acquir
     if fault == Fault::Fail {
         return AcquireOutcome::Unavailable(unavailable(INJECTED));
     }
-    let out = match st.live(key.as_str(), now) {
-        Some(Entry::Done { .. }) => {
-            st.stats.done += 1;
-            AcquireOutcome::Done
-        }
-        Some(Entry::Locked { .. }) => {
-            st.stats.busy += 1;
-            AcquireOutcome::Busy
-        }
-        None => {
+    // One probe of the map: an expired entry is as good as none, and is
+    // overwritten in place.
+    let out = match st.keys.entry(key) {
+        MapEntry::Occupied(o) if now < o.get().expires_at() => match o.get() {
+            Entry::Done { .. } => {
+                st.stats.done += 1;
+                AcquireOutcome::Done
+            }
+            Entry::Locked { .. } => {
+                st.stats.busy += 1;
+                AcquireOutcome::Busy
+            }
+        },
+        slot => {
             st.next_token += 1;
             let token = token_for(st.next_token);
-            st.keys.insert(
-                key.into_owned(),
-                Entry::Locked {
-                    token: token.clone(),
-                    expires_at: now + ttl,
-                },
-            );
+            let locked = Entry::Locked {
+                token: token.clone(),
+                expires_at: now + ttl,
+            };
+            match slot {
+                MapEntry::Occupied(mut o) => *o.get_mut() = locked,
+                MapEntry::Vacant(v) => {
+                    v.insert(locked);
+                }
+            }
             st.stats.acquired += 1;
             AcquireOutcome::Acquired {
                 token,
@@ -521,7 +505,7 @@ impl MockLock {
         let out = keys
             .into_iter()
             .enumerate()
-            .map(|(i, k)| each(i, acquire_one(&mut st, now, Key::Owned(k), ttl)))
+            .map(|(i, k)| each(i, acquire_one(&mut st, now, k, ttl)))
             .collect();
         st.maybe_sweep(now);
         out
