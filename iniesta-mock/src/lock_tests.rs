@@ -337,3 +337,29 @@ fn async_face_calls_the_sync_versions() {
         (1, 1, 1, 1)
     );
 }
+
+#[test]
+fn an_expired_lock_or_record_counts_as_none_for_every_operation() {
+    let (clock, lock) = setup();
+    let t = acquired(lock.acquire_now("k", TTL));
+    clock.advance(TTL);
+    // Our own lock, expired: not ours to extend or release any more.
+    assert_eq!(lock.extend_now("k", &t, TTL), Err(LockError::NotHeld));
+    assert_eq!(lock.release_now("k", &t), Err(LockError::NotHeld));
+    assert!(!lock.expire("k"));
+    assert_eq!(lock.state("k"), LockState::Free);
+
+    // Someone's record, expired: another complete writes its own.
+    let window = Duration::from_secs(60);
+    let old = LockToken::new("tok-old");
+    lock.complete_now("r", &old, window).unwrap();
+    clock.advance(window);
+    assert!(!lock.forget("r"));
+    let new = LockToken::new("tok-new");
+    assert_eq!(lock.complete_now("r", &new, window), Ok(()));
+    assert!(matches!(lock.state("r"), LockState::Done { token, .. } if token == new));
+    // And an expired lock is replaced by a fresh acquire.
+    let again = acquired(lock.acquire_now("k", TTL));
+    assert_ne!(again, t);
+    assert_eq!(lock.extend_now("k", &again, TTL), Ok(TTL));
+}
