@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use iniesta_core::Time;
+use iniesta_core::{AcquireOutcome, LockKey, Time};
 
 use crate::coverage::{saw, Seen};
 use crate::ops::Op;
@@ -250,6 +250,24 @@ impl World {
         if self.lock.locked() != 0 {
             let msg = format!("I5: {} locks outlived their TTL", self.lock.locked());
             return Err(self.violation(msg));
+        }
+        // And as a consumer sees it: an acquire of every key, with every
+        // lock's TTL over, is never refused as busy (a record may answer
+        // `Done`). The look inside above has its own expiry check; this one
+        // goes through the backend's.
+        let keys: Vec<LockKey> = self.ledger.keys.iter().cloned().collect();
+        for key in keys {
+            let ttl = self.params.lock_timeout;
+            let got = self
+                .lock
+                .acquire(&key, ttl, Duration::ZERO, crate::lock::Faults::NONE);
+            if matches!(got.outcome, AcquireOutcome::Busy) {
+                let msg = format!(
+                    "I5: after every lock's TTL, an acquire of {key} still answers Busy: the \
+                     message could never be handled again"
+                );
+                return Err(self.violation(msg));
+            }
         }
         Ok(())
     }
