@@ -214,7 +214,7 @@ struct Point {
 
 fn log_run(mif: usize, label: &str, scenario: Scenario, i: usize, o: &Outcome) {
     eprintln!(
-        "  {:>9} max_in_flight {mif:>5} [{label}] run {}: {} msgs ({} slow) in {:.2} s, {:.1} msgs/s, fast {:.1} msgs/s{}{}{}",
+        "  {:>9} max_in_flight {mif:>5} [{label}] run {}: {} msgs ({} slow) in {:.2} s, {:.1} msgs/s, fast {:.1} msgs/s, {:.1} keys per acquire, {:.1} per complete{}{}{}",
         scenario.name(),
         i + 1,
         o.deleted(),
@@ -222,6 +222,8 @@ fn log_run(mif: usize, label: &str, scenario: Scenario, i: usize, o: &Outcome) {
         o.elapsed.as_secs_f64(),
         o.rate(),
         o.fast_rate(),
+        o.calls.keys_per_acquire,
+        o.calls.entries_per_complete,
         if o.drained { "" } else { " (NOT DRAINED: stopped by the time bound)" },
         o.queue_depth.map_or(String::new(), |d| format!(
             ", injection queue depth mean {:.1} max {}{}",

@@ -43,15 +43,22 @@ struct MeterState {
     /// (a call of n keys counts n times), and the messages they carried.
     acquire_secs: f64,
     acquired: u64,
+    acquire_calls: u64,
     complete_secs: f64,
     completed: u64,
+    complete_calls: u64,
 }
 
-/// Per message, the mean time its acquire and its complete call took, s.
+/// Per message, the mean time its acquire and its complete call took, s,
+/// and the calls' mean sizes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CallTimes {
     pub acquire: f64,
     pub complete: f64,
+    /// Mean keys per acquire call, and entries per complete call: how well
+    /// the consumer batches its lock calls.
+    pub keys_per_acquire: f64,
+    pub entries_per_complete: f64,
 }
 
 impl SlotMeter {
@@ -63,8 +70,10 @@ impl SlotMeter {
                 integral: 0.0,
                 acquire_secs: 0.0,
                 acquired: 0,
+                acquire_calls: 0,
                 complete_secs: 0.0,
                 completed: 0,
+                complete_calls: 0,
             }),
         }
     }
@@ -83,9 +92,11 @@ impl SlotMeter {
         if acquire {
             s.acquire_secs += weighted;
             s.acquired += n as u64;
+            s.acquire_calls += 1;
         } else {
             s.complete_secs += weighted;
             s.completed += n as u64;
+            s.complete_calls += 1;
         }
     }
 
@@ -95,6 +106,8 @@ impl SlotMeter {
         CallTimes {
             acquire: s.acquire_secs / s.acquired.max(1) as f64,
             complete: s.complete_secs / s.completed.max(1) as f64,
+            keys_per_acquire: s.acquired as f64 / s.acquire_calls.max(1) as f64,
+            entries_per_complete: s.completed as f64 / s.complete_calls.max(1) as f64,
         }
     }
 
