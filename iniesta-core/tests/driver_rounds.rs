@@ -1,6 +1,7 @@
 //! The driver's rounds on a work-stealing runtime: handlers that finish
 //! together answer in one round, so their completion records go out as
-//! one batch call.
+//! one batch call; an acquire's answers are dispatched in the poll that
+//! got them.
 //!
 //! On tokio's multi-thread runtime a task woken by the task running on a
 //! worker runs next (the worker's LIFO slot): the first handler to finish
@@ -26,17 +27,35 @@ use common::runtime::Tokio;
 const EVENT: &str = "Together.svc";
 const MESSAGES: usize = 20;
 
-/// The in-memory lock, counting the complete calls and their entries.
+/// The in-memory lock, counting the complete calls and their entries, and
+/// noting `ticks` when an acquire call answers.
 struct Counting {
     inner: MockLock,
     complete_calls: AtomicUsize,
     completed: AtomicUsize,
+    ticks: Arc<AtomicUsize>,
+    ticks_at_acquire: AtomicUsize,
+}
+
+impl Counting {
+    fn new(clock: &Clock, ticks: Arc<AtomicUsize>) -> Self {
+        Counting {
+            inner: MockLock::new(clock),
+            complete_calls: AtomicUsize::new(0),
+            completed: AtomicUsize::new(0),
+            ticks,
+            ticks_at_acquire: AtomicUsize::new(0),
+        }
+    }
 }
 
 #[async_trait]
 impl LockBackend for Counting {
     async fn acquire(&self, keys: Vec<LockKey>, ttl: Duration) -> Vec<AcquireOutcome> {
-        self.inner.acquire(keys, ttl).await
+        let outcomes = self.inner.acquire(keys, ttl).await;
+        let ticks = self.ticks.load(Ordering::SeqCst);
+        self.ticks_at_acquire.store(ticks, Ordering::SeqCst);
+        outcomes
     }
 
     async fn extend(
@@ -63,29 +82,87 @@ impl LockBackend for Counting {
     }
 }
 
-#[test]
-fn handlers_that_finish_together_complete_in_one_or_two_calls() {
-    // One worker thread: no other thread steals a task, so the order the
-    // worker runs its tasks in is the runtime's, and the test repeatable.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let clock = Clock::real();
-    let queue = MockQueue::new("q", &clock);
-    for n in 0..MESSAGES {
+/// A queue of `n` messages of [`EVENT`], raw delivery.
+fn queue(clock: &Clock, n: usize) -> MockQueue {
+    let queue = MockQueue::new("q", clock);
+    for i in 0..n {
         let attrs = BTreeMap::from([(
             "iniesta_pass".to_owned(),
             AttributeValue::String(EVENT.into()),
         )]);
-        queue.send(format!("{n}"), attrs);
+        queue.send(format!("{i}"), attrs);
     }
-    let lock = Arc::new(Counting {
-        inner: MockLock::new(&clock),
-        complete_calls: AtomicUsize::new(0),
-        completed: AtomicUsize::new(0),
-    });
+    queue
+}
+
+fn config(max_in_flight: usize) -> ConsumerConfig {
+    let mut config = ConsumerConfig::new(
+        ParseConfig {
+            mode: DeliveryMode::Raw,
+            event_key: "iniesta_pass".into(),
+            topic_arn: None,
+        },
+        "q",
+    );
+    config.max_in_flight = max_in_flight;
+    config.wait_time = Duration::from_millis(100);
+    config
+}
+
+/// tokio's multi-thread runtime with one worker thread: no other thread
+/// steals a task, so the order the worker runs its tasks in is the
+/// runtime's, and the tests repeatable.
+fn one_worker() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Runs `handlers` on `queue` and `lock` as a task on `rt`'s worker until
+/// `messages` are deleted (20 s at most); returns the stats.
+fn drain<L: LockBackend>(
+    rt: &tokio::runtime::Runtime,
+    config: ConsumerConfig,
+    handlers: HandlerRegistry,
+    queue: MockQueue,
+    lock: Arc<L>,
+    messages: usize,
+) -> iniesta_core::Stats {
+    let (done_tx, done_rx) = futures::channel::oneshot::channel::<()>();
+    let mut done_tx = Some(done_tx);
+    let mut deleted = 0;
+    let observer = move |e: &Event| {
+        if matches!(e, Event::Deleted { .. }) {
+            deleted += 1;
+            if deleted == messages {
+                if let Some(tx) = done_tx.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    };
+    rt.block_on(rt.spawn(async move {
+        let runtime = Tokio::new();
+        let consumer = Consumer::new(config, &handlers, runtime.now()).unwrap();
+        let driver = Driver::new(consumer, handlers, Arc::new(queue), lock, runtime);
+        let shutdown = async move {
+            let _ = tokio::time::timeout(Duration::from_secs(20), done_rx).await;
+        };
+        driver.run(shutdown, observer).await
+    }))
+    .unwrap()
+}
+
+#[test]
+fn handlers_that_finish_together_complete_in_one_or_two_calls() {
+    // One worker thread: no other thread steals a task, so the order the
+    // worker runs its tasks in is the runtime's, and the test repeatable.
+    let rt = one_worker();
+    let clock = Clock::real();
+    let queue = queue(&clock, MESSAGES);
+    let lock = Arc::new(Counting::new(&clock, Arc::default()));
 
     // Every handler waits until all have started; the last one to start
     // opens the gate, which wakes the others at once.
@@ -106,41 +183,14 @@ fn handlers_that_finish_together_complete_in_one_or_two_calls() {
         })
         .unwrap();
 
-    let mut config = ConsumerConfig::new(
-        ParseConfig {
-            mode: DeliveryMode::Raw,
-            event_key: "iniesta_pass".into(),
-            topic_arn: None,
-        },
-        "q",
+    let stats = drain(
+        &rt,
+        config(MESSAGES),
+        handlers,
+        queue,
+        lock.clone(),
+        MESSAGES,
     );
-    config.max_in_flight = MESSAGES;
-    config.wait_time = Duration::from_millis(100);
-    let (done_tx, done_rx) = futures::channel::oneshot::channel::<()>();
-    let mut done_tx = Some(done_tx);
-    let mut deleted = 0;
-    let observer = move |e: &Event| {
-        if matches!(e, Event::Deleted { .. }) {
-            deleted += 1;
-            if deleted == MESSAGES {
-                if let Some(tx) = done_tx.take() {
-                    let _ = tx.send(());
-                }
-            }
-        }
-    };
-    let l = lock.clone();
-    let stats = rt
-        .block_on(rt.spawn(async move {
-            let runtime = Tokio::new();
-            let consumer = Consumer::new(config, &handlers, runtime.now()).unwrap();
-            let driver = Driver::new(consumer, handlers, Arc::new(queue), l, runtime);
-            let shutdown = async move {
-                let _ = tokio::time::timeout(Duration::from_secs(20), done_rx).await;
-            };
-            driver.run(shutdown, observer).await
-        }))
-        .unwrap();
 
     assert_eq!(stats.deleted, MESSAGES as u64, "{stats:?}");
     assert_eq!(lock.completed.load(Ordering::SeqCst), MESSAGES);
@@ -148,5 +198,48 @@ fn handlers_that_finish_together_complete_in_one_or_two_calls() {
     assert!(
         calls <= 2,
         "{MESSAGES} handlers that finished together were completed in {calls} calls"
+    );
+}
+
+#[test]
+fn an_acquire_answer_is_dispatched_in_the_poll_that_got_it() {
+    let rt = one_worker();
+    // A neighbour task always ready to run: it counts its polls and goes
+    // to the back of the worker's queue after each. A driver that left the
+    // acquire's answers for its next poll would let it run in between.
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let t = ticks.clone();
+    let neighbour = rt.spawn(futures::future::poll_fn(move |cx| {
+        t.fetch_add(1, Ordering::SeqCst);
+        cx.waker().wake_by_ref();
+        std::task::Poll::<()>::Pending
+    }));
+    let clock = Clock::real();
+    let queue = queue(&clock, 1);
+    let lock = Arc::new(Counting::new(&clock, ticks.clone()));
+    let ticks_at_handler = Arc::new(AtomicUsize::new(usize::MAX));
+    let mut handlers = HandlerRegistry::new();
+    let (t, at_handler) = (ticks.clone(), ticks_at_handler.clone());
+    handlers
+        .on(EVENT, move |_d: iniesta_core::Delivery| {
+            at_handler.store(t.load(Ordering::SeqCst), Ordering::SeqCst);
+            async { Ok::<_, String>(()) }
+        })
+        .unwrap();
+
+    let stats = drain(&rt, config(1), handlers, queue, lock.clone(), 1);
+    neighbour.abort();
+
+    assert_eq!(stats.deleted, 1, "{stats:?}");
+    let (acquired, handled) = (
+        lock.ticks_at_acquire.load(Ordering::SeqCst),
+        ticks_at_handler.load(Ordering::SeqCst),
+    );
+    assert!(acquired > 0, "the neighbour never ran");
+    assert_eq!(
+        handled,
+        acquired,
+        "the neighbour ran {} times between the acquire's answer and the handler",
+        handled.wrapping_sub(acquired)
     );
 }
