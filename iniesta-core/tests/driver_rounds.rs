@@ -1,7 +1,7 @@
 //! The driver's rounds on a work-stealing runtime: handlers that finish
 //! together answer in one round, so their completion records go out as
-//! one batch call; an acquire's answers are dispatched in the poll that
-//! got them.
+//! one batch call; the keys an acquire call answers while it is still out
+//! are dispatched in the poll that got them.
 //!
 //! On tokio's multi-thread runtime a task woken by the task running on a
 //! worker runs next (the worker's LIFO slot): the first handler to finish
@@ -28,7 +28,8 @@ const EVENT: &str = "Together.svc";
 const MESSAGES: usize = 20;
 
 /// The in-memory lock, counting the complete calls and their entries, and
-/// noting `ticks` when an acquire call answers.
+/// noting `ticks` when an acquire call answers its keys (a poll before the
+/// call ends).
 struct Counting {
     inner: MockLock,
     complete_calls: AtomicUsize,
@@ -52,10 +53,32 @@ impl Counting {
 #[async_trait]
 impl LockBackend for Counting {
     async fn acquire(&self, keys: Vec<LockKey>, ttl: Duration) -> Vec<AcquireOutcome> {
+        self.inner.acquire(keys, ttl).await
+    }
+
+    /// Answers every key at once, as a backend answers its first round,
+    /// and ends on a later poll, as a backend still retrying some key
+    /// would: the answers go to the driver's inbox while the call is out.
+    async fn acquire_each(
+        &self,
+        keys: Vec<LockKey>,
+        ttl: Duration,
+        answer: &mut (dyn FnMut(Vec<(usize, AcquireOutcome)>) + Send),
+    ) {
         let outcomes = self.inner.acquire(keys, ttl).await;
-        let ticks = self.ticks.load(Ordering::SeqCst);
-        self.ticks_at_acquire.store(ticks, Ordering::SeqCst);
-        outcomes
+        self.ticks_at_acquire
+            .store(self.ticks.load(Ordering::SeqCst), Ordering::SeqCst);
+        answer(outcomes.into_iter().enumerate().collect());
+        let mut polled = false;
+        futures::future::poll_fn(|cx| {
+            if std::mem::replace(&mut polled, true) {
+                std::task::Poll::Ready(())
+            } else {
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            }
+        })
+        .await;
     }
 
     async fn extend(

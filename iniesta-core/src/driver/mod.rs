@@ -312,7 +312,11 @@ where
 /// The IO calls first: an acquire call hands its keys' outcomes to the
 /// inbox while it is polled here, and draining the inbox after it takes
 /// them in this round. The other order left them for the driver's next
-/// poll, which on tokio comes after every task queued on its worker.
+/// poll, which on tokio comes after every task queued on its worker: a
+/// message's own turnaround at 300 in flight in the latency bench went
+/// from 0.5 to 0.2 ms with this one. (On the in-memory backends it costs
+/// 2.6 % more instructions per message: the acquire's answers no longer
+/// wait to share a round with the handlers' answers that come meanwhile.)
 fn collect_answers(
     cx: &mut std::task::Context<'_>,
     inbox: &Inbox,
