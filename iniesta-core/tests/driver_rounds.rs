@@ -1,7 +1,6 @@
 //! The driver's rounds on a work-stealing runtime: handlers that finish
 //! together answer in one round, so their completion records go out as
-//! one batch call; the keys an acquire call answers while it is still out
-//! are dispatched in the poll that got them.
+//! one batch call.
 //!
 //! On tokio's multi-thread runtime a task woken by the task running on a
 //! worker runs next (the worker's LIFO slot): the first handler to finish
@@ -27,25 +26,19 @@ use common::runtime::Tokio;
 const EVENT: &str = "Together.svc";
 const MESSAGES: usize = 20;
 
-/// The in-memory lock, counting the complete calls and their entries, and
-/// noting `ticks` when an acquire call answers its keys (a poll before the
-/// call ends).
+/// The in-memory lock, counting the complete calls and their entries.
 struct Counting {
     inner: MockLock,
     complete_calls: AtomicUsize,
     completed: AtomicUsize,
-    ticks: Arc<AtomicUsize>,
-    ticks_at_acquire: AtomicUsize,
 }
 
 impl Counting {
-    fn new(clock: &Clock, ticks: Arc<AtomicUsize>) -> Self {
+    fn new(clock: &Clock) -> Self {
         Counting {
             inner: MockLock::new(clock),
             complete_calls: AtomicUsize::new(0),
             completed: AtomicUsize::new(0),
-            ticks,
-            ticks_at_acquire: AtomicUsize::new(0),
         }
     }
 }
@@ -54,31 +47,6 @@ impl Counting {
 impl LockBackend for Counting {
     async fn acquire(&self, keys: Vec<LockKey>, ttl: Duration) -> Vec<AcquireOutcome> {
         self.inner.acquire(keys, ttl).await
-    }
-
-    /// Answers every key at once, as a backend answers its first round,
-    /// and ends on a later poll, as a backend still retrying some key
-    /// would: the answers go to the driver's inbox while the call is out.
-    async fn acquire_each(
-        &self,
-        keys: Vec<LockKey>,
-        ttl: Duration,
-        answer: &mut (dyn FnMut(Vec<(usize, AcquireOutcome)>) + Send),
-    ) {
-        let outcomes = self.inner.acquire(keys, ttl).await;
-        self.ticks_at_acquire
-            .store(self.ticks.load(Ordering::SeqCst), Ordering::SeqCst);
-        answer(outcomes.into_iter().enumerate().collect());
-        let mut polled = false;
-        futures::future::poll_fn(|cx| {
-            if std::mem::replace(&mut polled, true) {
-                std::task::Poll::Ready(())
-            } else {
-                cx.waker().wake_by_ref();
-                std::task::Poll::Pending
-            }
-        })
-        .await;
     }
 
     async fn extend(
@@ -185,7 +153,7 @@ fn handlers_that_finish_together_complete_in_one_or_two_calls() {
     let rt = one_worker();
     let clock = Clock::real();
     let queue = queue(&clock, MESSAGES);
-    let lock = Arc::new(Counting::new(&clock, Arc::default()));
+    let lock = Arc::new(Counting::new(&clock));
 
     // Every handler waits until all have started; the last one to start
     // opens the gate, which wakes the others at once.
@@ -221,48 +189,5 @@ fn handlers_that_finish_together_complete_in_one_or_two_calls() {
     assert!(
         calls <= 2,
         "{MESSAGES} handlers that finished together were completed in {calls} calls"
-    );
-}
-
-#[test]
-fn an_acquire_answer_is_dispatched_in_the_poll_that_got_it() {
-    let rt = one_worker();
-    // A neighbour task always ready to run: it counts its polls and goes
-    // to the back of the worker's queue after each. A driver that left the
-    // acquire's answers for its next poll would let it run in between.
-    let ticks = Arc::new(AtomicUsize::new(0));
-    let t = ticks.clone();
-    let neighbour = rt.spawn(futures::future::poll_fn(move |cx| {
-        t.fetch_add(1, Ordering::SeqCst);
-        cx.waker().wake_by_ref();
-        std::task::Poll::<()>::Pending
-    }));
-    let clock = Clock::real();
-    let queue = queue(&clock, 1);
-    let lock = Arc::new(Counting::new(&clock, ticks.clone()));
-    let ticks_at_handler = Arc::new(AtomicUsize::new(usize::MAX));
-    let mut handlers = HandlerRegistry::new();
-    let (t, at_handler) = (ticks.clone(), ticks_at_handler.clone());
-    handlers
-        .on(EVENT, move |_d: iniesta_core::Delivery| {
-            at_handler.store(t.load(Ordering::SeqCst), Ordering::SeqCst);
-            async { Ok::<_, String>(()) }
-        })
-        .unwrap();
-
-    let stats = drain(&rt, config(1), handlers, queue, lock.clone(), 1);
-    neighbour.abort();
-
-    assert_eq!(stats.deleted, 1, "{stats:?}");
-    let (acquired, handled) = (
-        lock.ticks_at_acquire.load(Ordering::SeqCst),
-        ticks_at_handler.load(Ordering::SeqCst),
-    );
-    assert!(acquired > 0, "the neighbour never ran");
-    assert_eq!(
-        handled,
-        acquired,
-        "the neighbour ran {} times between the acquire's answer and the handler",
-        handled.wrapping_sub(acquired)
     );
 }
