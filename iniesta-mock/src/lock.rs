@@ -55,6 +55,13 @@ pub struct LockStats {
     pub not_held: u64,
     /// Operations answered `Unavailable` by an injected fault.
     pub injected_faults: u64,
+    /// Calls of [`LockBackend::acquire`] and
+    /// [`acquire_each`](LockBackend::acquire_each), whatever the number of
+    /// keys: with `acquired`, `busy` and `done`, how well a consumer
+    /// batches its acquires (a real backend pays a round trip per call).
+    pub acquire_calls: u64,
+    /// Calls of [`LockBackend::complete`], whatever the number of entries.
+    pub complete_calls: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -502,6 +509,7 @@ impl MockLock {
     ) -> Vec<T> {
         let now = self.inner.clock.now();
         let mut st = self.guard();
+        st.stats.acquire_calls += 1;
         let out = keys
             .into_iter()
             .enumerate()
@@ -564,6 +572,7 @@ impl LockBackend for MockLock {
         entries: Vec<(LockKey, LockToken)>,
         keep_for: Duration,
     ) -> Vec<Result<(), LockError>> {
+        self.guard().stats.complete_calls += 1;
         entries
             .iter()
             .map(|(key, token)| self.complete_now(key, token, keep_for))

@@ -339,6 +339,25 @@ fn async_face_calls_the_sync_versions() {
 }
 
 #[test]
+fn port_calls_are_counted_once_whatever_their_size() {
+    let (_, lock) = setup();
+    let keys = |names: &[&str]| names.iter().map(|&k| k.into()).collect::<Vec<LockKey>>();
+    futures::executor::block_on(async {
+        let out = lock.acquire(keys(&["a", "b", "c"]), TTL).await;
+        let tokens: Vec<_> = out.into_iter().map(acquired).collect();
+        lock.acquire_each(keys(&["a", "d"]), TTL, &mut |_| {}).await;
+        let entries = keys(&["a", "b", "c"]).into_iter().zip(tokens).collect();
+        lock.complete(entries, TTL).await;
+    });
+    // The per-key forms are not port calls.
+    lock.acquire_now("e", TTL);
+    lock.acquire_many_now(&["f", "g"], TTL);
+    let s = lock.stats();
+    assert_eq!((s.acquire_calls, s.complete_calls), (2, 1), "{s:?}");
+    assert_eq!((s.acquired, s.busy, s.completed), (7, 1, 3), "{s:?}");
+}
+
+#[test]
 fn an_expired_lock_or_record_counts_as_none_for_every_operation() {
     let (clock, lock) = setup();
     let t = acquired(lock.acquire_now("k", TTL));
